@@ -1,0 +1,70 @@
+# Functions that bring up the services the tests need. Sourced by .ci/test; safe to source by hand.
+# Each one: already reachable -> nothing; installed -> start; not installed -> apt-get install, then start.
+# Each one fails loudly (exit 1, naming the service) when the service still does not answer.
+
+die() { echo "ERROR: $*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for_port() { # name host port seconds
+    local i
+    for ((i = 0; i < $4 * 4; i++)); do
+        port_open "$2" "$3" && return 0
+        sleep 0.25
+    done
+    die "$1 is not reachable on $2:$3 after $4 s; the tests need it (see README.md, 'Running the tests')"
+}
+
+apt_install() {
+    [ "$(id -u)" = 0 ] || die "$* is not installed and this is not root; install it: apt-get install $*"
+    echo "==> installing $* with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed while installing $*"
+    apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
+
+ensure_postgres() {
+    if port_open 127.0.0.1 5432; then echo "==> PostgreSQL is up on 127.0.0.1:5432"; return; fi
+    local fresh=0
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then apt_install postgresql; fresh=1; fi
+    echo "==> starting PostgreSQL"
+    local version
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
+    done
+    wait_for_port PostgreSQL 127.0.0.1 5432 30
+    if [ "$fresh" = 1 ]; then
+        # A fresh Debian cluster asks for a password over TCP; give the tests' user the one in TEST_POSTGRES_URL.
+        runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD 'postgres'" \
+            || die "could not set the postgres user's password on the fresh PostgreSQL"
+    fi
+}
+
+ensure_mosquitto() {
+    if port_open 127.0.0.1 1883; then echo "==> Mosquitto is up on 127.0.0.1:1883"; return; fi
+    command -v mosquitto >/dev/null 2>&1 || apt_install mosquitto
+    echo "==> starting Mosquitto"
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf || die "mosquitto failed to start"
+    wait_for_port Mosquitto 127.0.0.1 1883 15
+}
+
+# pyzk 0.9 from PyPI in a virtualenv under target/, for the ZKTeco interop tests and the zk-read bench (a client we
+# did not write, reading our device simulator). Exports PYZK_PYTHON.
+ensure_pyzk() {
+    local venv="${PYZK_VENV:-$PWD/target/pyzk-venv}"
+    if [ -x "$venv/bin/python" ] \
+        && "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("pyzk") != "0.9")' 2>/dev/null; then
+        echo "==> pyzk 0.9 is ready in $venv"
+    else
+        command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+        echo "==> creating $venv with pyzk==0.9"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            apt_install python3-venv
+            python3 -m venv "$venv" || die "python3 -m venv failed; the ZKTeco interop tests need a virtualenv for pyzk"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyzk==0.9' \
+            || die "pip install pyzk==0.9 failed; the ZKTeco interop tests need it (PyPI must be reachable)"
+    fi
+    export PYZK_PYTHON="$venv/bin/python"
+}

@@ -1,0 +1,123 @@
+-- Central schema, PostgreSQL flavour. Keep in step with ../sqlite/0001_initial.sql (same tables, same meaning).
+-- PINs are identifiers, not words: they use the "C" collation (bytewise), which keeps their indexes fast.
+
+CREATE TABLE sites (
+    site_id    TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    time_zone  TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+-- One row per edge agent. Only the SHA-256 of the token's secret is kept; the token itself is shown once.
+CREATE TABLE agents (
+    agent_id   TEXT PRIMARY KEY,
+    site_id    TEXT NOT NULL REFERENCES sites (site_id),
+    token_hash BYTEA NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    revoked_at TIMESTAMPTZ
+);
+
+-- BiometricDeviceConfiguration. The serial is unique across the organisation.
+CREATE TABLE devices (
+    serial     TEXT PRIMARY KEY,
+    site_id    TEXT NOT NULL REFERENCES sites (site_id),
+    name       TEXT NOT NULL,
+    model      TEXT,
+    ip         TEXT,
+    port       INTEGER,
+    kind       TEXT NOT NULL,
+    time_zone  TEXT NOT NULL,
+    direction  TEXT NOT NULL CHECK (direction IN ('IN', 'OUT', 'BOTH')),
+    status     TEXT NOT NULL DEFAULT 'active',
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+-- employee_id is the PIN enrolled on every device, unique across the organisation.
+CREATE TABLE employees (
+    employee_id TEXT COLLATE "C" PRIMARY KEY,
+    name        TEXT NOT NULL,
+    site_id     TEXT REFERENCES sites (site_id),
+    active      BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+-- Every physical punch exactly once: the unique punch_key is the deduplication invariant. No foreign keys: a punch
+-- from a device or PIN nobody registered yet is stored all the same.
+CREATE TABLE all_logs (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    punch_key       BYTEA NOT NULL,
+    site_id         TEXT NOT NULL,
+    device_serial   TEXT NOT NULL,
+    pin             TEXT COLLATE "C" NOT NULL,
+    local_time      TIMESTAMP NOT NULL,
+    utc_time        TIMESTAMPTZ NOT NULL,
+    state           SMALLINT NOT NULL,
+    verify          SMALLINT NOT NULL,
+    work_code       BIGINT NOT NULL,
+    source          TEXT NOT NULL,
+    direction       TEXT NOT NULL,
+    agent_id        TEXT NOT NULL,
+    agent_seq       BIGINT NOT NULL,
+    batch_first_seq BIGINT NOT NULL,
+    batch_last_seq  BIGINT NOT NULL,
+    received_at     TIMESTAMPTZ NOT NULL,
+    CONSTRAINT all_logs_punch_key_unique UNIQUE (punch_key)
+);
+CREATE INDEX all_logs_pin_local_time ON all_logs (pin, local_time);
+
+-- (employee, local date) pairs whose attendance must be recomputed. Every new punch marks its date and the day
+-- before (a night shift that started the day before may own it). The attendance engine consumes these rows.
+CREATE TABLE attendance_dirty (
+    employee_id TEXT COLLATE "C" NOT NULL,
+    work_date   DATE NOT NULL,
+    marked_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (employee_id, work_date)
+);
+
+-- People who administer the service (issue 8 builds sessions on this). Passwords are argon2id PHC strings.
+CREATE TABLE admins (
+    username      TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL
+);
+
+-- The latest status each agent reported.
+CREATE TABLE agent_status (
+    agent_id                TEXT PRIMARY KEY,
+    site_id                 TEXT NOT NULL,
+    sent_at                 TIMESTAMPTZ NOT NULL,
+    received_at             TIMESTAMPTZ NOT NULL,
+    agent_version           TEXT NOT NULL,
+    uptime_secs             BIGINT NOT NULL,
+    buffer_depth            BIGINT NOT NULL,
+    oldest_unacked_age_secs BIGINT,
+    faults_json             TEXT NOT NULL,
+    command_results_json    TEXT NOT NULL
+);
+
+-- The latest status of each device, as its agent last reported it.
+CREATE TABLE device_status (
+    device_serial    TEXT PRIMARY KEY,
+    agent_id         TEXT NOT NULL,
+    site_id          TEXT NOT NULL,
+    reachable        BOOLEAN NOT NULL,
+    last_success     TIMESTAMPTZ,
+    record_count     BIGINT,
+    user_count       BIGINT,
+    clock_drift_secs BIGINT,
+    faults_json      TEXT NOT NULL,
+    received_at      TIMESTAMPTZ NOT NULL
+);
+
+-- One row each time a fault code appears (it was not in the previous status of the same agent or device).
+CREATE TABLE fault_history (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent_id      TEXT NOT NULL,
+    device_serial TEXT,
+    code          TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    since         TIMESTAMPTZ NOT NULL,
+    recorded_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX fault_history_agent ON fault_history (agent_id, recorded_at);

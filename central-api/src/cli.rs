@@ -1,0 +1,254 @@
+//! The command line: `serve`, `migrate` and the administration commands. `main.rs` only parses and calls [`run`].
+//!
+//! Every command takes `--config <file>` (or `CENTRAL_API_CONFIG`) and honours the environment overrides described
+//! in [`crate::config`]. Output meant for people goes to stdout; logs go to stderr.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use argon2::password_hash::{rand_core::OsRng, SaltString};
+use argon2::{Argon2, PasswordHasher};
+use clap::{Parser, Subcommand};
+use protocol::{AgentId, DeviceSerial, Direction, Pin, SiteId};
+
+use crate::app::Application;
+use crate::auth::AgentToken;
+use crate::config::Config;
+use crate::store::admin::NewDevice;
+use crate::store::Store;
+
+/// Central attendance service.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Configuration file (TOML); see configs/central-api.toml.
+    #[arg(long, global = true, env = crate::config::CONFIG_FILE_ENV)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP(S) API and, when configured, the MQTT consumer.
+    Serve {
+        /// Address to listen on, overriding `listen`; port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a site.
+    CreateSite {
+        id: SiteId,
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, e.g. Asia/Kolkata.
+        #[arg(long)]
+        time_zone: String,
+    },
+    /// Create an agent bound to a site and print its token once.
+    CreateAgent {
+        id: AgentId,
+        #[arg(long)]
+        site: SiteId,
+    },
+    /// Revoke an agent's token.
+    RevokeAgent { id: AgentId },
+    /// Create an administrator (password from a prompt, or the first line of stdin with --password-stdin).
+    CreateAdmin {
+        username: String,
+        #[arg(long, default_value = "root")]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Register a device (BiometricDeviceConfiguration).
+    AddDevice {
+        serial: DeviceSerial,
+        #[arg(long)]
+        site: SiteId,
+        /// IANA zone of the device clock; defaults to the site's.
+        #[arg(long)]
+        time_zone: Option<String>,
+        #[arg(long, default_value = "BOTH", value_parser = parse_direction)]
+        direction: Direction,
+        /// Driver kind: zk-tcp, zk-udp, adms, serial, modbus, sql.
+        #[arg(long, default_value = "zk-tcp")]
+        kind: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        ip: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Create an employee; the id is the PIN enrolled on the devices.
+    AddEmployee {
+        id: Pin,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        site: Option<SiteId>,
+    },
+    /// List PINs that punched but match no employee (JSON, one per line).
+    UnknownPins,
+}
+
+fn parse_direction(text: &str) -> Result<Direction, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "IN" => Ok(Direction::In),
+        "OUT" => Ok(Direction::Out),
+        "BOTH" => Ok(Direction::Both),
+        _ => Err(format!("direction {text:?} must be IN, OUT or BOTH")),
+    }
+}
+
+const DEVICE_KINDS: &[&str] = &["zk-tcp", "zk-udp", "adms", "serial", "modbus", "sql"];
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Whatever the command failed at, with context.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(config).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&config).await.context("connecting to the database")?;
+            store.migrate().await.context("applying migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        command => {
+            let store = Store::connect(&config).await.context("connecting to the database")?;
+            if config.auto_migrate {
+                store.migrate().await.context("applying migrations")?;
+            }
+            let result = admin(&store, command).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    // Tests and people read this line; it is printed once the listener accepts connections.
+    println!("central-api listening on {}", app.url()?);
+    std::io::stdout().flush()?;
+    app.run(shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::CreateSite { id, name, time_zone } => {
+            protocol::time::parse_zone(&time_zone).map_err(anyhow::Error::msg)?;
+            store.create_site(id.as_str(), &name, &time_zone).await?;
+            println!("site {id} created");
+        }
+        Command::CreateAgent { id, site } => {
+            let token = AgentToken::generate(id.clone());
+            store.create_agent(id.as_str(), site.as_str(), &token.secret_hash()).await?;
+            eprintln!("agent {id} created for site {site}; its token is printed below, once. Store it now.");
+            println!("{}", token.reveal());
+        }
+        Command::RevokeAgent { id } => {
+            store.revoke_agent(id.as_str()).await?;
+            println!("agent {id} revoked");
+        }
+        Command::CreateAdmin { username, role, password_stdin } => {
+            if username.trim().is_empty() {
+                bail!("the username is empty");
+            }
+            let password = read_password(password_stdin)?;
+            if password.len() < 8 {
+                bail!("the password must be at least 8 characters");
+            }
+            let salt = SaltString::generate(&mut OsRng);
+            let hash = Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
+                .to_string();
+            store.create_admin(&username, &hash, &role).await?;
+            println!("administrator {username} created with role {role}");
+        }
+        Command::AddDevice { serial, site, time_zone, direction, kind, name, model, ip, port } => {
+            if !DEVICE_KINDS.contains(&kind.as_str()) {
+                bail!("device kind {kind:?} is not one of {}", DEVICE_KINDS.join(", "));
+            }
+            let site_row = store.site(site.as_str()).await?.with_context(|| format!("site {site} does not exist"))?;
+            let time_zone = time_zone.unwrap_or(site_row.time_zone);
+            protocol::time::parse_zone(&time_zone).map_err(anyhow::Error::msg)?;
+            let device = NewDevice {
+                serial: serial.to_string(),
+                site_id: site.to_string(),
+                name: name.unwrap_or_else(|| serial.to_string()),
+                model,
+                ip,
+                port,
+                kind,
+                time_zone,
+                direction: direction.as_str().to_owned(),
+            };
+            store.add_device(&device).await?;
+            println!("device {serial} added to site {site}");
+        }
+        Command::AddEmployee { id, name, site } => {
+            store.add_employee(id.as_str(), &name, site.as_ref().map(SiteId::as_str)).await?;
+            println!("employee {id} created");
+        }
+        Command::UnknownPins => {
+            for pin in store.unknown_pins().await? {
+                println!("{}", serde_json::to_string(&pin)?);
+            }
+        }
+        Command::Serve { .. } | Command::Migrate => bail!("serve and migrate are not administration commands"),
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let second = rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}

@@ -1,0 +1,13 @@
+//! The central service: authenticates agents, deduplicates their punches into AllLogs over HTTPS and MQTT, and keeps
+//! their status. `main.rs` parses the command line; everything else lives in these modules.
+
+pub mod app;
+pub mod attendance;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod mqtt;
+pub mod store;

@@ -1,0 +1,178 @@
+//! The `edge-agent` binary: parses the command line, sets up logging and signals, and calls into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use edge_agent::config::Config;
+use edge_agent::zk::probe::{probe, ProbeRequest};
+use edge_agent::zk::{Timeouts, TransportKind};
+use tokio_util::sync::CancellationToken;
+
+/// On-site attendance agent.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: read devices, buffer every punch durably, forward to central until acknowledged.
+    Run {
+        /// The configuration file.
+        #[arg(long, short, env = "EDGE_AGENT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and name every wrong key.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Print a running agent's health, buffer, forwarding and devices.
+    Status {
+        /// The agent's local HTTP endpoint (its `metrics.listen`).
+        #[arg(long, default_value = "http://127.0.0.1:9187", conflicts_with = "config")]
+        url: String,
+        /// Read the endpoint from this configuration file instead.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Read a ZKTeco device once and print its identity, counts, clock drift and last punches.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// The device's address: `host` or `host:port`.
+    address: String,
+    /// Port, when the address has none.
+    #[arg(long, default_value_t = edge_agent::zk::config::DEFAULT_PORT)]
+    port: u16,
+    /// The device's comm key (communication password), 0 when none.
+    #[arg(long, default_value_t = 0)]
+    key: u32,
+    /// Speak UDP instead of TCP (older devices).
+    #[arg(long)]
+    udp: bool,
+    /// IANA zone of the device's clock, for the drift and the UTC times.
+    #[arg(long, env = "TZ", default_value = "UTC")]
+    zone: String,
+    /// How many of the newest punches to list.
+    #[arg(long, default_value_t = 10)]
+    last: usize,
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
+        Command::Status { url, config } => runtime().and_then(|rt| rt.block_on(status(url, config))),
+        Command::Probe(args) => runtime().and_then(|rt| rt.block_on(probe_device(args))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("edge-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match Config::load(file) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} devices, transport {:?})",
+                file.display(),
+                config.devices.len(),
+                config.central.transport
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn run(file: PathBuf) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&file)?;
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    let result = edge_agent::agent::run(config, shutdown.clone()).await;
+    shutdown.cancel();
+    signals.abort();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Cancels `shutdown` on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the agent cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+        () = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
+async fn status(url: String, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let url = match config {
+        Some(file) => {
+            let config = Config::load(&file)?;
+            let mut addr = config.metrics.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+        None => url,
+    };
+    print!("{}", edge_agent::agent::status_cli::fetch_summary(&url).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn probe_device(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    let zone = protocol::time::parse_zone(&args.zone).map_err(anyhow::Error::msg)?;
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let request = ProbeRequest {
+        address: args.address,
+        port: args.port,
+        transport: if args.udp { TransportKind::Udp } else { TransportKind::Tcp },
+        comm_key: args.key,
+        zone,
+        last: args.last,
+        timeouts: Timeouts { connect: timeout, request: timeout },
+    };
+    let report = probe(&request).await.with_context(|| format!("probing {}", request.address))?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}

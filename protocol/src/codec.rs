@@ -1,0 +1,184 @@
+//! The two encodings of an envelope, with size limits and typed errors.
+//!
+//! - [`Encoding::Bincode`]: bincode 2.0.1 (serde, standard config: little-endian, variable-length integers), used for
+//!   MQTT payloads and HTTP `application/x-bincode`. Frozen by the golden vectors in `tests/golden/`.
+//! - [`Encoding::Json`]: used for HTTP `application/json`; readable, with named states and ISO times.
+//!
+//! [`decode`] refuses, in this order: payloads over [`MAX_ENVELOPE_BYTES`], a protocol version other than
+//! [`PROTOCOL_VERSION`], bytes that do not parse, and values that break the envelope's limits.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{AgentCommand, AgentStatus, BatchAck, PunchBatch};
+use crate::limits::MAX_ENVELOPE_BYTES;
+use crate::PROTOCOL_VERSION;
+
+/// How an envelope is turned into bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    Bincode,
+    Json,
+}
+
+impl Encoding {
+    pub const BINCODE_CONTENT_TYPE: &'static str = "application/x-bincode";
+    pub const JSON_CONTENT_TYPE: &'static str = "application/json";
+
+    /// The HTTP content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Bincode => Self::BINCODE_CONTENT_TYPE,
+            Self::Json => Self::JSON_CONTENT_TYPE,
+        }
+    }
+
+    /// The encoding for an HTTP `Content-Type` (parameters such as `; charset=utf-8` ignored), if it is one of ours.
+    pub fn from_content_type(value: &str) -> Option<Self> {
+        let media = value.split(';').next().unwrap_or_default().trim();
+        if media.eq_ignore_ascii_case(Self::BINCODE_CONTENT_TYPE) {
+            Some(Self::Bincode)
+        } else if media.eq_ignore_ascii_case(Self::JSON_CONTENT_TYPE) {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bincode => "bincode",
+            Self::Json => "JSON",
+        }
+    }
+}
+
+/// Why bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("payload is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("{count} {what}, over the limit of {limit}")]
+    TooMany { what: &'static str, count: usize, limit: usize },
+    #[error("unsupported protocol version {found}; this build speaks version {supported}")]
+    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("malformed {encoding} {kind}: {reason}")]
+    Malformed { encoding: &'static str, kind: &'static str, reason: String },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl DecodeError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid { field, reason: reason.into() }
+    }
+
+    /// Whether the refusal is about size (HTTP 413) rather than content (HTTP 400).
+    pub fn is_size_limit(&self) -> bool {
+        matches!(self, Self::TooLarge { .. } | Self::TooMany { .. })
+    }
+}
+
+/// Why a value could not be encoded (it breaks a limit the peer would refuse it for).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("refusing to encode: {0}")]
+    Invalid(#[from] DecodeError),
+    #[error("{encoding} encoder failed: {reason}")]
+    Serializer { encoding: &'static str, reason: String },
+}
+
+/// One of the four envelopes. Implemented here for each of them; not meant to be implemented elsewhere.
+pub trait Envelope: Serialize + DeserializeOwned {
+    /// A short name used in error messages: `batch`, `ack`, `status`, `command`.
+    const KIND: &'static str;
+    /// The version field.
+    fn version(&self) -> u16;
+    /// The checks serde cannot make.
+    ///
+    /// # Errors
+    /// [`DecodeError::TooMany`] or [`DecodeError::Invalid`].
+    fn validate(&self) -> Result<(), DecodeError>;
+}
+
+macro_rules! envelope {
+    ($ty:ty, $kind:literal) => {
+        impl Envelope for $ty {
+            const KIND: &'static str = $kind;
+            fn version(&self) -> u16 {
+                self.version
+            }
+            fn validate(&self) -> Result<(), DecodeError> {
+                <$ty>::validate(self)
+            }
+        }
+    };
+}
+envelope!(PunchBatch, "batch");
+envelope!(BatchAck, "ack");
+envelope!(AgentStatus, "status");
+envelope!(AgentCommand, "command");
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_ENVELOPE_BYTES>()
+}
+
+/// Encodes an envelope after checking it against the limits a peer enforces.
+///
+/// # Errors
+/// [`EncodeError::Invalid`] when the value breaks a limit; [`EncodeError::Serializer`] when the encoder fails.
+pub fn encode<E: Envelope>(envelope: &E, encoding: Encoding) -> Result<Vec<u8>, EncodeError> {
+    envelope.validate()?;
+    let bytes = match encoding {
+        Encoding::Bincode => bincode::serde::encode_to_vec(envelope, bincode_config())
+            .map_err(|e| EncodeError::Serializer { encoding: encoding.name(), reason: e.to_string() })?,
+        Encoding::Json => serde_json::to_vec(envelope)
+            .map_err(|e| EncodeError::Serializer { encoding: encoding.name(), reason: e.to_string() })?,
+    };
+    if bytes.len() > MAX_ENVELOPE_BYTES {
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit: MAX_ENVELOPE_BYTES }.into());
+    }
+    Ok(bytes)
+}
+
+/// Decodes and validates an envelope from untrusted bytes.
+///
+/// # Errors
+/// See the module documentation for the order of checks.
+pub fn decode<E: Envelope>(bytes: &[u8], encoding: Encoding) -> Result<E, DecodeError> {
+    if bytes.len() > MAX_ENVELOPE_BYTES {
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit: MAX_ENVELOPE_BYTES });
+    }
+    let malformed = |reason: String| DecodeError::Malformed { encoding: encoding.name(), kind: E::KIND, reason };
+    let found = peek_version(bytes, encoding).map_err(malformed)?;
+    if found != PROTOCOL_VERSION {
+        return Err(DecodeError::UnsupportedVersion { found, supported: PROTOCOL_VERSION });
+    }
+    let value: E = match encoding {
+        Encoding::Bincode => {
+            let (value, used) = bincode::serde::decode_from_slice::<E, _>(bytes, bincode_config())
+                .map_err(|e| malformed(e.to_string()))?;
+            if used != bytes.len() {
+                return Err(malformed(format!("{} trailing bytes after the {}", bytes.len() - used, E::KIND)));
+            }
+            value
+        }
+        Encoding::Json => serde_json::from_slice::<E>(bytes).map_err(|e| malformed(e.to_string()))?,
+    };
+    value.validate()?;
+    Ok(value)
+}
+
+/// Reads only the version, which every envelope carries first.
+fn peek_version(bytes: &[u8], encoding: Encoding) -> Result<u16, String> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u16,
+    }
+    match encoding {
+        Encoding::Bincode => bincode::serde::decode_from_slice::<u16, _>(bytes, bincode_config())
+            .map(|(version, _)| version)
+            .map_err(|e| format!("cannot read the protocol version: {e}")),
+        Encoding::Json => serde_json::from_slice::<VersionOnly>(bytes).map(|v| v.version).map_err(|e| e.to_string()),
+    }
+}

@@ -1,0 +1,238 @@
+//! Property tests: every envelope survives both encodings unchanged, and no byte string makes a decoder panic.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use proptest::prelude::*;
+use protocol::*;
+
+fn site() -> impl Strategy<Value = SiteId> {
+    "[A-Za-z0-9_-]{1,64}".prop_map(|s| s.parse().unwrap())
+}
+fn agent() -> impl Strategy<Value = AgentId> {
+    "[A-Za-z0-9_-]{1,64}".prop_map(|s| s.parse().unwrap())
+}
+fn serial() -> impl Strategy<Value = DeviceSerial> {
+    "[A-Za-z0-9_.-]{1,64}".prop_map(|s| s.parse().unwrap())
+}
+fn pin() -> impl Strategy<Value = Pin> {
+    // Any non-control characters, including non-ASCII, within 32 bytes.
+    "[^\\p{Cc}]{1,8}".prop_map(|s| s.parse().unwrap())
+}
+fn local_time() -> impl Strategy<Value = NaiveDateTime> {
+    (0i64..4_102_444_800).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap().naive_utc())
+}
+fn utc_time() -> impl Strategy<Value = DateTime<Utc>> {
+    (0i64..4_102_444_800).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap())
+}
+fn text() -> impl Strategy<Value = String> {
+    ".{0,40}"
+}
+fn source() -> impl Strategy<Value = PunchSource> {
+    prop_oneof![
+        Just(PunchSource::ZkPull),
+        Just(PunchSource::ZkRealtime),
+        Just(PunchSource::AdmsPush),
+        Just(PunchSource::Serial),
+        Just(PunchSource::Modbus),
+        Just(PunchSource::Sql),
+        Just(PunchSource::Manual),
+    ]
+}
+fn direction() -> impl Strategy<Value = Direction> {
+    prop_oneof![Just(Direction::In), Just(Direction::Out), Just(Direction::Both)]
+}
+
+fn punch(site: SiteId) -> impl Strategy<Value = Punch> {
+    (serial(), pin(), local_time(), utc_time(), any::<u8>(), any::<u8>(), any::<u32>(), source(), direction()).prop_map(
+        move |(device, pin, local_time, utc_time, state, verify, work_code, source, direction)| Punch {
+            site: site.clone(),
+            device,
+            pin,
+            local_time,
+            utc_time,
+            state: PunchState::from_code(state),
+            verify: VerifyMode::from_code(verify),
+            work_code,
+            source,
+            direction,
+        },
+    )
+}
+
+fn batch() -> impl Strategy<Value = PunchBatch> {
+    (agent(), site(), utc_time(), 0u64..u64::MAX / 2)
+        .prop_flat_map(|(agent, site, sent_at, start)| {
+            let items = prop::collection::vec((1u64..1_000, punch(site.clone())), 1..20);
+            (Just(agent), Just(site), Just(sent_at), Just(start), items)
+        })
+        .prop_map(|(agent, site, sent_at, start, items)| {
+            let mut seq = start;
+            let punches = items
+                .into_iter()
+                .map(|(gap, punch)| {
+                    seq += gap;
+                    SequencedPunch { seq, punch }
+                })
+                .collect();
+            PunchBatch::new(agent, site, sent_at, punches)
+        })
+}
+
+fn ack() -> impl Strategy<Value = BatchAck> {
+    (agent(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), prop::option::of(text())).prop_map(
+        |(agent, a, b, new, duplicates, reason)| {
+            let (first, last) = (a.min(b), a.max(b));
+            match reason {
+                None => BatchAck::stored(agent, first, last, new, duplicates),
+                Some(reason) => BatchAck::rejected(agent, first, last, reason),
+            }
+        },
+    )
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    (text(), text(), utc_time()).prop_map(|(code, message, since)| Fault { code, message, since })
+}
+
+fn device_status() -> impl Strategy<Value = DeviceStatus> {
+    (
+        serial(),
+        any::<bool>(),
+        prop::option::of(utc_time()),
+        any::<Option<u32>>(),
+        any::<Option<u32>>(),
+        any::<Option<i64>>(),
+        prop::collection::vec(fault(), 0..3),
+    )
+        .prop_map(|(device, reachable, last_success, record_count, user_count, clock_drift_secs, faults)| {
+            DeviceStatus { device, reachable, last_success, record_count, user_count, clock_drift_secs, faults }
+        })
+}
+
+fn status() -> impl Strategy<Value = AgentStatus> {
+    (
+        agent(),
+        site(),
+        utc_time(),
+        text(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<Option<u64>>(),
+        prop::collection::vec(device_status(), 0..4),
+        prop::collection::vec(fault(), 0..3),
+        prop::collection::vec((any::<u64>(), any::<bool>(), text(), utc_time()), 0..3),
+    )
+        .prop_map(
+            |(agent, site, sent_at, agent_version, uptime_secs, buffer_depth, oldest, devices, faults, results)| {
+                AgentStatus {
+                    version: PROTOCOL_VERSION,
+                    agent,
+                    site,
+                    sent_at,
+                    agent_version,
+                    uptime_secs,
+                    buffer_depth,
+                    oldest_unacked_age_secs: oldest,
+                    devices,
+                    faults,
+                    command_results: results
+                        .into_iter()
+                        .map(|(command_id, ok, detail, finished_at)| CommandResult {
+                            command_id,
+                            ok,
+                            detail,
+                            finished_at,
+                        })
+                        .collect(),
+                }
+            },
+        )
+}
+
+fn command() -> impl Strategy<Value = AgentCommand> {
+    let since = prop::option::of(
+        (2000i32..2100, 1u32..=12, 1u32..=28).prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap()),
+    );
+    let action = prop_oneof![
+        serial().prop_map(|device| CommandAction::SyncDeviceClock { device }),
+        (serial(), since).prop_map(|(device, since)| CommandAction::ResyncDevice { device, since }),
+        serial().prop_map(|device| CommandAction::RefreshDeviceInfo { device }),
+        serial().prop_map(|device| CommandAction::ClearDeviceLog { device }),
+        Just(CommandAction::SendStatus),
+    ];
+    (any::<u64>(), agent(), utc_time(), action).prop_map(|(command_id, agent, issued_at, action)| AgentCommand {
+        version: PROTOCOL_VERSION,
+        command_id,
+        agent,
+        issued_at,
+        action,
+    })
+}
+
+fn round_trip<E: Envelope + PartialEq + std::fmt::Debug>(value: &E) -> Result<(), TestCaseError> {
+    for encoding in [Encoding::Bincode, Encoding::Json] {
+        let bytes = encode(value, encoding).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: E = decode(&bytes, encoding).map_err(|e| TestCaseError::fail(format!("{encoding:?}: {e}")))?;
+        prop_assert_eq!(&back, value, "{:?}", encoding);
+    }
+    Ok(())
+}
+
+/// Decoding must return, never panic; on success the value must encode again.
+fn survives<E: Envelope>(bytes: &[u8]) -> Result<(), TestCaseError> {
+    for encoding in [Encoding::Bincode, Encoding::Json] {
+        if let Ok(value) = decode::<E>(bytes, encoding) {
+            prop_assert!(encode(&value, encoding).is_ok());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn batch_round_trips(value in batch()) { round_trip(&value)?; }
+
+    #[test]
+    fn ack_round_trips(value in ack()) { round_trip(&value)?; }
+
+    #[test]
+    fn status_round_trips(value in status()) { round_trip(&value)?; }
+
+    #[test]
+    fn command_round_trips(value in command()) { round_trip(&value)?; }
+
+    #[test]
+    fn punch_key_ignores_everything_but_device_pin_and_time(a in punch("s".parse().unwrap()), b in punch("t".parse().unwrap())) {
+        let mut same = b.clone();
+        same.device = a.device.clone();
+        same.pin = a.pin.clone();
+        same.local_time = a.local_time;
+        prop_assert_eq!(same.key(), a.key());
+        if (a.device != b.device) || (a.pin != b.pin) || (a.local_time != b.local_time) {
+            prop_assert_ne!(a.key(), b.key());
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        survives::<PunchBatch>(&bytes)?;
+        survives::<BatchAck>(&bytes)?;
+        survives::<AgentStatus>(&bytes)?;
+        survives::<AgentCommand>(&bytes)?;
+    }
+
+    #[test]
+    fn mutated_valid_bytes_never_panic(value in batch(), flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>()) {
+        for encoding in [Encoding::Bincode, Encoding::Json] {
+            let mut bytes = encode(&value, encoding).unwrap();
+            for (index, byte) in &flips {
+                let i = index.index(bytes.len());
+                bytes[i] = *byte;
+            }
+            survives::<PunchBatch>(&bytes)?;
+            let end = cut.index(bytes.len() + 1);
+            survives::<PunchBatch>(&bytes[..end])?;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Benchmarks run by the `bench` binary. Each module adds one [`Bench`] to [`ALL`].
+
+pub mod buffer;
+pub mod engine;
+pub mod ingest;
+pub mod zk_read;
+
+/// One named benchmark.
+pub struct Bench {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// Runs with the remaining command-line arguments and prints figures.
+    pub run: fn(&[String]) -> anyhow::Result<()>,
+}
+
+/// Every benchmark, in the order `bench` lists them.
+pub const ALL: &[Bench] = &[ingest::BENCH, zk_read::BENCH, engine::BENCH, buffer::APPEND, buffer::DRAIN, buffer::IDLE];
+
+/// The benchmark called `name`.
+pub fn find(name: &str) -> Option<&'static Bench> {
+    ALL.iter().find(|b| b.name == name)
+}
