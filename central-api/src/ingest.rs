@@ -63,7 +63,7 @@ impl Ingest {
     ) -> Result<BatchAck, IngestError> {
         check_identity(sender, batch.agent.as_str(), batch.site.as_str())?;
         let rows = BatchRows::from_batch(batch).map_err(|e| IngestError::Invalid(e.to_string()))?;
-        let inserted = self.store.insert_batch(&rows).await?;
+        let inserted = self.store.insert_batch(rows).await?;
         self.metrics.batch_stored(path, inserted.new, inserted.duplicates);
         tracing::debug!(
             agent = %batch.agent, site = %batch.site, path = path.as_str(), first_seq = batch.first_seq,

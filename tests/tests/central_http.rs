@@ -9,6 +9,7 @@ use system_tests::on_both_backends;
 on_both_backends!(
     batches_are_stored_exactly_once,
     duplicates_inside_one_batch_are_counted,
+    overlapping_batches_sent_at_once_are_counted_exactly,
     tokens_are_scoped_to_their_agent_and_site,
     bad_input_is_refused_with_a_reason_and_leaves_no_rows,
     unknown_pins_are_stored_and_listed,
@@ -117,6 +118,47 @@ async fn duplicates_inside_one_batch_are_counted(backend: Backend) {
     .await;
     assert_eq!(ack.outcome, AckOutcome::Stored { new: 3, duplicates: 2 });
     assert_eq!(db.all_logs().await, 3);
+    drop(central);
+    db.cleanup().await;
+}
+
+/// Many batches in flight at once (SQLite stores them in shared transactions, PostgreSQL in concurrent ones), each
+/// overlapping the next by half: every punch stored once, every batch's own counts right, the days marked.
+async fn overlapping_batches_sent_at_once_are_counted_exactly(backend: Backend) {
+    let (db, token) = setup(backend).await;
+    let central = db.serve(&[]).await.unwrap();
+    let http = client(None);
+    const BATCHES: usize = 40;
+    const SIZE: usize = 100;
+    // 2,050 distinct punches on one device, one a minute from 2026-03-02 08:00 (so across the next day too);
+    // batch i holds punches 50 i .. 50 i + 100.
+    let all = punches("plant-1", "DEV-A", &["1", "2", "3", "4", "5"], day_at(8), (BATCHES + 1) * SIZE / 2);
+    let mut sends = Vec::new();
+    for i in 0..BATCHES {
+        let body = batch("gate-1", "plant-1", 1 + (i * SIZE) as u64, all[i * SIZE / 2..i * SIZE / 2 + SIZE].to_vec());
+        let (central, http, token) = (&central, &http, &token);
+        sends.push(async move {
+            let ack =
+                ack_of(central.post_batch(http, token, &body, Encoding::Bincode).await.unwrap(), Encoding::Bincode)
+                    .await;
+            match ack.outcome {
+                AckOutcome::Stored { new, duplicates } => {
+                    assert_eq!(new + duplicates, SIZE as u32, "batch {i}: every punch counted once");
+                    (new, duplicates)
+                }
+                AckOutcome::Rejected { reason } => panic!("batch {i} rejected: {reason}"),
+            }
+        });
+    }
+    let counts = futures::future::join_all(sends).await;
+    let new: u32 = counts.iter().map(|c| c.0).sum();
+    let duplicates: u32 = counts.iter().map(|c| c.1).sum();
+    assert_eq!(new as usize, all.len(), "each distinct punch is new exactly once");
+    assert_eq!(duplicates as usize, BATCHES * SIZE - all.len());
+    assert_eq!(db.all_logs().await, all.len() as i64);
+    // 2,050 minutes from 08:00 on 03-02 reach 18:09 on 03-03: dates 03-02 and 03-03, each marking itself and the
+    // day before, for 5 PINs.
+    assert_eq!(db.scalar("SELECT count(*) FROM attendance_dirty").await.unwrap(), 3 * 5);
     drop(central);
     db.cleanup().await;
 }

@@ -41,15 +41,19 @@ CREATE TABLE employees (
     created_at  TIMESTAMPTZ NOT NULL
 );
 
--- Every physical punch exactly once: the unique punch_key is the deduplication invariant. No foreign keys: a punch
--- from a device or PIN nobody registered yet is stored all the same.
+-- Every physical punch exactly once. The punch key is a hash of exactly (device serial, PIN, local time), so the
+-- unique constraint is declared on those three columns: the same rule, but new punches land near the end of the index
+-- (devices write in time order) instead of at random places, which keeps inserts fast as the table grows. punch_key
+-- is kept as the punch's stable id. No foreign keys: a punch from a device or PIN nobody registered yet is stored all
+-- the same. local_date is the local calendar day, which the attendance engine reads by.
 CREATE TABLE all_logs (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     punch_key       BYTEA NOT NULL,
     site_id         TEXT NOT NULL,
-    device_serial   TEXT NOT NULL,
+    device_serial   TEXT COLLATE "C" NOT NULL,
     pin             TEXT COLLATE "C" NOT NULL,
     local_time      TIMESTAMP NOT NULL,
+    local_date      DATE GENERATED ALWAYS AS (local_time::date) STORED,
     utc_time        TIMESTAMPTZ NOT NULL,
     state           SMALLINT NOT NULL,
     verify          SMALLINT NOT NULL,
@@ -61,17 +65,17 @@ CREATE TABLE all_logs (
     batch_first_seq BIGINT NOT NULL,
     batch_last_seq  BIGINT NOT NULL,
     received_at     TIMESTAMPTZ NOT NULL,
-    CONSTRAINT all_logs_punch_key_unique UNIQUE (punch_key)
+    CONSTRAINT all_logs_punch_unique UNIQUE (device_serial, local_time, pin)
 );
-CREATE INDEX all_logs_pin_local_time ON all_logs (pin, local_time);
+CREATE INDEX all_logs_day_pin ON all_logs (local_date, pin, local_time);
 
 -- (employee, local date) pairs whose attendance must be recomputed. Every new punch marks its date and the day
 -- before (a night shift that started the day before may own it). The attendance engine consumes these rows.
 CREATE TABLE attendance_dirty (
     employee_id TEXT COLLATE "C" NOT NULL,
     work_date   DATE NOT NULL,
-    marked_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (employee_id, work_date)
+    marked_at   TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (work_date, employee_id)
 );
 
 -- People who administer the service (issue 8 builds sessions on this). Passwords are argon2id PHC strings.

@@ -40,8 +40,11 @@ CREATE TABLE employees (
     created_at  TEXT NOT NULL
 );
 
--- Every physical punch exactly once: the unique punch_key is the deduplication invariant. No foreign keys: a punch
--- from a device or PIN nobody registered yet is stored all the same.
+-- Every physical punch exactly once. The punch key is a hash of exactly (device serial, PIN, local time), so the
+-- unique constraint is declared on those three columns: the same rule, but new punches land near the end of the index
+-- (devices write in time order) instead of at random places, which keeps inserts fast as the table grows. punch_key
+-- is kept as the punch's stable id. No foreign keys: a punch from a device or PIN nobody registered yet is stored all
+-- the same. local_date is the local calendar day, which the attendance engine reads by.
 CREATE TABLE all_logs (
     id              INTEGER PRIMARY KEY,
     punch_key       BLOB NOT NULL,
@@ -49,6 +52,7 @@ CREATE TABLE all_logs (
     device_serial   TEXT NOT NULL,
     pin             TEXT NOT NULL,
     local_time      TEXT NOT NULL,
+    local_date      TEXT GENERATED ALWAYS AS (substr(local_time, 1, 10)) VIRTUAL,
     utc_time        TEXT NOT NULL,
     state           SMALLINT NOT NULL,
     verify          SMALLINT NOT NULL,
@@ -60,9 +64,9 @@ CREATE TABLE all_logs (
     batch_first_seq BIGINT NOT NULL,
     batch_last_seq  BIGINT NOT NULL,
     received_at     TEXT NOT NULL,
-    CONSTRAINT all_logs_punch_key_unique UNIQUE (punch_key)
+    CONSTRAINT all_logs_punch_unique UNIQUE (device_serial, local_time, pin)
 );
-CREATE INDEX all_logs_pin_local_time ON all_logs (pin, local_time);
+CREATE INDEX all_logs_day_pin ON all_logs (local_date, pin, local_time);
 
 -- (employee, local date) pairs whose attendance must be recomputed. Every new punch marks its date and the day
 -- before (a night shift that started the day before may own it). The attendance engine consumes these rows.
@@ -70,17 +74,8 @@ CREATE TABLE attendance_dirty (
     employee_id TEXT NOT NULL,
     work_date   TEXT NOT NULL,
     marked_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    PRIMARY KEY (employee_id, work_date)
-);
-
--- SQLite marks the days inside the engine, row by row, as part of the insert (PostgreSQL does it in the insert
--- statement's CTE). Trigger changes do not count in changes(), so the insert still reports only new punches.
-CREATE TRIGGER all_logs_mark_dirty AFTER INSERT ON all_logs
-BEGIN
-    INSERT INTO attendance_dirty (employee_id, work_date)
-    VALUES (NEW.pin, date(NEW.local_time)), (NEW.pin, date(NEW.local_time, '-1 day'))
-    ON CONFLICT DO NOTHING;
-END;
+    PRIMARY KEY (work_date, employee_id)
+) WITHOUT ROWID;
 
 -- People who administer the service (issue 8 builds sessions on this). Passwords are argon2id PHC strings.
 CREATE TABLE admins (

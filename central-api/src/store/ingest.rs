@@ -1,13 +1,19 @@
-//! The batch insert: one transaction per batch, set-based, deduplicated by the unique `punch_key`.
+//! The batch insert: set-based, all or nothing per batch, deduplicated by the unique (device, local time, PIN) that
+//! the punch key hashes.
 //!
-//! - PostgreSQL: a single statement. `UNNEST` turns column arrays into rows, `INSERT ... ON CONFLICT (punch_key) DO
-//!   NOTHING RETURNING` stores the new ones, and a second data-modifying CTE marks their attendance days dirty. One
-//!   round trip per batch whatever its size.
-//! - SQLite: multi-row `INSERT ... ON CONFLICT DO NOTHING` statements of [`SQLITE_ROWS_PER_STATEMENT`] rows in one
-//!   transaction; a trigger (see the SQLite migration) marks the attendance days of each inserted row.
+//! - PostgreSQL: one transaction and a single statement per batch. `UNNEST` turns column arrays into rows,
+//!   `INSERT ... ON CONFLICT DO NOTHING RETURNING` stores the new ones, and a second data-modifying CTE marks their
+//!   attendance days dirty. One round trip per batch whatever its size. The dirty rows are upserted with
+//!   `DO UPDATE ... WHERE false`: nothing is written for a day already marked, but the row stays locked until the
+//!   batch commits, so an attendance worker claiming days with `SKIP LOCKED` never takes a day whose new punches it
+//!   cannot see yet, and one that claimed it first makes the batch wait and then re-mark the day.
+//! - SQLite: multi-row `INSERT ... ON CONFLICT DO NOTHING` statements of [`SQLITE_ROWS_PER_STATEMENT`] rows, then one
+//!   statement marking the days of every row above the id the transaction started from. Batches that arrive together
+//!   share a transaction ([`super::group_commit`]), each under its own savepoint. SQLite has one writer, so the
+//!   worker that consumes dirty rows never runs beside an uncommitted batch.
 //!
 //! A punch already in `all_logs` (from an earlier delivery, another path, or earlier in the same batch) is counted as
-//! a duplicate. Either the whole batch commits or nothing does.
+//! a duplicate. Either the whole batch commits or nothing of it does.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -40,15 +46,15 @@ WITH input AS (
                           source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at)
     SELECT punch_key, $12, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
            $13, agent_seq, $14, $15, $16
-    FROM input ORDER BY punch_key
-    ON CONFLICT (punch_key) DO NOTHING
+    FROM input ORDER BY device_serial, local_time, pin
+    ON CONFLICT (device_serial, local_time, pin) DO NOTHING
     RETURNING pin, local_time
 ), dirty AS (
     INSERT INTO attendance_dirty (employee_id, work_date)
     SELECT DISTINCT pin, day FROM inserted,
         LATERAL (VALUES (local_time::date), ((local_time - interval '1 day')::date)) AS d(day)
-    ORDER BY 1, 2
-    ON CONFLICT DO NOTHING
+    ORDER BY 2, 1
+    ON CONFLICT (work_date, employee_id) DO UPDATE SET marked_at = excluded.marked_at WHERE false
 )
 SELECT count(*) FROM inserted";
 
@@ -58,12 +64,14 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Database`] when the transaction fails (then no row of the batch is stored).
-    pub async fn insert_batch(&self, batch: &BatchRows) -> Result<Inserted, StoreError> {
+    pub async fn insert_batch(&self, batch: BatchRows) -> Result<Inserted, StoreError> {
         let mut attempt = 0;
         loop {
             let result = match self {
-                Store::Sqlite(s) => insert_sqlite(&s.writer, batch).await,
-                Store::Postgres(pool) => insert_postgres(pool, batch).await,
+                // The group-commit task owns the batch while it waits; a retry needs its own copy.
+                Store::Sqlite(s) if attempt < TRANSIENT_RETRIES => s.group_commit.insert(batch.clone()).await,
+                Store::Sqlite(s) => return s.group_commit.insert(batch).await,
+                Store::Postgres(pool) => insert_postgres(pool, &batch).await,
             };
             match result {
                 Err(e) if e.is_transient() && attempt < TRANSIENT_RETRIES => {
@@ -159,13 +167,16 @@ fn build_sqlite_insert(rows: usize) -> String {
         }
         sql.push_str(&group);
     }
-    sql.push_str(" ON CONFLICT (punch_key) DO NOTHING");
+    sql.push_str(" ON CONFLICT (device_serial, local_time, pin) DO NOTHING");
     sql
 }
 
-async fn insert_sqlite(pool: &sqlx::SqlitePool, batch: &BatchRows) -> Result<Inserted, StoreError> {
+/// Inserts one batch's rows inside `tx` (the caller owns the transaction and the dirty marking).
+pub(super) async fn insert_sqlite_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &BatchRows,
+) -> Result<Inserted, StoreError> {
     let received_at = Utc::now();
-    let mut tx = pool.begin().await?;
     let mut new = 0u64;
     for chunk in batch.rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let sql = sqlite_insert_sql(chunk.len());
@@ -189,10 +200,26 @@ async fn insert_sqlite(pool: &sqlx::SqlitePool, batch: &BatchRows) -> Result<Ins
                 .bind(batch.last_seq)
                 .bind(received_at);
         }
-        // changes() counts the rows this statement inserted, not the ones its conflict clause skipped, nor the
-        // attendance_dirty rows the trigger adds.
-        new += query.execute(&mut *tx).await?.rows_affected();
+        // changes() counts the rows this statement inserted, not the ones its conflict clause skipped.
+        new += query.execute(&mut **tx).await?.rows_affected();
     }
-    tx.commit().await?;
     counts(batch.len(), new)
+}
+
+/// Marks (PIN, local date) and (PIN, local date - 1) of every punch inserted in `tx` after row id `before`.
+const SQLITE_MARK_DIRTY: &str = "
+INSERT INTO attendance_dirty (employee_id, work_date)
+SELECT pin, local_date FROM all_logs WHERE id > ?1
+UNION
+SELECT pin, date(local_date, '-1 day') FROM all_logs WHERE id > ?1
+ORDER BY 2, 1
+ON CONFLICT (work_date, employee_id) DO NOTHING";
+
+/// Marks the attendance days of the punches `tx` inserted (their ids are above `before`: SQLite has one writer).
+pub(super) async fn mark_dirty_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    before: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(SQLITE_MARK_DIRTY).bind(before).execute(&mut **tx).await?;
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! a batch is acknowledged.
 
 pub mod admin;
+pub mod group_commit;
 pub mod ingest;
 pub mod rows;
 pub mod status;
@@ -36,6 +37,8 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error("invalid value: {0}")]
     Invalid(String),
+    #[error("the SQLite writer task has stopped")]
+    WriterStopped,
 }
 
 impl StoreError {
@@ -60,6 +63,8 @@ pub struct SqliteStore {
     pub writer: SqlitePool,
     /// Readers; WAL lets them run beside the writer.
     pub reader: SqlitePool,
+    /// The task that stores punch batches through `writer`, several per transaction.
+    pub group_commit: group_commit::GroupCommit,
 }
 
 /// A connected database.
@@ -122,8 +127,7 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
-                    // Punch keys are random, so inserts touch pages all over the unique index: a 64 MiB page cache
-                    // and memory-mapped reads keep that out of read() system calls (they dominated the profile).
+                    // A 64 MiB page cache and memory-mapped reads keep index pages out of read() system calls.
                     .pragma("cache_size", "-65536")
                     .pragma("mmap_size", "1073741824")
                     .pragma("temp_store", "memory")
@@ -138,7 +142,8 @@ impl Store {
                 }
                 let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
                 let reader = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
-                Ok(Self::Sqlite(SqliteStore { writer, reader }))
+                let group_commit = group_commit::GroupCommit::start(writer.clone());
+                Ok(Self::Sqlite(SqliteStore { writer, reader, group_commit }))
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(&url)

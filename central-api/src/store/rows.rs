@@ -1,5 +1,5 @@
 //! A validated batch turned into database rows: the punch key computed, numbers narrowed to what the columns hold,
-//! rows sorted by key. No I/O.
+//! rows sorted in the unique index's order. No I/O.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use protocol::{PunchBatch, PunchKey};
@@ -27,7 +27,8 @@ pub struct BatchRows {
     pub agent: String,
     pub first_seq: i64,
     pub last_seq: i64,
-    /// Sorted by key, so concurrent transactions take unique-index locks in the same order and cannot deadlock.
+    /// Sorted by (device, local time, PIN), the unique index's order: inserts walk the index forwards, and
+    /// concurrent transactions take its locks in the same order.
     pub rows: Vec<PunchRow>,
 }
 
@@ -65,7 +66,7 @@ impl BatchRows {
                 agent_seq: narrow("seq", item.seq)?,
             });
         }
-        rows.sort_by_key(|row| row.key);
+        rows.sort_by(|a, b| (&a.device, a.local_time, &a.pin).cmp(&(&b.device, b.local_time, &b.pin)));
         Ok(Self {
             site: batch.site.as_str().to_owned(),
             agent: batch.agent.as_str().to_owned(),
@@ -114,10 +115,12 @@ mod tests {
     }
 
     #[test]
-    fn rows_are_sorted_by_key_and_carry_the_fields() {
-        let rows = BatchRows::from_batch(&batch(&[1, 2, 3, 4])).unwrap();
+    fn rows_are_sorted_in_index_order_and_carry_the_fields() {
+        let mut input = batch(&[1, 2, 3, 4]);
+        input.punches.reverse();
+        let rows = BatchRows::from_batch(&input).unwrap();
         assert_eq!(rows.len(), 4);
-        assert!(rows.rows.windows(2).all(|w| w[0].key < w[1].key));
+        assert!(rows.rows.windows(2).all(|w| w[0].local_time < w[1].local_time));
         assert_eq!((rows.first_seq, rows.last_seq), (1, 4));
         let row = &rows.rows[0];
         assert_eq!((row.state, row.verify, row.work_code, row.source, row.direction), (0, 1, 7, "zk-pull", "IN"));
