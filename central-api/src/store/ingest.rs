@@ -1,8 +1,8 @@
 //! The batch insert: one transaction per batch, set-based, deduplicated by the unique `punch_key`.
 //!
 //! - PostgreSQL: a single statement. `UNNEST` turns column arrays into rows, `INSERT ... ON CONFLICT (punch_key) DO
-//!   NOTHING RETURNING` stores the new ones, and a second data-modifying CTE marks their attendance days dirty. One
-//!   round trip per batch whatever its size.
+//!   NOTHING RETURNING` stores the new ones, and a second data-modifying CTE marks their attendance days dirty (a day
+//!   already marked gets its `marks` bumped, so a worker that claimed it keeps it). One round trip per batch.
 //! - SQLite: multi-row `INSERT ... ON CONFLICT DO NOTHING` statements of [`SQLITE_ROWS_PER_STATEMENT`] rows in one
 //!   transaction; a trigger (see the SQLite migration) marks the attendance days of each inserted row.
 //!
@@ -48,7 +48,8 @@ WITH input AS (
     SELECT DISTINCT pin, day FROM inserted,
         LATERAL (VALUES (local_time::date), ((local_time - interval '1 day')::date)) AS d(day)
     ORDER BY 1, 2
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (employee_id, work_date) DO UPDATE
+        SET marked_at = excluded.marked_at, marks = attendance_dirty.marks + 1
 )
 SELECT count(*) FROM inserted";
 
