@@ -1,0 +1,167 @@
+//! The dirty-day queue (`attendance_dirty`): claiming marked days, locking employees, releasing what was written.
+//!
+//! Invariant: a dirty row is deleted only in the transaction that wrote the days it marked, and only if its
+//! `marks` is still the value read when it was claimed. A re-mark (a punch or a change committed meanwhile) bumps
+//! `marks`, so the row stays and the day is computed again with the new input.
+//!
+//! PostgreSQL: claims take the rows `FOR UPDATE SKIP LOCKED`, so replicas never claim the same row, and the worker
+//! then takes a transaction-scoped advisory lock per employee with `pg_try_advisory_xact_lock` (skipping employees
+//! another transaction holds), so two transactions never compute or write the same employee at once. Bulk jobs take
+//! the same locks blocking, in employee order. SQLite has one writer connection: transactions are serial anyway.
+
+use chrono::NaiveDate;
+
+use crate::store::{on_reader, Store, StoreError, Tx};
+
+/// One claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyDay {
+    pub employee_id: String,
+    pub work_date: NaiveDate,
+    pub marks: i64,
+}
+
+/// Claims up to `limit` dirty rows, in key order (PostgreSQL: skipping rows other transactions hold, and locking
+/// the ones returned until the transaction ends).
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn claim(tx: &mut Tx, limit: i64) -> Result<Vec<DirtyDay>, StoreError> {
+    let rows: Vec<(String, NaiveDate, i64)> = match tx {
+        Tx::Postgres(t) => {
+            sqlx::query_as(
+                "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(limit)
+            .fetch_all(&mut **t)
+            .await?
+        }
+        Tx::Sqlite(t) => {
+            sqlx::query_as(
+                "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date LIMIT ?1",
+            )
+            .bind(limit)
+            .fetch_all(&mut **t)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
+}
+
+/// The dirty rows of `ids` within `from..=to` (for a bulk job, which releases them after writing those days).
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn dirty_within(
+    tx: &mut Tx,
+    ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DirtyDay>, StoreError> {
+    let rows: Vec<(String, NaiveDate, i64)> = match tx {
+        Tx::Postgres(t) => {
+            sqlx::query_as(
+                "SELECT employee_id, work_date, marks FROM attendance_dirty \
+                 WHERE employee_id = ANY($1) AND work_date >= $2 AND work_date <= $3",
+            )
+            .bind(ids)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **t)
+            .await?
+        }
+        Tx::Sqlite(t) => {
+            sqlx::query_as(
+                "SELECT employee_id, work_date, marks FROM attendance_dirty \
+                 WHERE employee_id IN (SELECT value FROM json_each(?1)) AND work_date >= ?2 AND work_date <= ?3",
+            )
+            .bind(serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))?)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **t)
+            .await?
+        }
+    };
+    Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
+}
+
+/// Takes the employee's lock for the rest of the transaction: `wait` blocks until it is free, otherwise returns
+/// whether it was free. Always true on SQLite (one writer).
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn lock_employee(tx: &mut Tx, employee_id: &str, wait: bool) -> Result<bool, StoreError> {
+    match tx {
+        Tx::Postgres(t) => {
+            if wait {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7001))")
+                    .bind(employee_id)
+                    .execute(&mut **t)
+                    .await?;
+                Ok(true)
+            } else {
+                let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7001))")
+                    .bind(employee_id)
+                    .fetch_one(&mut **t)
+                    .await?;
+                Ok(got)
+            }
+        }
+        Tx::Sqlite(_) => Ok(true),
+    }
+}
+
+/// Deletes the rows in `days` whose `marks` did not change since they were read. Returns how many were deleted.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<u64, StoreError> {
+    if days.is_empty() {
+        return Ok(0);
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            let ids: Vec<&str> = days.iter().map(|d| d.employee_id.as_str()).collect();
+            let dates: Vec<NaiveDate> = days.iter().map(|d| d.work_date).collect();
+            let marks: Vec<i64> = days.iter().map(|d| d.marks).collect();
+            Ok(sqlx::query(
+                "DELETE FROM attendance_dirty d USING UNNEST($1::text[], $2::date[], $3::int8[]) AS r(e, w, m) \
+                 WHERE d.employee_id = r.e AND d.work_date = r.w AND d.marks = r.m",
+            )
+            .bind(&ids)
+            .bind(&dates)
+            .bind(&marks)
+            .execute(&mut **t)
+            .await?
+            .rows_affected())
+        }
+        Tx::Sqlite(t) => {
+            let mut deleted = 0;
+            for day in days {
+                deleted += sqlx::query(
+                    "DELETE FROM attendance_dirty WHERE employee_id = ?1 AND work_date = ?2 AND marks = ?3",
+                )
+                .bind(&day.employee_id)
+                .bind(day.work_date)
+                .bind(day.marks)
+                .execute(&mut **t)
+                .await?
+                .rows_affected();
+            }
+            Ok(deleted)
+        }
+    }
+}
+
+impl Store {
+    /// How many employee-days are waiting for recomputation.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn dirty_days(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) =
+            on_reader!(self, |pool| sqlx::query_as("SELECT count(*) FROM attendance_dirty").fetch_one(pool).await)?;
+        Ok(n)
+    }
+}
