@@ -165,3 +165,61 @@ impl Store {
         Ok(n)
     }
 }
+
+/// Takes the locks of `ids` (sorted, so two bulk jobs never wait on each other in a cycle) for the rest of the
+/// transaction, waiting for transactions that hold them. No-op on SQLite.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn lock_employees(tx: &mut Tx, ids: &[String]) -> Result<(), StoreError> {
+    if let Tx::Postgres(t) = tx {
+        let mut sorted = ids.to_vec();
+        sorted.sort();
+        sqlx::query(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(e, 7001))) FROM UNNEST($1::text[]) WITH ORDINALITY \
+             AS u(e, n)",
+        )
+        .bind(&sorted)
+        .execute(&mut **t)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Where the scheduled `job` got to at `site` (site-local time), if it ever ran.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn job_mark(tx: &mut Tx, job: &str, site: &str) -> Result<Option<chrono::NaiveDateTime>, StoreError> {
+    let row: Option<(chrono::NaiveDateTime,)> = crate::store::on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT done_until FROM attendance_job_marks WHERE job = $1 AND site_id = $2"
+    )
+    .bind(job)
+    .bind(site)
+    .fetch_optional(&mut *conn)
+    .await?);
+    Ok(row.map(|(t,)| t))
+}
+
+/// Records that `job` got to `until` at `site`.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn set_job_mark(
+    tx: &mut Tx,
+    job: &str,
+    site: &str,
+    until: chrono::NaiveDateTime,
+) -> Result<(), StoreError> {
+    crate::store::on_tx!(tx, |conn| sqlx::query(
+        "INSERT INTO attendance_job_marks (job, site_id, done_until, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (job, site_id) DO UPDATE SET done_until = excluded.done_until, updated_at = excluded.updated_at"
+    )
+    .bind(job)
+    .bind(site)
+    .bind(until)
+    .bind(chrono::Utc::now())
+    .execute(&mut *conn)
+    .await?);
+    Ok(())
+}
