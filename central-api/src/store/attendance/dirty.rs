@@ -220,6 +220,7 @@ pub async fn set_job_mark(
     .bind(until)
     .bind(chrono::Utc::now())
     .execute(&mut *conn)
-    .await?);
+    .await?
+    .rows_affected());
     Ok(())
 }

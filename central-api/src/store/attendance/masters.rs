@@ -1,13 +1,13 @@
 //! Inputs administrators manage: shifts, week-off rules, holidays, the site's sandwich setting and employees'
 //! attendance profiles. Each change marks the employee-days it can alter, in the same transaction.
 
-use chrono::{Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
 use super::{format_week_off, mark_days, mark_horizon, parse_week_off, Scope, MAX_MARK_DAYS};
 use crate::attendance::engine::{
-    Holiday, HolidayKind, PairingMode, SandwichSetting, Shift, SinglePunchPolicy, WeekOffRule,
+    Holiday, HolidayKind, SandwichSetting, Shift, WeekOffRule,
 };
 use crate::store::{on_reader, on_tx, Store, StoreError, Tx};
 
@@ -57,17 +57,17 @@ const SHIFT_COLUMNS: &str = "code, name, start_time, end_time, grace_late_in_sec
 macro_rules! shift_from_row {
     ($row:expr) => {{
         let row = $row;
-        let secs = |name: &str| -> Result<Duration, StoreError> { Ok(Duration::seconds(row.try_get::<i64, _>(name)?)) };
-        let opt_secs = |name: &str| -> Result<Option<Duration>, StoreError> {
-            Ok(row.try_get::<Option<i64>, _>(name)?.map(Duration::seconds))
+        let secs = |name: &str| -> Result<chrono::Duration, $crate::store::StoreError> { Ok(chrono::Duration::seconds(row.try_get::<i64, _>(name)?)) };
+        let opt_secs = |name: &str| -> Result<Option<chrono::Duration>, $crate::store::StoreError> {
+            Ok(row.try_get::<Option<i64>, _>(name)?.map(chrono::Duration::seconds))
         };
         let code: String = row.try_get("code")?;
         let pairing: String = row.try_get("pairing")?;
         let single: String = row.try_get("single_punch")?;
-        let shift = Shift {
+        let shift = $crate::attendance::engine::Shift {
             code: code.clone(),
-            start: row.try_get::<NaiveTime, _>("start_time")?,
-            end: row.try_get::<NaiveTime, _>("end_time")?,
+            start: row.try_get::<chrono::NaiveTime, _>("start_time")?,
+            end: row.try_get::<chrono::NaiveTime, _>("end_time")?,
             grace_late_in: secs("grace_late_in_secs")?,
             grace_early_out: secs("grace_early_out_secs")?,
             min_half_day: secs("min_half_day_secs")?,
@@ -75,17 +75,17 @@ macro_rules! shift_from_row {
             overtime_threshold_before_shift: opt_secs("overtime_before_secs")?,
             overtime_threshold_after_shift: opt_secs("overtime_after_secs")?,
             deduct_lunch_break: row.try_get::<bool, _>("deduct_lunch_break")?,
-            lunch_break_start: row.try_get::<Option<NaiveTime>, _>("lunch_break_start")?,
+            lunch_break_start: row.try_get::<Option<chrono::NaiveTime>, _>("lunch_break_start")?,
             lunch_break_duration: secs("lunch_break_duration_secs")?,
             check_in_window_before_start: secs("check_in_window_secs")?,
             check_out_window_after_end: secs("check_out_window_secs")?,
-            pairing: PairingMode::from_name(&pairing)
-                .ok_or_else(|| StoreError::Invalid(format!("shift {code}: pairing {pairing:?}")))?,
+            pairing: $crate::attendance::engine::PairingMode::from_name(&pairing)
+                .ok_or_else(|| $crate::store::StoreError::Invalid(format!("shift {code}: pairing {pairing:?}")))?,
             debounce: secs("debounce_secs")?,
-            single_punch: SinglePunchPolicy::from_name(&single)
-                .ok_or_else(|| StoreError::Invalid(format!("shift {code}: single_punch {single:?}")))?,
+            single_punch: $crate::attendance::engine::SinglePunchPolicy::from_name(&single)
+                .ok_or_else(|| $crate::store::StoreError::Invalid(format!("shift {code}: single_punch {single:?}")))?,
         };
-        ShiftRecord { name: row.try_get("name")?, shift }
+        $crate::store::attendance::masters::ShiftRecord { name: row.try_get("name")?, shift }
     }};
 }
 
@@ -107,12 +107,11 @@ impl Store {
     pub async fn create_shift(&self, name: &str, shift: &Shift) -> Result<(), StoreError> {
         shift.validate().map_err(invalid)?;
         let mut tx = self.begin().await?;
-        let done = write_shift(&mut tx, name, shift, true).await;
-        match done {
-            Err(e) if e.unique_violation() => {
-                return Err(StoreError::AlreadyExists { what: "shift", id: shift.code.clone() })
+        if let Err(e) = write_shift(&mut tx, name, shift, true).await {
+            if e.unique_violation() {
+                return Err(StoreError::AlreadyExists { what: "shift", id: shift.code.clone() });
             }
-            other => other?,
+            return Err(e);
         }
         tx.commit().await
     }
@@ -158,7 +157,8 @@ impl Store {
         .bind(&spec)
         .bind(Utc::now())
         .execute(pool)
-        .await)
+        .await
+        .map(|r| r.rows_affected()))
         .map_err(|e| {
             let e = StoreError::from(e);
             if e.unique_violation() {
@@ -354,7 +354,8 @@ impl Store {
         .bind(profile.date_of_leaving)
         .bind(profile.active)
         .execute(&mut *conn)
-        .await?);
+        .await?
+        .rows_affected());
         let ids = [profile.employee_id.clone()];
         mark_days(&mut tx, &Scope::Employees(&ids), check_effective(from), mark_horizon()).await?;
         tx.commit().await

@@ -124,7 +124,8 @@ impl Store {
         .bind(by)
         .bind(Utc::now())
         .execute(&mut *conn)
-        .await?);
+        .await?
+        .rows_affected());
         let ids = [employee];
         mark_days(&mut tx, &Scope::Employees(&ids), at.date() - Duration::days(1), at.date()).await?;
         tx.commit().await
@@ -223,7 +224,8 @@ impl Store {
         .bind(by)
         .bind(Utc::now())
         .execute(&mut *conn)
-        .await?);
+        .await?
+        .rows_affected());
         let ids = [employee];
         mark_days(&mut tx, &Scope::Employees(&ids), from, to).await?;
         tx.commit().await
