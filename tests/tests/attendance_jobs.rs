@@ -215,7 +215,9 @@ async fn bulk_jobs_run_from_the_command_line(backend: Backend) {
     assert_eq!(md.len(), 1);
     assert_eq!(md[0].slots.len(), 3);
     assert_eq!(md[0].total_secs, 7 * 3600);
-    assert_eq!(store.dirty_days().await.unwrap(), 0, "reprocess released the marked days it wrote");
+    // (The profile updates also marked today and tomorrow, outside the range: those stay for the worker.)
+    let marked = db.scalar("SELECT count(*) FROM attendance_dirty WHERE work_date <= '2026-03-31'").await.unwrap();
+    assert_eq!(marked, 0, "reprocess released the marked days it wrote");
     let first = snapshot(&store, date(3, 1), date(3, 10)).await.unwrap();
     db.cli(&["reprocess", "--from", "2026-03-01", "--to", "2026-03-10"]).await.unwrap();
     assert_eq!(snapshot(&store, date(3, 1), date(3, 10)).await.unwrap(), first, "reprocess is idempotent");
