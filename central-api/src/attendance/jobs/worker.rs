@@ -22,7 +22,7 @@ pub struct Round {
     /// Dirty rows claimed.
     pub claimed: usize,
     /// Dirty rows deleted (the others were re-marked meanwhile or belong to an employee another replica holds).
-    pub released: u64,
+    pub released: Vec<DirtyDay>,
     pub outcome: Outcome,
 }
 
@@ -75,9 +75,9 @@ pub async fn drain(store: &Store, limit: u32) -> Result<Round, JobError> {
         match process_once(store, limit, Utc::now()).await {
             Ok(round) => {
                 transient = 0;
-                let done = round.claimed == 0 || round.released == 0;
+                let done = round.claimed == 0 || round.released.is_empty();
                 total.claimed += round.claimed;
-                total.released += round.released;
+                total.released.extend(round.released);
                 total.outcome += round.outcome;
                 if done {
                     return Ok(total);

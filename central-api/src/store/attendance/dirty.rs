@@ -112,46 +112,48 @@ pub async fn lock_employee(tx: &mut Tx, employee_id: &str, wait: bool) -> Result
     }
 }
 
-/// Deletes the rows in `days` whose `marks` did not change since they were read. Returns how many were deleted.
+/// Deletes the rows in `days` whose `marks` did not change since they were read. Returns the rows deleted.
 ///
 /// # Errors
 /// [`StoreError::Database`].
-pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<u64, StoreError> {
+pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<Vec<DirtyDay>, StoreError> {
     if days.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    match tx {
+    let rows: Vec<(String, NaiveDate, i64)> = match tx {
         Tx::Postgres(t) => {
             let ids: Vec<&str> = days.iter().map(|d| d.employee_id.as_str()).collect();
             let dates: Vec<NaiveDate> = days.iter().map(|d| d.work_date).collect();
             let marks: Vec<i64> = days.iter().map(|d| d.marks).collect();
-            Ok(sqlx::query(
+            sqlx::query_as(
                 "DELETE FROM attendance_dirty d USING UNNEST($1::text[], $2::date[], $3::int8[]) AS r(e, w, m) \
-                 WHERE d.employee_id = r.e AND d.work_date = r.w AND d.marks = r.m",
+                 WHERE d.employee_id = r.e AND d.work_date = r.w AND d.marks = r.m \
+                 RETURNING d.employee_id, d.work_date, d.marks",
             )
             .bind(&ids)
             .bind(&dates)
             .bind(&marks)
-            .execute(&mut **t)
+            .fetch_all(&mut **t)
             .await?
-            .rows_affected())
         }
         Tx::Sqlite(t) => {
-            let mut deleted = 0;
+            let mut deleted = Vec::new();
             for day in days {
-                deleted += sqlx::query(
-                    "DELETE FROM attendance_dirty WHERE employee_id = ?1 AND work_date = ?2 AND marks = ?3",
+                let row: Option<(String, NaiveDate, i64)> = sqlx::query_as(
+                    "DELETE FROM attendance_dirty WHERE employee_id = ?1 AND work_date = ?2 AND marks = ?3 \
+                     RETURNING employee_id, work_date, marks",
                 )
                 .bind(&day.employee_id)
                 .bind(day.work_date)
                 .bind(day.marks)
-                .execute(&mut **t)
-                .await?
-                .rows_affected();
+                .fetch_optional(&mut **t)
+                .await?;
+                deleted.extend(row);
             }
-            Ok(deleted)
+            deleted
         }
-    }
+    };
+    Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
 }
 
 impl Store {
