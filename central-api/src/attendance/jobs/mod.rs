@@ -54,8 +54,12 @@ pub struct Outcome {
     pub days: usize,
     /// Punches loaded.
     pub punches: usize,
+    /// Time spent loading inputs (reference tables, employees, punches, manual logs, leave).
+    pub load_time: std::time::Duration,
     /// Time spent in the engine alone.
     pub engine_time: std::time::Duration,
+    /// Time spent writing rows.
+    pub write_time: std::time::Duration,
 }
 
 impl std::ops::AddAssign for Outcome {
@@ -63,7 +67,9 @@ impl std::ops::AddAssign for Outcome {
         self.employees += other.employees;
         self.days += other.days;
         self.punches += other.punches;
+        self.load_time += other.load_time;
         self.engine_time += other.engine_time;
+        self.write_time += other.write_time;
     }
 }
 
@@ -124,6 +130,7 @@ pub async fn recompute(
     plan: &Plan<'_>,
     finish: Option<Finish>,
 ) -> Result<Recomputed, JobError> {
+    let load_started = std::time::Instant::now();
     let (employees, others) = load_employees(tx, reference, Employees::Ids(ids)).await?;
     let mut result = Recomputed { skipped: others.into_iter().collect(), ..Recomputed::default() };
     let known: BTreeSet<&str> = employees.iter().map(|e| e.employee_id.as_str()).collect();
@@ -181,6 +188,7 @@ pub async fn recompute(
         by_pin.entry(punch.employee_id.as_str().to_owned()).or_default().push(punch);
     }
 
+    let load_time = load_started.elapsed();
     let started = std::time::Instant::now();
     let mut ranges = Vec::new();
     let mut days = Vec::new();
@@ -221,8 +229,11 @@ pub async fn recompute(
         outcome.employees += 1;
     }
     outcome.engine_time = started.elapsed();
+    outcome.load_time = load_time;
     outcome.days = days.len();
+    let write_started = std::time::Instant::now();
     write_days(tx, &ranges, &days).await?;
+    outcome.write_time = write_started.elapsed();
     result.outcome = outcome;
     result.written = ranges;
     Ok(result)
