@@ -64,9 +64,12 @@ pub async fn load_punches(
                 .await?
         }
         (Tx::Sqlite(t), Who::Many(pins)) => {
-            sqlx::query_as(&format!(
-                "{COLUMNS} WHERE pin IN (SELECT value FROM json_each(?1)) AND local_time >= ?2 AND local_time < ?3"
-            ))
+            // CROSS JOIN makes the list the outer loop: one index range per PIN, never a scan of all_logs.
+            sqlx::query_as(
+                "SELECT l.pin, l.local_time, l.state, l.direction, l.device_serial, l.source \
+                 FROM json_each(?1) AS e CROSS JOIN all_logs AS l \
+                 WHERE l.pin = e.value AND l.local_time >= ?2 AND l.local_time < ?3",
+            )
             .bind(json(pins)?)
             .bind(from)
             .bind(to)
