@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use axum_server::tls_rustls::RustlsConfig;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Authenticator;
 use crate::attendance::jobs::schedule;
+use crate::auth::Authenticator;
 use crate::config::{AttendanceConfig, Config};
 use crate::http::{router, AppState};
 use crate::ingest::Ingest;

@@ -282,12 +282,13 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::CloseDay { site, now } => {
-            let outcome = bulk::close_day(store, site.as_ref().map(SiteId::as_str), now.unwrap_or_else(chrono::Utc::now))
-                .await?;
+            let outcome =
+                bulk::close_day(store, site.as_ref().map(SiteId::as_str), now.unwrap_or_else(chrono::Utc::now)).await?;
             report("close-day", &outcome);
         }
         Command::ApplySandwich(range) => {
-            let outcome = bulk::apply_sandwich(store, &range.target(), range.from, range.to, chrono::Utc::now()).await?;
+            let outcome =
+                bulk::apply_sandwich(store, &range.target(), range.from, range.to, chrono::Utc::now()).await?;
             report("apply-sandwich", &outcome);
         }
         Command::RevertSandwich(range) => {

@@ -120,8 +120,7 @@ pub fn punch(site: &str, pin: &str, when: NaiveDateTime, state: PunchState) -> P
 pub async fn ingest(store: &Store, site: &str, first_seq: u64, punches: Vec<Punch>) -> anyhow::Result<u32> {
     let items =
         punches.into_iter().enumerate().map(|(i, punch)| SequencedPunch { seq: first_seq + i as u64, punch }).collect();
-    let batch =
-        PunchBatch::new(format!("agent-{site}").parse().context("agent id")?, site.parse()?, Utc::now(), items);
+    let batch = PunchBatch::new(format!("agent-{site}").parse().context("agent id")?, site.parse()?, Utc::now(), items);
     let rows = BatchRows::from_batch(&batch)?;
     Ok(store.insert_batch(&rows).await?.new)
 }

@@ -30,7 +30,11 @@ async fn a_punch_ingested_over_http_reaches_attendance(backend: Backend) {
         store.create_shift(&shift.code, &shift).await.unwrap();
     }
     store
-        .create_week_off_rule("SUN", "Sundays", &central_api::attendance::engine::WeekOffRule::weekly(&[chrono::Weekday::Sun]))
+        .create_week_off_rule(
+            "SUN",
+            "Sundays",
+            &central_api::attendance::engine::WeekOffRule::weekly(&[chrono::Weekday::Sun]),
+        )
         .await
         .unwrap();
     store.add_employee("1001", "Asha", Some("plant-1")).await.unwrap();
@@ -39,10 +43,10 @@ async fn a_punch_ingested_over_http_reaches_attendance(backend: Backend) {
     profile.week_off_rule = Some("SUN".into());
     store.update_employee_profile(&profile, Utc::now().date_naive()).await.unwrap();
 
-    let central =
-        db.serve(&[("CENTRAL_API_ATTENDANCE__SCHEDULER", "false"), ("CENTRAL_API_ATTENDANCE__POLL_INTERVAL_MS", "100")])
-            .await
-            .unwrap();
+    let central = db
+        .serve(&[("CENTRAL_API_ATTENDANCE__SCHEDULER", "false"), ("CENTRAL_API_ATTENDANCE__POLL_INTERVAL_MS", "100")])
+        .await
+        .unwrap();
     let day = date(3, 2);
     let punches = vec![
         punch("plant-1", "1001", at(day, 9, 2), PunchState::CheckIn),
@@ -149,13 +153,19 @@ async fn holiday_and_leave_changes_recompute_the_day(backend: Backend) {
     .unwrap();
     assert_eq!(status_of(&store, "3001", wed).await.unwrap().as_deref(), Some("A"));
 
-    let holiday = Holiday { date: wed, name: "Holi".into(), kind: HolidayKind::Public, site: Some("plant-1".parse().unwrap()) };
+    let holiday =
+        Holiday { date: wed, name: "Holi".into(), kind: HolidayKind::Public, site: Some("plant-1".parse().unwrap()) };
     let id = store.add_holiday(&holiday).await.unwrap();
     worker::drain(&store, 100).await.unwrap();
     assert_eq!(status_of(&store, "3001", wed).await.unwrap().as_deref(), Some("PH"));
     // A holiday of another site changes nothing here.
     store.create_site("plant-2", "Other", "Asia/Kolkata").await.unwrap();
-    let other = Holiday { date: tue, name: "Elsewhere".into(), kind: HolidayKind::Public, site: Some("plant-2".parse().unwrap()) };
+    let other = Holiday {
+        date: tue,
+        name: "Elsewhere".into(),
+        kind: HolidayKind::Public,
+        site: Some("plant-2".parse().unwrap()),
+    };
     store.add_holiday(&other).await.unwrap();
     worker::drain(&store, 100).await.unwrap();
     assert_eq!(status_of(&store, "3001", tue).await.unwrap().as_deref(), Some("P"));
@@ -222,7 +232,8 @@ async fn bulk_jobs_run_from_the_command_line(backend: Backend) {
     db.cli(&["reprocess", "--from", "2026-03-01", "--to", "2026-03-10"]).await.unwrap();
     assert_eq!(snapshot(&store, date(3, 1), date(3, 10)).await.unwrap(), first, "reprocess is idempotent");
 
-    let out = db.cli(&["revert-sandwich", "--from", "2026-03-08", "--to", "2026-03-08", "--employee", "4001"]).await.unwrap();
+    let out =
+        db.cli(&["revert-sandwich", "--from", "2026-03-08", "--to", "2026-03-08", "--employee", "4001"]).await.unwrap();
     assert!(out.contains("1 employee-days"), "{out}");
     let sunday = store.attendance(Some("4001"), date(3, 8), date(3, 8)).await.unwrap().remove(0);
     assert_eq!((sunday.status.as_deref(), sunday.sandwich_original), (Some("WO"), None));

@@ -142,10 +142,7 @@ async fn run_on(
         outcome.load_time.as_secs_f64(),
         outcome.engine_time.as_secs_f64(),
         outcome.write_time.as_secs_f64(),
-        total
-            - outcome.load_time.as_secs_f64()
-            - outcome.engine_time.as_secs_f64()
-            - outcome.write_time.as_secs_f64()
+        total - outcome.load_time.as_secs_f64() - outcome.engine_time.as_secs_f64() - outcome.write_time.as_secs_f64()
     );
     if outcome.days != expected_rows {
         bail!("the job layer wrote {} rows, the engine alone computed {expected_rows}", outcome.days);
@@ -175,11 +172,8 @@ async fn store_batch(store: &Store, pending: &mut Vec<Punch>, seq: &mut u64) -> 
     if pending.is_empty() {
         return Ok(0);
     }
-    let items: Vec<SequencedPunch> = pending
-        .drain(..)
-        .enumerate()
-        .map(|(i, punch)| SequencedPunch { seq: *seq + i as u64, punch })
-        .collect();
+    let items: Vec<SequencedPunch> =
+        pending.drain(..).enumerate().map(|(i, punch)| SequencedPunch { seq: *seq + i as u64, punch }).collect();
     *seq += items.len() as u64;
     let batch = PunchBatch::new("bench-agent".parse()?, "plant-0".parse()?, Utc::now(), items);
     let rows = BatchRows::from_batch(&batch)?;

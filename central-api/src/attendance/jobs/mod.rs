@@ -106,7 +106,10 @@ impl Recomputed {
     /// Whether the dirty row `day` may be released: its day was written, or its employee cannot be computed.
     pub fn covers(&self, day: &DirtyDay) -> bool {
         self.skipped.contains(&day.employee_id)
-            || self.written.iter().any(|r| r.employee_id == day.employee_id && r.from <= day.work_date && day.work_date <= r.to)
+            || self
+                .written
+                .iter()
+                .any(|r| r.employee_id == day.employee_id && r.from <= day.work_date && day.work_date <= r.to)
     }
 }
 
@@ -134,7 +137,12 @@ pub async fn recompute(
     let (employees, others) = load_employees(tx, reference, Employees::Ids(ids)).await?;
     let mut result = Recomputed { skipped: others.into_iter().collect(), ..Recomputed::default() };
     let known: BTreeSet<&str> = employees.iter().map(|e| e.employee_id.as_str()).collect();
-    result.skipped.extend(ids.iter().filter(|id| !known.contains(id.as_str()) && !result.skipped.contains(*id)).cloned().collect::<Vec<_>>());
+    result.skipped.extend(
+        ids.iter()
+            .filter(|id| !known.contains(id.as_str()) && !result.skipped.contains(*id))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     if employees.is_empty() {
         return Ok(result);
     }

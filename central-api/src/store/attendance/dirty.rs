@@ -27,25 +27,24 @@ pub struct DirtyDay {
 /// # Errors
 /// [`StoreError::Database`].
 pub async fn claim(tx: &mut Tx, limit: i64) -> Result<Vec<DirtyDay>, StoreError> {
-    let rows: Vec<(String, NaiveDate, i64)> = match tx {
-        Tx::Postgres(t) => {
-            sqlx::query_as(
-                "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date \
+    let rows: Vec<(String, NaiveDate, i64)> =
+        match tx {
+            Tx::Postgres(t) => {
+                sqlx::query_as(
+                    "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date \
                  LIMIT $1 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(limit)
-            .fetch_all(&mut **t)
-            .await?
-        }
-        Tx::Sqlite(t) => {
-            sqlx::query_as(
+                )
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            Tx::Sqlite(t) => sqlx::query_as(
                 "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date LIMIT ?1",
             )
             .bind(limit)
             .fetch_all(&mut **t)
-            .await?
-        }
-    };
+            .await?,
+        };
     Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
 }
 
@@ -207,12 +206,7 @@ pub async fn job_mark(tx: &mut Tx, job: &str, site: &str) -> Result<Option<chron
 ///
 /// # Errors
 /// [`StoreError::Database`].
-pub async fn set_job_mark(
-    tx: &mut Tx,
-    job: &str,
-    site: &str,
-    until: chrono::NaiveDateTime,
-) -> Result<(), StoreError> {
+pub async fn set_job_mark(tx: &mut Tx, job: &str, site: &str, until: chrono::NaiveDateTime) -> Result<(), StoreError> {
     crate::store::on_tx!(tx, |conn| sqlx::query(
         "INSERT INTO attendance_job_marks (job, site_id, done_until, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (job, site_id) DO UPDATE SET done_until = excluded.done_until, updated_at = excluded.updated_at"

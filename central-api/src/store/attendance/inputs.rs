@@ -60,16 +60,14 @@ pub async fn load_reference(tx: &mut Tx) -> Result<Reference, StoreError> {
     });
     let rules: Vec<(String, String)> =
         on_tx!(tx, |conn| sqlx::query_as("SELECT code, spec FROM week_off_rules").fetch_all(&mut *conn).await?);
-    let sites: Vec<(String, String, String)> = on_tx!(tx, |conn| sqlx::query_as(
-        "SELECT site_id, time_zone, sandwich FROM sites"
-    )
-    .fetch_all(&mut *conn)
-    .await?);
-    let holidays: Vec<(NaiveDate, String, String, Option<String>)> = on_tx!(tx, |conn| sqlx::query_as(
-        "SELECT holiday_date, name, kind, site_id FROM holidays"
-    )
-    .fetch_all(&mut *conn)
-    .await?);
+    let sites: Vec<(String, String, String)> =
+        on_tx!(tx, |conn| sqlx::query_as("SELECT site_id, time_zone, sandwich FROM sites")
+            .fetch_all(&mut *conn)
+            .await?);
+    let holidays: Vec<(NaiveDate, String, String, Option<String>)> =
+        on_tx!(tx, |conn| sqlx::query_as("SELECT holiday_date, name, kind, site_id FROM holidays")
+            .fetch_all(&mut *conn)
+            .await?);
 
     let mut all_holidays = Vec::with_capacity(holidays.len());
     for (date, name, kind, site) in holidays {

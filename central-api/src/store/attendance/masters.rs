@@ -6,9 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{format_week_off, mark_days, mark_horizon, parse_week_off, Scope, MAX_MARK_DAYS};
-use crate::attendance::engine::{
-    Holiday, HolidayKind, SandwichSetting, Shift, WeekOffRule,
-};
+use crate::attendance::engine::{Holiday, HolidayKind, SandwichSetting, Shift, WeekOffRule};
 use crate::store::{on_reader, on_tx, Store, StoreError, Tx};
 
 /// A stored shift: its display name and the engine's [`Shift`].
@@ -57,7 +55,9 @@ const SHIFT_COLUMNS: &str = "code, name, start_time, end_time, grace_late_in_sec
 macro_rules! shift_from_row {
     ($row:expr) => {{
         let row = $row;
-        let secs = |name: &str| -> Result<chrono::Duration, $crate::store::StoreError> { Ok(chrono::Duration::seconds(row.try_get::<i64, _>(name)?)) };
+        let secs = |name: &str| -> Result<chrono::Duration, $crate::store::StoreError> {
+            Ok(chrono::Duration::seconds(row.try_get::<i64, _>(name)?))
+        };
         let opt_secs = |name: &str| -> Result<Option<chrono::Duration>, $crate::store::StoreError> {
             Ok(row.try_get::<Option<i64>, _>(name)?.map(chrono::Duration::seconds))
         };
@@ -329,10 +329,10 @@ impl Store {
                 )));
             }
         }
-        let old = self.employee_profile(&profile.employee_id).await?.ok_or_else(|| StoreError::NotFound {
-            what: "employee",
-            id: profile.employee_id.clone(),
-        })?;
+        let old = self
+            .employee_profile(&profile.employee_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "employee", id: profile.employee_id.clone() })?;
         let from = [Some(effective_from), old.date_of_joining, profile.date_of_joining]
             .into_iter()
             .flatten()

@@ -79,7 +79,8 @@ pub async fn load_punches(
     };
     let mut punches = Vec::with_capacity(rows.len());
     for (pin, local_time, state, direction, serial, source) in rows {
-        let (Ok(pin), Ok(serial), Some(source)) = (pin.parse::<Pin>(), serial.parse::<DeviceSerial>(), source_of(&source))
+        let (Ok(pin), Ok(serial), Some(source)) =
+            (pin.parse::<Pin>(), serial.parse::<DeviceSerial>(), source_of(&source))
         else {
             tracing::warn!(%pin, %local_time, %serial, %source, "skipping an all_logs row that does not parse");
             continue;

@@ -57,8 +57,10 @@ pub struct LeaveRecord {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
-type ManualRow = (i64, String, NaiveDateTime, i16, String, String, DateTime<Utc>, String, Option<String>, Option<DateTime<Utc>>);
-type LeaveRow = (i64, String, NaiveDate, NaiveDate, String, bool, String, String, Option<String>, Option<DateTime<Utc>>);
+type ManualRow =
+    (i64, String, NaiveDateTime, i16, String, String, DateTime<Utc>, String, Option<String>, Option<DateTime<Utc>>);
+type LeaveRow =
+    (i64, String, NaiveDate, NaiveDate, String, bool, String, String, Option<String>, Option<DateTime<Utc>>);
 
 impl Store {
     async fn require_employee(&self, employee_id: &str) -> Result<(), StoreError> {
@@ -78,7 +80,9 @@ impl Store {
         }
         self.require_employee(&log.employee_id).await?;
         let mut tx = self.begin().await?;
-        let (id,): (i64,) = on_tx!(&mut tx, |conn| sqlx::query_as(
+        let (id,): (i64,) =
+            on_tx!(&mut tx, |conn| {
+                sqlx::query_as(
             "INSERT INTO manual_logs (employee_id, local_time, state, reason, requested_by, requested_at, approval) \
              VALUES ($1, $2, $3, $4, $5, $6, 'pending') RETURNING id"
         )
@@ -89,7 +93,8 @@ impl Store {
         .bind(&log.requested_by)
         .bind(Utc::now())
         .fetch_one(&mut *conn)
-        .await?);
+        .await?
+            });
         let ids = [log.employee_id.clone()];
         let day = log.local_time.date();
         mark_days(&mut tx, &Scope::Employees(&ids), day - Duration::days(1), day).await?;
@@ -175,13 +180,18 @@ impl Store {
     /// [`StoreError::NotFound`] for an unknown employee, [`StoreError::Invalid`] for a backwards range.
     pub async fn request_leave(&self, leave: &NewLeave) -> Result<i64, StoreError> {
         if leave.to < leave.from {
-            return Err(StoreError::Invalid(format!("leave from {} to {} ends before it starts", leave.from, leave.to)));
+            return Err(StoreError::Invalid(format!(
+                "leave from {} to {} ends before it starts",
+                leave.from, leave.to
+            )));
         }
         if (leave.to - leave.from).num_days() >= super::MAX_MARK_DAYS {
             return Err(StoreError::Invalid(format!("leave from {} to {} is too long", leave.from, leave.to)));
         }
         self.require_employee(&leave.employee_id).await?;
-        let (id,): (i64,) = crate::store::on_pool!(self, |pool| sqlx::query_as(
+        let (id,): (i64,) =
+            crate::store::on_pool!(self, |pool| {
+                sqlx::query_as(
             "INSERT INTO leaves (employee_id, from_date, to_date, kind, paid, approval, requested_by, requested_at) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id"
         )
@@ -193,7 +203,8 @@ impl Store {
         .bind(&leave.requested_by)
         .bind(Utc::now())
         .fetch_one(pool)
-        .await)?;
+        .await
+            })?;
         Ok(id)
     }
 
@@ -236,13 +247,16 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`], [`StoreError::Invalid`] for a stored value no code writes.
     pub async fn leaves(&self, employee_id: &str) -> Result<Vec<LeaveRecord>, StoreError> {
-        let rows: Vec<LeaveRow> = on_reader!(self, |pool| sqlx::query_as(
+        let rows: Vec<LeaveRow> =
+            on_reader!(self, |pool| {
+                sqlx::query_as(
             "SELECT id, employee_id, from_date, to_date, kind, paid, approval, requested_by, decided_by, decided_at \
              FROM leaves WHERE employee_id = $1 ORDER BY from_date, id"
         )
         .bind(employee_id)
         .fetch_all(pool)
-        .await)?;
+        .await
+            })?;
         rows.into_iter()
             .map(|(id, employee_id, from, to, kind, paid, approval, requested_by, decided_by, decided_at)| {
                 Ok(LeaveRecord {

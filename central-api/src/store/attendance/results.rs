@@ -269,9 +269,32 @@ async fn insert_attendance_pg(
     }
     let columns = &ATTENDANCE_COLUMNS[..26];
     let types = [
-        "text", "date", "text", "text", "text", "bool", "timestamp", "timestamp", "timestamp", "int8", "int8",
-        "int8", "int8", "int8", "text", "int8", "int8", "int8", "int8", "int8", "text", "bool", "text", "date",
-        "date", "text",
+        "text",
+        "date",
+        "text",
+        "text",
+        "text",
+        "bool",
+        "timestamp",
+        "timestamp",
+        "timestamp",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "text",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "int8",
+        "text",
+        "bool",
+        "text",
+        "date",
+        "date",
+        "text",
     ];
     let params: Vec<String> = types.iter().enumerate().map(|(i, t)| format!("${}::{t}[]", i + 1)).collect();
     let sql = format!(
@@ -320,7 +343,11 @@ async fn insert_man_days_pg(conn: &mut sqlx::PgConnection, rows: &[ManDaysRow]) 
     let mut params = vec!["$1::text[]".to_owned(), "$2::date[]".to_owned(), "$3::int8[]".to_owned()];
     let mut n = 4;
     for _ in 0..MAX_MAN_DAYS_SLOTS {
-        params.extend([format!("${n}::timestamp[]"), format!("${}::timestamp[]", n + 1), format!("${}::int8[]", n + 2)]);
+        params.extend([
+            format!("${n}::timestamp[]"),
+            format!("${}::timestamp[]", n + 1),
+            format!("${}::int8[]", n + 2),
+        ]);
         n += 3;
     }
     params.push(format!("${n}::int8[]"));

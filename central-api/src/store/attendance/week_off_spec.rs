@@ -71,7 +71,13 @@ mod tests {
     #[test]
     fn specs_round_trip_and_bad_parts_are_named() {
         let rule = parse_week_off("sun, sat#2,SAT#4,fri#last").expect("valid spec");
-        assert_eq!(rule, WeekOffRule::weekly(&[Weekday::Sun]).and_nth(Weekday::Sat, 2).and_nth(Weekday::Sat, 4).and_last(Weekday::Fri));
+        assert_eq!(
+            rule,
+            WeekOffRule::weekly(&[Weekday::Sun])
+                .and_nth(Weekday::Sat, 2)
+                .and_nth(Weekday::Sat, 4)
+                .and_last(Weekday::Fri)
+        );
         assert_eq!(parse_week_off(&format_week_off(&rule)).expect("round trip"), rule);
         assert_eq!(parse_week_off("").expect("empty"), WeekOffRule::default());
         for bad in ["sunday", "sat#6", "sat#0", "x#1", "sat#"] {
