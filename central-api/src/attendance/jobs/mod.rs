@@ -96,14 +96,14 @@ pub struct Recomputed {
     pub outcome: Outcome,
     /// The (employee, date range)s whose rows were replaced.
     pub written: Vec<DayRange>,
-    /// Employees that cannot be computed (unknown, inactive, no site or shift, inputs refused by the engine). Their
-    /// marked days are released: nothing can be written for them until their configuration changes, which marks
-    /// them again.
+    /// Employees whose inputs the engine refused (or whose shift or site row is missing). Their marked days are
+    /// released with an error logged: nothing can be written for them until their configuration is fixed, which
+    /// marks them again.
     pub skipped: BTreeSet<String>,
 }
 
 impl Recomputed {
-    /// Whether the dirty row `day` may be released: its day was written, or its employee cannot be computed.
+    /// Whether the dirty row `day` may be released: its day was written, or its employee's inputs were refused.
     pub fn covers(&self, day: &DirtyDay) -> bool {
         self.skipped.contains(&day.employee_id)
             || self
@@ -120,7 +120,7 @@ pub type Plan<'p> = dyn Fn(&EmployeeContext<'_>, NaiveDateTime) -> BTreeSet<Naiv
 pub type Finish = fn(&mut [AttendanceDay]);
 
 /// Recomputes, in `tx`, the days `plan` chooses for each employee of `ids`, and replaces their rows. Employees
-/// that cannot be computed (unknown, inactive, without site or shift) are skipped; an employee whose inputs the
+/// that cannot be computed (unknown, inactive, without site or shift) are left alone; an employee whose inputs the
 /// engine refuses is skipped with an error logged (their configuration must be fixed, which marks them again).
 ///
 /// # Errors
@@ -134,15 +134,10 @@ pub async fn recompute(
     finish: Option<Finish>,
 ) -> Result<Recomputed, JobError> {
     let load_started = std::time::Instant::now();
-    let (employees, others) = load_employees(tx, reference, Employees::Ids(ids)).await?;
-    let mut result = Recomputed { skipped: others.into_iter().collect(), ..Recomputed::default() };
-    let known: BTreeSet<&str> = employees.iter().map(|e| e.employee_id.as_str()).collect();
-    result.skipped.extend(
-        ids.iter()
-            .filter(|id| !known.contains(id.as_str()) && !result.skipped.contains(*id))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
+    // Employees that cannot be computed yet (no site or shift, inactive) keep their marks: the worker's claim skips
+    // them, and they are computed once configured.
+    let (employees, _not_configured) = load_employees(tx, reference, Employees::Ids(ids)).await?;
+    let mut result = Recomputed::default();
     if employees.is_empty() {
         return Ok(result);
     }

@@ -21,8 +21,10 @@ pub struct DirtyDay {
     pub marks: i64,
 }
 
-/// Claims up to `limit` dirty rows, in key order (PostgreSQL: skipping rows other transactions hold, and locking
-/// the ones returned until the transaction ends).
+/// Claims up to `limit` dirty rows of employees attendance can be computed for (active, with a site and a shift),
+/// in key order (PostgreSQL: skipping rows other transactions hold, and locking the ones returned until the
+/// transaction ends). Marks of unknown PINs and unconfigured employees wait, never dropped: once the employee is
+/// configured, their days are computed.
 ///
 /// # Errors
 /// [`StoreError::Database`].
@@ -31,15 +33,20 @@ pub async fn claim(tx: &mut Tx, limit: i64) -> Result<Vec<DirtyDay>, StoreError>
         match tx {
             Tx::Postgres(t) => {
                 sqlx::query_as(
-                    "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date \
-                 LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    "SELECT d.employee_id, d.work_date, d.marks FROM attendance_dirty d \
+                 JOIN employees e ON e.employee_id = d.employee_id \
+                 WHERE e.active AND e.site_id IS NOT NULL AND e.shift_code IS NOT NULL \
+                 ORDER BY d.employee_id, d.work_date LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
                 )
                 .bind(limit)
                 .fetch_all(&mut **t)
                 .await?
             }
             Tx::Sqlite(t) => sqlx::query_as(
-                "SELECT employee_id, work_date, marks FROM attendance_dirty ORDER BY employee_id, work_date LIMIT ?1",
+                "SELECT d.employee_id, d.work_date, d.marks FROM attendance_dirty d \
+                 JOIN employees e ON e.employee_id = d.employee_id \
+                 WHERE e.active AND e.site_id IS NOT NULL AND e.shift_code IS NOT NULL \
+                 ORDER BY d.employee_id, d.work_date LIMIT ?1",
             )
             .bind(limit)
             .fetch_all(&mut **t)
