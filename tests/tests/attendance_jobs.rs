@@ -18,6 +18,7 @@ on_both_backends!(
     approving_a_manual_log_changes_the_day,
     holiday_and_leave_changes_recompute_the_day,
     bulk_jobs_run_from_the_command_line,
+    shift_changes_and_late_employees_are_recomputed,
 );
 
 async fn a_punch_ingested_over_http_reaches_attendance(backend: Backend) {
@@ -256,6 +257,49 @@ async fn bulk_jobs_run_from_the_command_line(backend: Backend) {
 
     let err = db.cli(&["reprocess", "--from", "2026-03-10", "--to", "2026-03-01"]).await.unwrap_err().to_string();
     assert!(err.contains("ends before it starts"), "{err}");
+    store.close().await;
+    db.cleanup().await;
+}
+
+async fn shift_changes_and_late_employees_are_recomputed(backend: Backend) {
+    let db = CentralDb::new(backend).await;
+    let store = store_of(&db, 2).await.unwrap();
+    setup_site(&store, "plant-1").await.unwrap();
+    add_employee(&store, "6001", "plant-1", "GEN").await.unwrap();
+    let day = date(3, 3);
+    let five_hours = vec![
+        punch("plant-1", "6001", at(day, 9, 0), PunchState::CheckIn),
+        punch("plant-1", "6001", at(day, 14, 0), PunchState::CheckOut),
+    ];
+    ingest(&store, "plant-1", 1, five_hours).await.unwrap();
+    worker::drain(&store, 100).await.unwrap();
+    assert_eq!(status_of(&store, "6001", day).await.unwrap().as_deref(), Some("HD"));
+
+    // Lowering the half-day ceiling under 5 h, effective from March, makes the day P.
+    let mut shift = store.shifts().await.unwrap().into_iter().find(|s| s.shift.code == "GEN").unwrap().shift;
+    shift.max_work_for_half_day = chrono::Duration::minutes(270);
+    store.update_shift("General", &shift, date(3, 1)).await.unwrap();
+    worker::drain(&store, 500).await.unwrap();
+    assert_eq!(status_of(&store, "6001", day).await.unwrap().as_deref(), Some("P"));
+    let mut bad = shift.clone();
+    bad.min_half_day = chrono::Duration::hours(8);
+    let err = store.update_shift("General", &bad, date(3, 1)).await.unwrap_err().to_string();
+    assert!(err.contains("min_half_day"), "{err}");
+
+    // Punches of a PIN nobody registered yet keep their marks until the employee is configured.
+    let unknown = vec![
+        punch("plant-1", "6002", at(day, 9, 0), PunchState::CheckIn),
+        punch("plant-1", "6002", at(day, 18, 0), PunchState::CheckOut),
+    ];
+    ingest(&store, "plant-1", 10, unknown).await.unwrap();
+    worker::drain(&store, 100).await.unwrap();
+    assert!(store.attendance(Some("6002"), day, day).await.unwrap().is_empty());
+    let waiting = db.scalar("SELECT count(*) FROM attendance_dirty WHERE employee_id = '6002'").await.unwrap();
+    assert_eq!(waiting, 2, "the marks of an unknown PIN wait");
+    add_employee(&store, "6002", "plant-1", "GEN").await.unwrap();
+    worker::drain(&store, 100).await.unwrap();
+    assert_eq!(status_of(&store, "6002", day).await.unwrap().as_deref(), Some("P"));
+    assert_eq!(store.dirty_days().await.unwrap(), 0);
     store.close().await;
     db.cleanup().await;
 }

@@ -29,20 +29,20 @@ pub struct DirtyDay {
 /// # Errors
 /// [`StoreError::Database`].
 pub async fn claim(tx: &mut Tx, limit: i64) -> Result<Vec<DirtyDay>, StoreError> {
-    let rows: Vec<(String, NaiveDate, i64)> =
-        match tx {
-            Tx::Postgres(t) => {
-                sqlx::query_as(
-                    "SELECT d.employee_id, d.work_date, d.marks FROM attendance_dirty d \
+    let rows: Vec<(String, NaiveDate, i64)> = match tx {
+        Tx::Postgres(t) => {
+            sqlx::query_as(
+                "SELECT d.employee_id, d.work_date, d.marks FROM attendance_dirty d \
                  JOIN employees e ON e.employee_id = d.employee_id \
                  WHERE e.active AND e.site_id IS NOT NULL AND e.shift_code IS NOT NULL \
                  ORDER BY d.employee_id, d.work_date LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
-                )
-                .bind(limit)
-                .fetch_all(&mut **t)
-                .await?
-            }
-            Tx::Sqlite(t) => sqlx::query_as(
+            )
+            .bind(limit)
+            .fetch_all(&mut **t)
+            .await?
+        }
+        Tx::Sqlite(t) => {
+            sqlx::query_as(
                 "SELECT d.employee_id, d.work_date, d.marks FROM attendance_dirty d \
                  JOIN employees e ON e.employee_id = d.employee_id \
                  WHERE e.active AND e.site_id IS NOT NULL AND e.shift_code IS NOT NULL \
@@ -50,8 +50,9 @@ pub async fn claim(tx: &mut Tx, limit: i64) -> Result<Vec<DirtyDay>, StoreError>
             )
             .bind(limit)
             .fetch_all(&mut **t)
-            .await?,
-        };
+            .await?
+        }
+    };
     Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
 }
 

@@ -80,9 +80,8 @@ impl Store {
         }
         self.require_employee(&log.employee_id).await?;
         let mut tx = self.begin().await?;
-        let (id,): (i64,) =
-            on_tx!(&mut tx, |conn| {
-                sqlx::query_as(
+        let (id,): (i64,) = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
             "INSERT INTO manual_logs (employee_id, local_time, state, reason, requested_by, requested_at, approval) \
              VALUES ($1, $2, $3, $4, $5, $6, 'pending') RETURNING id"
         )
@@ -94,7 +93,7 @@ impl Store {
         .bind(Utc::now())
         .fetch_one(&mut *conn)
         .await?
-            });
+        });
         let ids = [log.employee_id.clone()];
         let day = log.local_time.date();
         mark_days(&mut tx, &Scope::Employees(&ids), day - Duration::days(1), day).await?;
@@ -189,9 +188,8 @@ impl Store {
             return Err(StoreError::Invalid(format!("leave from {} to {} is too long", leave.from, leave.to)));
         }
         self.require_employee(&leave.employee_id).await?;
-        let (id,): (i64,) =
-            crate::store::on_pool!(self, |pool| {
-                sqlx::query_as(
+        let (id,): (i64,) = crate::store::on_pool!(self, |pool| {
+            sqlx::query_as(
             "INSERT INTO leaves (employee_id, from_date, to_date, kind, paid, approval, requested_by, requested_at) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id"
         )
@@ -204,7 +202,7 @@ impl Store {
         .bind(Utc::now())
         .fetch_one(pool)
         .await
-            })?;
+        })?;
         Ok(id)
     }
 
@@ -247,16 +245,15 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`], [`StoreError::Invalid`] for a stored value no code writes.
     pub async fn leaves(&self, employee_id: &str) -> Result<Vec<LeaveRecord>, StoreError> {
-        let rows: Vec<LeaveRow> =
-            on_reader!(self, |pool| {
-                sqlx::query_as(
+        let rows: Vec<LeaveRow> = on_reader!(self, |pool| {
+            sqlx::query_as(
             "SELECT id, employee_id, from_date, to_date, kind, paid, approval, requested_by, decided_by, decided_at \
              FROM leaves WHERE employee_id = $1 ORDER BY from_date, id"
         )
         .bind(employee_id)
         .fetch_all(pool)
         .await
-            })?;
+        })?;
         rows.into_iter()
             .map(|(id, employee_id, from, to, kind, paid, approval, requested_by, decided_by, decided_at)| {
                 Ok(LeaveRecord {
