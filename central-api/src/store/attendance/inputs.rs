@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use protocol::{Pin, SiteId};
 use sqlx::Row;
 
-use super::masters::{shift_from_row, ShiftRecord};
+use super::shifts::{shift_from_row, ShiftRecord};
 use super::{parse_approval, parse_week_off};
 use crate::attendance::engine::{
     Employee, Holiday, HolidayKind, Leave, SandwichSetting, Shift, SiteCalendar, SiteSettings, WeekOffRule,

@@ -16,6 +16,7 @@ pub mod masters;
 pub mod punches;
 pub mod requests;
 pub mod results;
+pub mod shifts;
 mod week_off_spec;
 
 use chrono::NaiveDate;
