@@ -5,7 +5,7 @@
 //!   affected employee-days in `attendance_dirty` in the same transaction (see [`mark_days`]).
 //! - [`dirty`] claims marked days for the worker and releases them only if they were not re-marked meanwhile.
 //! - [`inputs`] loads everything the engine needs for a set of employees; [`punches`] is the one punch query.
-//! - [`results`] writes and reads the computed rows.
+//! - [`results`] writes the computed rows; [`reads`] reads them back.
 //!
 //! Statements that are the same on both backends run through [`on_tx!`](crate::store::on_tx); set-based ones
 //! (arrays on PostgreSQL, `json_each` on SQLite) are written per backend.
@@ -14,6 +14,7 @@ pub mod dirty;
 pub mod inputs;
 pub mod masters;
 pub mod punches;
+pub mod reads;
 pub mod requests;
 pub mod results;
 pub mod shifts;
