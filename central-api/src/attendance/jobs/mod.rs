@@ -94,8 +94,8 @@ pub fn runs(dates: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
 #[derive(Debug, Clone, Default)]
 pub struct Recomputed {
     pub outcome: Outcome,
-    /// The (employee, date range)s whose rows were replaced.
-    pub written: Vec<DayRange>,
+    /// The date ranges whose rows were replaced, per employee.
+    pub written: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
     /// Employees whose inputs the engine refused (or whose shift or site row is missing). Their marked days are
     /// released with an error logged: nothing can be written for them until their configuration is fixed, which
     /// marks them again.
@@ -108,8 +108,8 @@ impl Recomputed {
         self.skipped.contains(&day.employee_id)
             || self
                 .written
-                .iter()
-                .any(|r| r.employee_id == day.employee_id && r.from <= day.work_date && day.work_date <= r.to)
+                .get(&day.employee_id)
+                .is_some_and(|ranges| ranges.iter().any(|(from, to)| *from <= day.work_date && day.work_date <= *to))
     }
 }
 
@@ -238,6 +238,8 @@ pub async fn recompute(
     write_days(tx, &ranges, &days).await?;
     outcome.write_time = write_started.elapsed();
     result.outcome = outcome;
-    result.written = ranges;
+    for range in ranges {
+        result.written.entry(range.employee_id).or_default().push((range.from, range.to));
+    }
     Ok(result)
 }
