@@ -1,5 +1,5 @@
-//! The running service: connects the database, binds its own listener (port 0 in tests), and serves HTTP(S) and,
-//! when configured, the MQTT consumer, until a shutdown signal.
+//! The running service: connects the database, binds its own listener (port 0 in tests), and serves HTTP(S), the
+//! attendance worker and scheduled jobs and, when configured, the MQTT consumer, until a shutdown signal.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +9,9 @@ use anyhow::{bail, Context};
 use axum_server::tls_rustls::RustlsConfig;
 use tokio_util::sync::CancellationToken;
 
+use crate::attendance::jobs::schedule;
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{AttendanceConfig, Config};
 use crate::http::{router, AppState};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -27,6 +28,7 @@ pub struct Application {
     state: AppState,
     mqtt: Option<MqttConsumer>,
     mqtt_eventloop: Option<rumqttc::v5::EventLoop>,
+    attendance: AttendanceConfig,
 }
 
 impl Application {
@@ -75,7 +77,8 @@ impl Application {
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding the API listener on {}", config.listen))?;
         listener.set_nonblocking(true)?;
-        Ok(Self { listener, tls, state: AppState { store, auth, ingest }, mqtt, mqtt_eventloop })
+        let attendance = config.attendance.clone();
+        Ok(Self { listener, tls, state: AppState { store, auth, ingest }, mqtt, mqtt_eventloop, attendance })
     }
 
     /// The address actually bound.
@@ -113,6 +116,16 @@ impl Application {
             _ => None,
         };
 
+        let mut attendance_tasks = Vec::new();
+        if self.attendance.worker {
+            let store = self.state.store.clone();
+            attendance_tasks.push(tokio::spawn(schedule::run_worker(store, self.attendance.clone(), token.clone())));
+        }
+        if self.attendance.scheduler {
+            let store = self.state.store.clone();
+            attendance_tasks.push(tokio::spawn(schedule::run_scheduler(store, self.attendance.clone(), token.clone())));
+        }
+
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         let http_token = token.clone();
@@ -132,6 +145,11 @@ impl Application {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "MQTT consumer failed"),
                 Err(e) => tracing::error!(error = %e, "MQTT consumer panicked"),
+            }
+        }
+        for task in attendance_tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "attendance task panicked");
             }
         }
         self.state.store.close().await;

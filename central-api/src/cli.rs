@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate` and the administration commands. `main.rs` only parses and calls [`run`].
+//! The command line: `serve`, `migrate`, the administration commands and the attendance jobs (`close-day`,
+//! `apply-sandwich`, `revert-sandwich`, `reprocess`, `process-dirty`). `main.rs` only parses and calls [`run`].
 //!
 //! Every command takes `--config <file>` (or `CENTRAL_API_CONFIG`) and honours the environment overrides described
 //! in [`crate::config`]. Output meant for people goes to stdout; logs go to stderr.
@@ -13,6 +14,8 @@ use clap::{Parser, Subcommand};
 use protocol::{AgentId, DeviceSerial, Direction, Pin, SiteId};
 
 use crate::app::Application;
+use crate::attendance::jobs::bulk::{self, Target};
+use crate::attendance::jobs::{worker, Outcome};
 use crate::auth::AgentToken;
 use crate::config::Config;
 use crate::store::admin::NewDevice;
@@ -96,6 +99,50 @@ pub enum Command {
     },
     /// List PINs that punched but match no employee (JSON, one per line).
     UnknownPins,
+    /// Attendance: finalise the days whose check-out window closed since the last run and mark absentees.
+    CloseDay {
+        /// Only this site.
+        #[arg(long)]
+        site: Option<SiteId>,
+        /// Act as if it were this instant (RFC 3339); default now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Attendance: recompute a date range with the sandwich rule as each site's setting says.
+    ApplySandwich(RangeArgs),
+    /// Attendance: recompute a date range and restore the original status of every sandwiched day.
+    RevertSandwich(RangeArgs),
+    /// Attendance: recompute a date range from the punches, for everyone, a site or an employee.
+    Reprocess(RangeArgs),
+    /// Attendance: recompute every marked day now (what the worker inside `serve` does continuously).
+    ProcessDirty,
+}
+
+/// The date range and whose days a bulk attendance job covers.
+#[derive(Debug, clap::Args)]
+pub struct RangeArgs {
+    /// First day (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// Last day, included (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    /// Only this site.
+    #[arg(long, conflicts_with = "employee")]
+    pub site: Option<SiteId>,
+    /// Only this employee.
+    #[arg(long)]
+    pub employee: Option<Pin>,
+}
+
+impl RangeArgs {
+    fn target(&self) -> Target {
+        match (&self.site, &self.employee) {
+            (Some(site), _) => Target::Site(site.to_string()),
+            (None, Some(employee)) => Target::Employee(employee.to_string()),
+            (None, None) => Target::All,
+        }
+    }
 }
 
 fn parse_direction(text: &str) -> Result<Direction, String> {
@@ -234,9 +281,40 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&pin)?);
             }
         }
+        Command::CloseDay { site, now } => {
+            let outcome =
+                bulk::close_day(store, site.as_ref().map(SiteId::as_str), now.unwrap_or_else(chrono::Utc::now)).await?;
+            report("close-day", &outcome);
+        }
+        Command::ApplySandwich(range) => {
+            let outcome =
+                bulk::apply_sandwich(store, &range.target(), range.from, range.to, chrono::Utc::now()).await?;
+            report("apply-sandwich", &outcome);
+        }
+        Command::RevertSandwich(range) => {
+            let outcome =
+                bulk::revert_sandwich(store, &range.target(), range.from, range.to, chrono::Utc::now()).await?;
+            report("revert-sandwich", &outcome);
+        }
+        Command::Reprocess(range) => {
+            let outcome =
+                bulk::reprocess(store, &range.target(), range.from, range.to, chrono::Utc::now(), None).await?;
+            report("reprocess", &outcome);
+        }
+        Command::ProcessDirty => {
+            let round = worker::drain(store, 500).await?;
+            report("process-dirty", &round.outcome);
+        }
         Command::Serve { .. } | Command::Migrate => bail!("serve and migrate are not administration commands"),
     }
     Ok(())
+}
+
+fn report(job: &str, outcome: &Outcome) {
+    println!(
+        "{job}: {} employee-days of {} employees written from {} punches",
+        outcome.days, outcome.employees, outcome.punches
+    );
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {

@@ -52,6 +52,53 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Consume punches and status over MQTT.
     pub mqtt: Option<MqttConfig>,
+    /// The attendance worker and scheduled jobs run by `serve`.
+    pub attendance: AttendanceConfig,
+}
+
+/// The attendance job layer inside `serve`: the incremental worker and the scheduled jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttendanceConfig {
+    /// Run the incremental worker (recomputes the days ingest and admin changes mark).
+    pub worker: bool,
+    /// How often the worker looks for marked days when the queue was empty.
+    pub poll_interval_ms: u64,
+    /// Marked days claimed per transaction.
+    pub claim_limit: u32,
+    /// Run the scheduled jobs (close the day, sandwich rule).
+    pub scheduler: bool,
+    /// How often the "close the day" job runs: it finalises the days whose check-out window closed since its last
+    /// run and marks absentees.
+    pub close_day_interval_secs: u64,
+    /// When (UTC, `HH:MM`) the daily sandwich job recomputes the last `sandwich_lookback_days` of every site.
+    pub sandwich_at: String,
+    pub sandwich_lookback_days: u32,
+}
+
+impl Default for AttendanceConfig {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            poll_interval_ms: 200,
+            claim_limit: 500,
+            scheduler: true,
+            close_day_interval_secs: 900,
+            sandwich_at: "02:00".to_owned(),
+            sandwich_lookback_days: 7,
+        }
+    }
+}
+
+impl AttendanceConfig {
+    /// The daily sandwich job's time of day (UTC).
+    ///
+    /// # Errors
+    /// A message naming the key when it is not `HH:MM`.
+    pub fn sandwich_time(&self) -> Result<chrono::NaiveTime, String> {
+        chrono::NaiveTime::parse_from_str(&self.sandwich_at, "%H:%M")
+            .map_err(|e| format!("attendance.sandwich_at {:?} is not HH:MM: {e}", self.sandwich_at))
+    }
 }
 
 impl Default for Config {
@@ -66,6 +113,7 @@ impl Default for Config {
             auto_migrate: true,
             tls: None,
             mqtt: None,
+            attendance: AttendanceConfig::default(),
         }
     }
 }
@@ -221,6 +269,10 @@ impl Config {
             if mqtt.workers == 0 {
                 return Err("mqtt.workers must be at least 1".into());
             }
+        }
+        self.attendance.sandwich_time()?;
+        if self.attendance.claim_limit == 0 || self.attendance.poll_interval_ms == 0 {
+            return Err("attendance.claim_limit and attendance.poll_interval_ms must be at least 1".into());
         }
         if self.database_max_connections == 0 {
             return Err("database_max_connections must be at least 1".into());

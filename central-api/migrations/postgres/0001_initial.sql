@@ -75,7 +75,7 @@ CREATE TABLE attendance_dirty (
     employee_id TEXT COLLATE "C" NOT NULL,
     work_date   DATE NOT NULL,
     marked_at   TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (work_date, employee_id)
+    PRIMARY KEY (employee_id, work_date)
 );
 
 -- People who administer the service (issue 8 builds sessions on this). Passwords are argon2id PHC strings.

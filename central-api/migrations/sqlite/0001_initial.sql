@@ -74,7 +74,7 @@ CREATE TABLE attendance_dirty (
     employee_id TEXT NOT NULL,
     work_date   TEXT NOT NULL,
     marked_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    PRIMARY KEY (work_date, employee_id)
+    PRIMARY KEY (employee_id, work_date)
 ) WITHOUT ROWID;
 
 -- People who administer the service (issue 8 builds sessions on this). Passwords are argon2id PHC strings.

@@ -53,8 +53,8 @@ WITH input AS (
     INSERT INTO attendance_dirty (employee_id, work_date)
     SELECT DISTINCT pin, day FROM inserted,
         LATERAL (VALUES (local_time::date), ((local_time - interval '1 day')::date)) AS d(day)
-    ORDER BY 2, 1
-    ON CONFLICT (work_date, employee_id) DO UPDATE SET marked_at = excluded.marked_at WHERE false
+    ORDER BY 1, 2
+    ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false
 )
 SELECT count(*) FROM inserted";
 
@@ -212,8 +212,8 @@ INSERT INTO attendance_dirty (employee_id, work_date)
 SELECT pin, local_date FROM all_logs WHERE id > ?1
 UNION
 SELECT pin, date(local_date, '-1 day') FROM all_logs WHERE id > ?1
-ORDER BY 2, 1
-ON CONFLICT (work_date, employee_id) DO NOTHING";
+ORDER BY 1, 2
+ON CONFLICT (employee_id, work_date) DO NOTHING";
 
 /// Marks the attendance days of the punches `tx` inserted (their ids are above `before`: SQLite has one writer).
 pub(super) async fn mark_dirty_sqlite(

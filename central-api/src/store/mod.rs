@@ -9,6 +9,7 @@
 //! a batch is acknowledged.
 
 pub mod admin;
+pub mod attendance;
 pub mod group_commit;
 pub mod ingest;
 pub mod rows;
@@ -109,7 +110,55 @@ macro_rules! on_reader {
 }
 pub(crate) use on_reader;
 
+/// An open transaction on either backend. Statements written once for both run through [`on_tx!`].
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection (`&mut SqliteConnection` or `&mut PgConnection`).
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $conn: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Tx {
+    /// Commits.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(t) => t.commit().await?,
+            Self::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
 impl Store {
+    /// Starts a transaction (on SQLite's writer connection).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Self::Sqlite(s) => Tx::Sqlite(s.writer.begin().await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     /// Connects to the database the configuration names, creating the SQLite file (and its directory) if needed.
     ///
     /// # Errors

@@ -91,7 +91,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// This thread's time on a CPU, from Linux's schedstat; `None` elsewhere.
-fn thread_cpu_seconds() -> Option<f64> {
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
     Some(nanos / 1e9)
@@ -106,11 +106,11 @@ fn site_index(sites: &[SiteCalendar], site: &SiteId) -> anyhow::Result<usize> {
 }
 
 /// The generated factory: shifts, sites, employees and each employee's punches.
-struct World {
-    shifts: Vec<Shift>,
-    sites: Vec<SiteCalendar>,
-    employees: Vec<Employee>,
-    punches: Vec<Vec<AttendancePunch>>,
+pub(crate) struct World {
+    pub(crate) shifts: Vec<Shift>,
+    pub(crate) sites: Vec<SiteCalendar>,
+    pub(crate) employees: Vec<Employee>,
+    pub(crate) punches: Vec<Vec<AttendancePunch>>,
 }
 
 fn hm(h: u32, m: u32) -> NaiveTime {
@@ -135,7 +135,7 @@ fn shifts() -> Vec<Shift> {
 }
 
 impl World {
-    fn generate(employees: usize, seed: u64, first: NaiveDate) -> anyhow::Result<Self> {
+    pub(crate) fn generate(employees: usize, seed: u64, first: NaiveDate) -> anyhow::Result<Self> {
         let mut rng = StdRng::seed_from_u64(seed);
         let shifts = shifts();
         let settings = [SandwichSetting::Off, SandwichSetting::WeekOffs, SandwichSetting::WeekOffsAndHolidays];

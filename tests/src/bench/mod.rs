@@ -1,5 +1,6 @@
 //! Benchmarks run by the `bench` binary. Each module adds one [`Bench`] to [`ALL`].
 
+pub mod attendance;
 pub mod buffer;
 pub mod engine;
 pub mod ingest;
@@ -14,7 +15,8 @@ pub struct Bench {
 }
 
 /// Every benchmark, in the order `bench` lists them.
-pub const ALL: &[Bench] = &[ingest::BENCH, zk_read::BENCH, engine::BENCH, buffer::APPEND, buffer::DRAIN, buffer::IDLE];
+pub const ALL: &[Bench] =
+    &[ingest::BENCH, zk_read::BENCH, engine::BENCH, attendance::BENCH, buffer::APPEND, buffer::DRAIN, buffer::IDLE];
 
 /// The benchmark called `name`.
 pub fn find(name: &str) -> Option<&'static Bench> {

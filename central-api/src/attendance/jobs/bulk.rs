@@ -1,0 +1,194 @@
+//! The bulk jobs: reprocess a date range, apply or revert the sandwich rule, close the day (mark absentees). Each
+//! works in transactions of [`CHUNK`] employees, holding their locks, and is idempotent: running it twice writes
+//! the same rows.
+//!
+//! - reprocess / apply-sandwich: recompute `from..=to` (the engine applies the sandwich rule per the site's setting
+//!   on every computation, so "apply" is a recomputation) and release the dirty rows of those days.
+//! - revert-sandwich: recompute and restore every sandwiched day's original status. The rule is re-decided the next
+//!   time a day is computed; to stop it for good, set the site's setting to `off` (which marks the days).
+//! - close-day: for each site, the days whose check-out window closed since the job's last run (kept in
+//!   `attendance_job_marks`; the first run looks back two days) are recomputed with the sandwich runs next to them.
+//!   Days without a single punch get their A row this way: that is how absentees are marked.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::{recompute, site_now, Finish, JobError, Outcome, Plan};
+use crate::attendance::engine;
+use crate::store::attendance::dirty;
+use crate::store::attendance::inputs::load_reference;
+use crate::store::attendance::{employees_in, Scope};
+use crate::store::Store;
+
+/// Employees per transaction in bulk jobs.
+pub const CHUNK: usize = 500;
+
+const CLOSE_DAY: &str = "close_day";
+
+/// Whose days a bulk job covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    All,
+    Site(String),
+    Employee(String),
+}
+
+async fn ids_of(store: &Store, target: &Target) -> Result<Vec<String>, JobError> {
+    let mut tx = store.begin().await?;
+    let one;
+    let scope = match target {
+        Target::All => Scope::All,
+        Target::Site(site) => Scope::Site(site),
+        Target::Employee(id) => {
+            one = [id.clone()];
+            Scope::Employees(&one)
+        }
+    };
+    let ids = employees_in(&mut tx, &scope).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), JobError> {
+    if to < from {
+        return Err(JobError::Invalid(format!("date range {from} to {to} ends before it starts")));
+    }
+    if (to - from).num_days() >= i64::try_from(engine::MAX_RANGE_DAYS).unwrap_or(i64::MAX) {
+        return Err(JobError::Invalid(format!(
+            "date range {from} to {to} is longer than {} days; split it",
+            engine::MAX_RANGE_DAYS
+        )));
+    }
+    Ok(())
+}
+
+/// Recomputes `from..=to` for `target`, optionally transforming the rows before writing (`finish`).
+///
+/// # Errors
+/// [`JobError::Invalid`] for a bad range; [`JobError::Store`] when the database fails (chunks already committed
+/// stay; rerunning is harmless).
+pub async fn reprocess(
+    store: &Store,
+    target: &Target,
+    from: NaiveDate,
+    to: NaiveDate,
+    at: DateTime<Utc>,
+    finish: Option<Finish>,
+) -> Result<Outcome, JobError> {
+    check_range(from, to)?;
+    let ids = ids_of(store, target).await?;
+    let days: BTreeSet<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+    let plan = move |_ctx: &engine::EmployeeContext<'_>, _now| days.clone();
+    let mut total = Outcome::default();
+    for chunk in ids.chunks(CHUNK) {
+        total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, finish)).await?;
+    }
+    Ok(total)
+}
+
+/// Recomputes `from..=to` with the sandwich rule as each site's setting says.
+///
+/// # Errors
+/// As [`reprocess`].
+pub async fn apply_sandwich(
+    store: &Store,
+    target: &Target,
+    from: NaiveDate,
+    to: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<Outcome, JobError> {
+    reprocess(store, target, from, to, at, None).await
+}
+
+/// Recomputes `from..=to` and restores the original status of every sandwiched day.
+///
+/// # Errors
+/// As [`reprocess`].
+pub async fn revert_sandwich(
+    store: &Store,
+    target: &Target,
+    from: NaiveDate,
+    to: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<Outcome, JobError> {
+    reprocess(store, target, from, to, at, Some(engine::revert_sandwich)).await
+}
+
+/// Closes the days whose check-out window closed since the last run, at every site (or one), as of `at`.
+///
+/// # Errors
+/// [`JobError::Store`].
+pub async fn close_day(store: &Store, site: Option<&str>, at: DateTime<Utc>) -> Result<Outcome, JobError> {
+    let mut tx = store.begin().await?;
+    let reference = load_reference(&mut tx).await?;
+    tx.commit().await?;
+    let mut sites: Vec<&String> = reference.sites.keys().filter(|s| site.is_none_or(|w| w == s.as_str())).collect();
+    sites.sort();
+    if let (Some(wanted), true) = (site, sites.is_empty()) {
+        return Err(JobError::Invalid(format!("site {wanted} does not exist")));
+    }
+    let mut total = Outcome::default();
+    for site_id in sites {
+        let Some(info) = reference.sites.get(site_id) else { continue };
+        let until = site_now(info, at);
+        let mut tx = store.begin().await?;
+        let after = dirty::job_mark(&mut tx, CLOSE_DAY, site_id).await?.unwrap_or(until - Duration::days(2));
+        tx.commit().await?;
+        if after >= until {
+            continue;
+        }
+        let ids = ids_of(store, &Target::Site(site_id.clone())).await?;
+        let plan = move |ctx: &engine::EmployeeContext<'_>, _now| {
+            engine::affected_by_dates(ctx, engine::days_closing_between(ctx, after, until))
+        };
+        for chunk in ids.chunks(CHUNK) {
+            let (from, to) = (after.date() - Duration::days(2), until.date());
+            total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, None)).await?;
+        }
+        let mut tx = store.begin().await?;
+        dirty::set_job_mark(&mut tx, CLOSE_DAY, site_id, until).await?;
+        tx.commit().await?;
+    }
+    Ok(total)
+}
+
+/// One transaction: lock the chunk's employees, read their dirty rows in `from..=to`, recompute, release.
+async fn run_chunk(
+    store: &Store,
+    chunk: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    at: DateTime<Utc>,
+    plan: &Plan<'_>,
+    finish: Option<Finish>,
+) -> Result<Outcome, JobError> {
+    let mut tx = store.begin().await?;
+    dirty::lock_employees(&mut tx, chunk).await?;
+    let reference = load_reference(&mut tx).await?;
+    // Read before the punches are loaded: a punch committed later bumps `marks`, so its row is not released.
+    let marked = dirty::dirty_within(&mut tx, chunk, from, to).await?;
+    let done = recompute(&mut tx, &reference, chunk, at, plan, finish).await?;
+    let written: Vec<_> = marked.into_iter().filter(|d| done.covers(d)).collect();
+    dirty::release(&mut tx, &written).await?;
+    tx.commit().await?;
+    Ok(done.outcome)
+}
+
+async fn with_retries<F, Fut>(mut attempt: F) -> Result<Outcome, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, JobError>>,
+{
+    let mut tries = 0u64;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() && tries < 5 => {
+                tries += 1;
+                tracing::warn!(error = %e, tries, "attendance job hit a transient error; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}

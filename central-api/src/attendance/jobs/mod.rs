@@ -1,0 +1,245 @@
+//! The attendance job layer: loads an employee's inputs, runs the engine, writes the rows, one transaction per
+//! batch of employees.
+//!
+//! - [`recompute`] is the core every job shares: for a batch of employees and a rule choosing each one's days (the
+//!   claimed dirty days, the days closing, a whole range), it loads the reference tables, employees, leave, manual
+//!   logs and punches (one query per batch, spanning the padded range the engine needs), computes the days with
+//!   [`engine::compute_range`], and replaces those days' rows.
+//! - [`worker`]: the incremental worker that drains `attendance_dirty`.
+//! - [`bulk`]: close the day (absentees), apply or revert the sandwich rule, reprocess a range; all idempotent.
+//! - [`schedule`]: the loops `serve` runs (worker, periodic close-day, daily sandwich job).
+//!
+//! Invariants: a dirty row is deleted only in the transaction that wrote the days it marked, and only when it was
+//! not re-marked since it was read (see [`crate::store::attendance::dirty`]). On PostgreSQL every transaction that
+//! writes an employee's rows holds that employee's advisory lock, so replicas never compute the same employee at the
+//! same time.
+
+pub mod bulk;
+pub mod schedule;
+pub mod worker;
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+
+use super::engine::{self, AttendanceDay, AttendancePunch, EmployeeContext, Leave};
+use crate::store::attendance::dirty::DirtyDay;
+use crate::store::attendance::inputs::{load_employees, load_leaves, Employees, Reference, SiteInfo};
+use crate::store::attendance::punches::{load_manual_logs, load_punches, Who};
+use crate::store::attendance::results::{write_days, DayRange};
+use crate::store::{StoreError, Tx};
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl JobError {
+    /// Whether retrying may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_transient())
+    }
+}
+
+/// What a recomputation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Employees whose days were written.
+    pub employees: usize,
+    /// Rows written.
+    pub days: usize,
+    /// Punches loaded.
+    pub punches: usize,
+    /// Time spent loading inputs (reference tables, employees, punches, manual logs, leave).
+    pub load_time: std::time::Duration,
+    /// Time spent in the engine alone.
+    pub engine_time: std::time::Duration,
+    /// Time spent writing rows.
+    pub write_time: std::time::Duration,
+}
+
+impl std::ops::AddAssign for Outcome {
+    fn add_assign(&mut self, other: Self) {
+        self.employees += other.employees;
+        self.days += other.days;
+        self.punches += other.punches;
+        self.load_time += other.load_time;
+        self.engine_time += other.engine_time;
+        self.write_time += other.write_time;
+    }
+}
+
+/// The site's local wall-clock time at `at`.
+pub fn site_now(site: &SiteInfo, at: DateTime<Utc>) -> NaiveDateTime {
+    at.with_timezone(&site.zone).naive_local()
+}
+
+/// Splits sorted dates into runs of consecutive days.
+pub fn runs(dates: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &date in dates {
+        match out.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(date) => *last = date,
+            _ => out.push((date, date)),
+        }
+    }
+    out
+}
+
+/// What [`recompute`] wrote, and which employees it could not compute at all.
+#[derive(Debug, Clone, Default)]
+pub struct Recomputed {
+    pub outcome: Outcome,
+    /// The date ranges whose rows were replaced, per employee.
+    pub written: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
+    /// Employees whose inputs the engine refused (or whose shift or site row is missing). Their marked days are
+    /// released with an error logged: nothing can be written for them until their configuration is fixed, which
+    /// marks them again.
+    pub skipped: BTreeSet<String>,
+}
+
+impl Recomputed {
+    /// Whether the dirty row `day` may be released: its day was written, or its employee's inputs were refused.
+    pub fn covers(&self, day: &DirtyDay) -> bool {
+        self.skipped.contains(&day.employee_id)
+            || self
+                .written
+                .get(&day.employee_id)
+                .is_some_and(|ranges| ranges.iter().any(|(from, to)| *from <= day.work_date && day.work_date <= *to))
+    }
+}
+
+/// How [`recompute`] chooses an employee's days: from their context and their site's local "now".
+pub type Plan<'p> = dyn Fn(&EmployeeContext<'_>, NaiveDateTime) -> BTreeSet<NaiveDate> + Send + Sync + 'p;
+
+/// A transformation applied to the computed rows before they are written (the sandwich revert).
+pub type Finish = fn(&mut [AttendanceDay]);
+
+/// Recomputes, in `tx`, the days `plan` chooses for each employee of `ids`, and replaces their rows. Employees
+/// that cannot be computed (unknown, inactive, without site or shift) are left alone; an employee whose inputs the
+/// engine refuses is skipped with an error logged (their configuration must be fixed, which marks them again).
+///
+/// # Errors
+/// [`JobError::Store`] when the database fails; nothing of the batch is then written.
+pub async fn recompute(
+    tx: &mut Tx,
+    reference: &Reference,
+    ids: &[String],
+    at: DateTime<Utc>,
+    plan: &Plan<'_>,
+    finish: Option<Finish>,
+) -> Result<Recomputed, JobError> {
+    let load_started = std::time::Instant::now();
+    // Employees that cannot be computed yet (no site or shift, inactive) keep their marks: the worker's claim skips
+    // them, and they are computed once configured.
+    let (employees, _not_configured) = load_employees(tx, reference, Employees::Ids(ids)).await?;
+    let mut result = Recomputed::default();
+    if employees.is_empty() {
+        return Ok(result);
+    }
+    // First pass: each employee's days, and the span of punches and leave the batch needs.
+    struct Planned<'e> {
+        employee: &'e engine::Employee,
+        runs: Vec<(NaiveDate, NaiveDate)>,
+        now: NaiveDateTime,
+    }
+    let no_leave: Vec<Leave> = Vec::new();
+    let mut planned = Vec::with_capacity(employees.len());
+    let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
+    for employee in &employees {
+        let (Some(shift), Some(site)) =
+            (reference.shifts.get(&employee.shift), reference.sites.get(employee.site.as_str()))
+        else {
+            tracing::error!(employee = %employee.employee_id, shift = %employee.shift, "shift or site not found");
+            result.skipped.insert(employee.employee_id.as_str().to_owned());
+            continue;
+        };
+        let ctx = match EmployeeContext::new(employee, shift, &site.calendar, &no_leave) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                tracing::error!(employee = %employee.employee_id, error = %e, "attendance inputs refused");
+                result.skipped.insert(employee.employee_id.as_str().to_owned());
+                continue;
+            }
+        };
+        let now = site_now(site, at);
+        let runs = runs(&plan(&ctx, now));
+        for &(from, to) in &runs {
+            let (lo, hi) = engine::punch_span(&ctx, from, to);
+            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+        if !runs.is_empty() {
+            planned.push(Planned { employee, runs, now });
+        }
+    }
+    let Some((lo, hi)) = span else {
+        return Ok(result);
+    };
+    let hi = hi + Duration::seconds(1);
+    let planned_ids: Vec<String> = planned.iter().map(|p| p.employee.employee_id.as_str().to_owned()).collect();
+    let who = if planned_ids.len() == 1 { Who::One(&planned_ids[0]) } else { Who::Many(&planned_ids) };
+    let mut punches = load_punches(tx, who, lo, hi).await?;
+    let loaded = punches.len();
+    punches.extend(load_manual_logs(tx, who, lo, hi).await?);
+    let leaves = load_leaves(tx, &planned_ids, lo.date() - Duration::days(1), hi.date()).await?;
+    let mut by_pin: HashMap<String, Vec<AttendancePunch>> = HashMap::with_capacity(planned.len());
+    for punch in punches {
+        by_pin.entry(punch.employee_id.as_str().to_owned()).or_default().push(punch);
+    }
+
+    let load_time = load_started.elapsed();
+    let started = std::time::Instant::now();
+    let mut ranges = Vec::new();
+    let mut days = Vec::new();
+    let mut outcome = Outcome { punches: loaded, ..Outcome::default() };
+    for p in &planned {
+        let id = p.employee.employee_id.as_str();
+        let (Some(shift), Some(site)) =
+            (reference.shifts.get(&p.employee.shift), reference.sites.get(p.employee.site.as_str()))
+        else {
+            continue;
+        };
+        let leave = leaves.get(id).map_or(&no_leave, |l| l);
+        let ctx = match EmployeeContext::new(p.employee, shift, &site.calendar, leave) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                tracing::error!(employee = %id, error = %e, "attendance inputs refused");
+                result.skipped.insert(id.to_owned());
+                continue;
+            }
+        };
+        let mine = by_pin.get(id).map_or(&[][..], Vec::as_slice);
+        let before = days.len();
+        for &(from, to) in &p.runs {
+            match engine::compute_range(&ctx, mine, from, to, p.now) {
+                Ok(rows) => {
+                    days.extend(rows);
+                    ranges.push(DayRange { employee_id: id.to_owned(), from, to });
+                }
+                Err(e) => {
+                    tracing::error!(employee = %id, %from, %to, error = %e, "attendance not computed");
+                    result.skipped.insert(id.to_owned());
+                }
+            }
+        }
+        if let Some(finish) = finish {
+            finish(&mut days[before..]);
+        }
+        outcome.employees += 1;
+    }
+    outcome.engine_time = started.elapsed();
+    outcome.load_time = load_time;
+    outcome.days = days.len();
+    let write_started = std::time::Instant::now();
+    write_days(tx, &ranges, &days).await?;
+    outcome.write_time = write_started.elapsed();
+    result.outcome = outcome;
+    for range in ranges {
+        result.written.entry(range.employee_id).or_default().push((range.from, range.to));
+    }
+    Ok(result)
+}

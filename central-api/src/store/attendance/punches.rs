@@ -1,0 +1,208 @@
+//! The punch query: the ONE place that reads `all_logs` for attendance (and the manual logs beside it).
+//!
+//! `all_logs` is indexed by `(local_date, pin, local_time)` (ingest appends to it in time order), so the query names
+//! every local date of the range and every PIN: the index is probed once per (date, PIN) pair and reads only the rows
+//! asked for, never a scan of other employees' punches.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use protocol::{DeviceSerial, Direction, Pin, PunchSource, PunchState};
+
+use crate::attendance::engine::AttendancePunch;
+use crate::store::{StoreError, Tx};
+
+use super::parse_approval;
+
+/// (pin, local_time, state, direction, device_serial, source)
+type PunchRow = (String, NaiveDateTime, i16, String, String, String);
+
+/// Whose punches to load.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+fn json(ids: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// The device punches of `who` with `from <= local_time < to`, in no particular order. A row whose PIN, serial or
+/// source no longer parses (it was validated at ingest) is skipped with a warning rather than failing the day.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn load_punches(
+    tx: &mut Tx,
+    who: Who<'_>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<AttendancePunch>, StoreError> {
+    let dates = local_dates(from, to);
+    if dates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let one;
+    let pins: &[String] = match who {
+        Who::One(pin) => {
+            one = [pin.to_owned()];
+            &one
+        }
+        Who::Many(pins) => pins,
+    };
+    let rows: Vec<PunchRow> = match tx {
+        Tx::Postgres(t) => {
+            sqlx::query_as(
+                "SELECT pin, local_time, state, direction, device_serial, source FROM all_logs \
+                 WHERE local_date = ANY($1) AND pin = ANY($2) AND local_time >= $3 AND local_time < $4",
+            )
+            .bind(&dates)
+            .bind(pins)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **t)
+            .await?
+        }
+        Tx::Sqlite(t) => {
+            // CROSS JOIN keeps the two lists as the outer loops: one index probe per (date, PIN).
+            let dates: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
+            sqlx::query_as(
+                "SELECT l.pin, l.local_time, l.state, l.direction, l.device_serial, l.source \
+                 FROM json_each(?1) AS d CROSS JOIN json_each(?2) AS e CROSS JOIN all_logs AS l \
+                 WHERE l.local_date = d.value AND l.pin = e.value AND l.local_time >= ?3 AND l.local_time < ?4",
+            )
+            .bind(json(&dates)?)
+            .bind(json(pins)?)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **t)
+            .await?
+        }
+    };
+    let mut punches = Vec::with_capacity(rows.len());
+    for (pin, local_time, state, direction, serial, source) in rows {
+        let (Ok(pin), Ok(serial), Some(source)) =
+            (pin.parse::<Pin>(), serial.parse::<DeviceSerial>(), source_of(&source))
+        else {
+            tracing::warn!(%pin, %local_time, %serial, %source, "skipping an all_logs row that does not parse");
+            continue;
+        };
+        punches.push(AttendancePunch::from_device(
+            pin,
+            local_time,
+            PunchState::from_code(u8::try_from(state).unwrap_or(u8::MAX)),
+            direction_of(&direction),
+            serial,
+            source,
+        ));
+    }
+    Ok(punches)
+}
+
+/// Every local date a time in `from..to` can fall on.
+fn local_dates(from: NaiveDateTime, to: NaiveDateTime) -> Vec<NaiveDate> {
+    let mut dates = Vec::new();
+    if to <= from {
+        return dates;
+    }
+    let last = (to - chrono::Duration::nanoseconds(1)).date();
+    let mut day = from.date();
+    while day <= last {
+        dates.push(day);
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
+    }
+    dates
+}
+
+/// The manual logs (approved, pending and rejected: the engine counts only approved ones and names the others) of
+/// `who` with `from <= local_time < to`.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn load_manual_logs(
+    tx: &mut Tx,
+    who: Who<'_>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<AttendancePunch>, StoreError> {
+    let many = match who {
+        Who::One(id) => vec![id.to_owned()],
+        Who::Many(ids) => ids.to_vec(),
+    };
+    let rows: Vec<(String, NaiveDateTime, i16, String)> = match tx {
+        Tx::Postgres(t) => {
+            sqlx::query_as(
+                "SELECT employee_id, local_time, state, approval FROM manual_logs \
+                 WHERE employee_id = ANY($1) AND local_time >= $2 AND local_time < $3",
+            )
+            .bind(&many)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **t)
+            .await?
+        }
+        Tx::Sqlite(t) => {
+            sqlx::query_as(
+                "SELECT employee_id, local_time, state, approval FROM manual_logs \
+                 WHERE employee_id IN (SELECT value FROM json_each(?1)) AND local_time >= ?2 AND local_time < ?3",
+            )
+            .bind(json(&many)?)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut **t)
+            .await?
+        }
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, at, state, approval) in rows {
+        let pin: Pin = id.parse().map_err(|e| StoreError::Invalid(format!("manual log of {id:?}: {e}")))?;
+        out.push(AttendancePunch::manual(
+            pin,
+            at,
+            PunchState::from_code(u8::try_from(state).unwrap_or(u8::MAX)),
+            parse_approval(&approval)?,
+        ));
+    }
+    Ok(out)
+}
+
+fn direction_of(text: &str) -> Direction {
+    match text {
+        "IN" => Direction::In,
+        "OUT" => Direction::Out,
+        _ => Direction::Both,
+    }
+}
+
+fn source_of(text: &str) -> Option<PunchSource> {
+    [
+        PunchSource::ZkPull,
+        PunchSource::ZkRealtime,
+        PunchSource::AdmsPush,
+        PunchSource::Serial,
+        PunchSource::Modbus,
+        PunchSource::Sql,
+        PunchSource::Manual,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_dates;
+    use chrono::NaiveDate;
+
+    fn at(day: u32, hour: u32) -> chrono::NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 1, day).and_then(|d| d.and_hms_opt(hour, 0, 0)).expect("valid")
+    }
+
+    #[test]
+    fn every_date_the_range_touches_and_no_other() {
+        let dates: Vec<u32> = local_dates(at(30, 20), at(31, 0)).iter().map(chrono::Datelike::day).collect();
+        assert_eq!(dates, [30], "an end at midnight is exclusive");
+        let dates: Vec<u32> = local_dates(at(29, 20), at(31, 1)).iter().map(chrono::Datelike::day).collect();
+        assert_eq!(dates, [29, 30, 31]);
+        assert!(local_dates(at(5, 1), at(5, 1)).is_empty());
+    }
+}
