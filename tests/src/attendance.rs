@@ -122,7 +122,7 @@ pub async fn ingest(store: &Store, site: &str, first_seq: u64, punches: Vec<Punc
         punches.into_iter().enumerate().map(|(i, punch)| SequencedPunch { seq: first_seq + i as u64, punch }).collect();
     let batch = PunchBatch::new(format!("agent-{site}").parse().context("agent id")?, site.parse()?, Utc::now(), items);
     let rows = BatchRows::from_batch(&batch)?;
-    Ok(store.insert_batch(&rows).await?.new)
+    Ok(store.insert_batch(rows).await?.new)
 }
 
 /// Every attendance row of `from..=to`, by employee and date.

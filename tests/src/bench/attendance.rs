@@ -177,7 +177,7 @@ async fn store_batch(store: &Store, pending: &mut Vec<Punch>, seq: &mut u64) -> 
     *seq += items.len() as u64;
     let batch = PunchBatch::new("bench-agent".parse()?, "plant-0".parse()?, Utc::now(), items);
     let rows = BatchRows::from_batch(&batch)?;
-    Ok(u64::from(store.insert_batch(&rows).await?.new))
+    Ok(u64::from(store.insert_batch(rows).await?.new))
 }
 
 /// Stores the world's configuration: sites, holidays, shifts, week-off rules, employees (bulk, one transaction).
