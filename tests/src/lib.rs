@@ -1,5 +1,6 @@
 //! End-to-end test support: starting the real binaries, reaching the real services, device simulators, benches.
 
+pub mod adms_sim;
 pub mod bench;
 pub mod central;
 pub mod fake_central;

@@ -97,10 +97,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             tracing::error!(error = %e, "metrics endpoint stopped");
         }
     }));
-    tasks.extend(sources::start_sources(&config.devices, &buffer, &board, &shutdown));
+    println!("edge-agent listening on http://{address}");
+    tasks.extend(sources::start_sources(&config, &buffer, &board, &shutdown).await?);
     tasks.push(tokio::spawn(watchdog::run_watchdog(state.clone(), shutdown.clone())));
 
-    println!("edge-agent listening on http://{address}");
     tracing::info!(agent = %config.agent.id, site = %config.agent.site, depth = buffer.depth(), "agent running");
     watchdog::ready();
 
