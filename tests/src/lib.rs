@@ -8,6 +8,7 @@ pub mod harness;
 pub mod proxy;
 pub mod punches;
 pub mod pyzk;
+pub mod serial_sim;
 pub mod services;
 pub mod tls;
 pub mod zk_sim;
