@@ -5,6 +5,7 @@ pub mod bench;
 pub mod central;
 pub mod fake_central;
 pub mod harness;
+pub mod modbus_sim;
 pub mod proxy;
 pub mod punches;
 pub mod pyzk;

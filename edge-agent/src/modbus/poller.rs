@@ -181,7 +181,9 @@ async fn poll<S: PunchSink>(
     let mut punches = Vec::new();
     for (index, slot) in registers.chunks(usize::from(map.slot_registers)).enumerate() {
         match convert(config, slot) {
-            Ok(punch) => punches.push(punch),
+            Ok(Some(punch)) => punches.push(punch),
+            // A slot never written (a ring not yet full on first contact).
+            Ok(None) => tracing::debug!(device = %config.serial, event = plan.first + index as u64, "empty slot"),
             Err(reason) => {
                 tracing::warn!(device = %config.serial, event = plan.first + index as u64, reason, "modbus event skipped");
             }
@@ -198,17 +200,21 @@ async fn poll<S: PunchSink>(
     Ok(())
 }
 
-fn convert(config: &ModbusDeviceConfig, slot: &[u16]) -> Result<Punch, String> {
+/// The slot's punch; `None` for an empty slot (all registers 0).
+fn convert(config: &ModbusDeviceConfig, slot: &[u16]) -> Result<Option<Punch>, String> {
+    if slot.iter().all(|w| *w == 0) {
+        return Ok(None);
+    }
     let event = config.map.decode(slot).ok_or("slot shorter than the register map")?;
     if event.pin == 0 {
-        return Err("PIN 0 (an empty slot)".into());
+        return Err("PIN 0".into());
     }
     let time = DateTime::from_timestamp(i64::from(event.time), 0)
         .filter(|_| event.time > 0)
         .ok_or_else(|| format!("timestamp {} is not a time", event.time))?
         .naive_utc();
     let pin: Pin = event.pin.to_string().parse().map_err(|e| format!("PIN {}: {e}", event.pin))?;
-    Ok(Punch::from_device(
+    Ok(Some(Punch::from_device(
         config.site.clone(),
         config.serial.clone(),
         pin,
@@ -219,5 +225,5 @@ fn convert(config: &ModbusDeviceConfig, slot: &[u16]) -> Result<Punch, String> {
         0,
         PunchSource::Modbus,
         config.direction,
-    ))
+    )))
 }
