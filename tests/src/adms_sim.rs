@@ -94,7 +94,8 @@ impl AdmsSim {
     /// # Errors
     /// When the request fails or the answer is not an options block for this serial.
     pub async fn handshake(&mut self) -> anyhow::Result<()> {
-        let response = self.client.get(self.url("/iclock/cdata", "&options=all&pushver=2.4.1&language=69")).send().await?;
+        let response =
+            self.client.get(self.url("/iclock/cdata", "&options=all&pushver=2.4.1&language=69")).send().await?;
         let status = response.status();
         let text = response.text().await?;
         if !status.is_success() {
@@ -105,8 +106,7 @@ impl AdmsSim {
         if first != format!("GET OPTION FROM: {}", self.serial) {
             bail!("handshake answer starts {first:?}");
         }
-        self.options =
-            lines.filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        self.options = lines.filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         self.server_stamp = self.options.get("ATTLOGStamp").and_then(|s| s.parse().ok()).context("no ATTLOGStamp")?;
         Ok(())
     }
@@ -157,7 +157,8 @@ impl AdmsSim {
     /// When a request fails.
     pub async fn poll_commands(&mut self) -> anyhow::Result<Vec<String>> {
         let info = format!("&INFO=Ver%206.60%20Apr%2028%202017,{},0,{},192.168.1.50", 3, self.log.len());
-        let text = self.client.get(self.url("/iclock/getrequest", &info)).send().await?.error_for_status()?.text().await?;
+        let text =
+            self.client.get(self.url("/iclock/getrequest", &info)).send().await?.error_for_status()?.text().await?;
         let mut done = Vec::new();
         let mut report = String::new();
         for line in text.lines().filter(|l| l.starts_with("C:")) {
@@ -189,9 +190,10 @@ impl AdmsSim {
         }
         if let Some(range) = command.strip_prefix("DATA QUERY ATTLOG ") {
             let field = |name: &str| {
-                range.split('\t').find_map(|f| f.strip_prefix(name)).and_then(|t| {
-                    NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%d %H:%M:%S").ok()
-                })
+                range
+                    .split('\t')
+                    .find_map(|f| f.strip_prefix(name))
+                    .and_then(|t| NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%d %H:%M:%S").ok())
             };
             let (Some(from), Some(until)) = (field("StartTime="), field("EndTime=")) else { return Ok(-1) };
             let rows: Vec<String> =

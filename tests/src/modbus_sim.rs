@@ -68,7 +68,8 @@ impl ModbusSim {
                 let new_service = new_service.clone();
                 async move { accept_tcp_connection(stream, peer, new_service) }
             };
-            if let Err(e) = server.serve(&on_connected, |e| tracing::debug!(error = %e, "modbus sim connection")).await {
+            if let Err(e) = server.serve(&on_connected, |e| tracing::debug!(error = %e, "modbus sim connection")).await
+            {
                 tracing::warn!(error = %e, "modbus sim stopped");
             }
         });

@@ -27,9 +27,8 @@ impl PtyTerminal {
         let (mut master, mut slave) = (-1, -1);
         // SAFETY: openpty writes two descriptors into the given integers; the name, termios and winsize arguments may
         // be null.
-        let rc = unsafe {
-            libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-        };
+        let rc =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
         if rc != 0 {
             bail!("openpty failed: {}", std::io::Error::last_os_error());
         }

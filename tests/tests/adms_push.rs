@@ -40,7 +40,11 @@ async fn simulator_retries_until_the_buffer_takes_rows_and_runs_commands() {
     let board = DeviceStatusBoard::new();
     let options = AdmsOptions {
         site: "plant-1".parse().unwrap(),
-        devices: vec![AdmsDevice { serial: SN.parse().unwrap(), zone: chrono_tz::Asia::Kolkata, direction: Direction::Both }],
+        devices: vec![AdmsDevice {
+            serial: SN.parse().unwrap(),
+            zone: chrono_tz::Asia::Kolkata,
+            direction: Direction::Both,
+        }],
         max_body_bytes: 1 << 20,
         unknown_log_interval: Duration::from_secs(60),
         poll_delay_secs: 1,

@@ -259,14 +259,19 @@ mod tests {
 
     #[test]
     fn users_and_command_returns() {
-        let users = parse_users(b"PIN=1\tName=Asha Rao\tPri=0\tPasswd=\tCard=\tGrp=1\n\
+        let users = parse_users(
+            b"PIN=1\tName=Asha Rao\tPri=0\tPasswd=\tCard=\tGrp=1\n\
             OPLOG 4\t0\t2026-03-02 08:00:00\t0\t0\t0\t0\n\
             USER PIN=22\tName=Ravi\tPri=14\n\
-            PIN=\tName=Nobody\n");
-        assert_eq!(users.rows, [
-            UserRecord { pin: "1".into(), name: "Asha Rao".into() },
-            UserRecord { pin: "22".into(), name: "Ravi".into() }
-        ]);
+            PIN=\tName=Nobody\n",
+        );
+        assert_eq!(
+            users.rows,
+            [
+                UserRecord { pin: "1".into(), name: "Asha Rao".into() },
+                UserRecord { pin: "22".into(), name: "Ravi".into() }
+            ]
+        );
         assert_eq!(users.skipped.len(), 1);
         let returns = parse_command_returns(b"ID=7&Return=0&CMD=INFO\n~DeviceName=F22\nID=x&Return=0\n");
         assert_eq!(returns.rows, [CommandReturn { id: 7, code: 0, command: "INFO".into() }]);

@@ -128,11 +128,7 @@ async fn handshake<S: PunchSink>(State(r): State<Arc<AdmsReceiver<S>>>, RawQuery
     }
 }
 
-async fn upload<S: PunchSink>(
-    State(r): State<Arc<AdmsReceiver<S>>>,
-    RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Response {
+async fn upload<S: PunchSink>(State(r): State<Arc<AdmsReceiver<S>>>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let query = Query::new(raw);
     let Some(device) = r.device(query.get("SN"), "cdata") else { return unknown() };
     let table = query.get("table").unwrap_or("").to_ascii_uppercase();

@@ -29,7 +29,10 @@ fn register_map(m: &ModbusSettings) -> Result<RegisterMap, Vec<(&'static str, St
     }
     let mut fits = |key: &'static str, offset: u16, width: u16| {
         if u32::from(offset) + u32::from(width) > u32::from(m.slot_registers) {
-            wrong.push((key, format!("offset {offset} (+{width} registers) does not fit a slot of {}", m.slot_registers)));
+            wrong.push((
+                key,
+                format!("offset {offset} (+{width} registers) does not fit a slot of {}", m.slot_registers),
+            ));
         }
     };
     fits("pin_offset", m.pin_offset, 2);
@@ -61,7 +64,8 @@ fn register_map(m: &ModbusSettings) -> Result<RegisterMap, Vec<(&'static str, St
 
 fn target(m: &ModbusSettings) -> Result<ModbusTarget, Vec<(&'static str, String)>> {
     if m.address.starts_with('/') {
-        let (parity, data_bits, stop_bits) = crate::serial::settings::line_options(&m.parity, m.data_bits, m.stop_bits)?;
+        let (parity, data_bits, stop_bits) =
+            crate::serial::settings::line_options(&m.parity, m.data_bits, m.stop_bits)?;
         return Ok(ModbusTarget::Rtu { port: m.address.clone(), baud_rate: m.baud_rate, parity, data_bits, stop_bits });
     }
     m.address

@@ -70,7 +70,9 @@ impl RecordFormat {
                         "state" => Piece::State,
                         "verify" => Piece::Verify,
                         "skip" => Piece::Skip,
-                        other => return Err(format!("unknown placeholder {{{other}}} (pin, time, state, verify, skip)")),
+                        other => {
+                            return Err(format!("unknown placeholder {{{other}}} (pin, time, state, verify, skip)"))
+                        }
                     };
                     if pieces.last().is_some_and(|p| !matches!(p, Piece::Literal(_))) {
                         return Err(format!("two placeholders with nothing between them in {pattern:?}"));

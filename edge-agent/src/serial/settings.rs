@@ -9,12 +9,14 @@ use super::format::{Layout, RecordFormat};
 use super::reader::SerialDeviceConfig;
 use crate::config::{DeviceConfig, SerialSettings};
 
-/// Parity, data bits and stop bits from their configuration values; problems as `(key, message)`.
-pub fn line_options(
-    parity: &str,
-    data_bits: u8,
-    stop_bits: u8,
-) -> Result<(Parity, DataBits, StopBits), Vec<(&'static str, String)>> {
+/// Problems with settings, as `(key, message)`.
+pub type KeyProblems = Vec<(&'static str, String)>;
+
+/// Parity, data bits and stop bits from their configuration values.
+///
+/// # Errors
+/// Every value that is wrong, by key.
+pub fn line_options(parity: &str, data_bits: u8, stop_bits: u8) -> Result<(Parity, DataBits, StopBits), KeyProblems> {
     let mut wrong = Vec::new();
     let parity = match parity.to_ascii_lowercase().as_str() {
         "none" => Some(Parity::None),
