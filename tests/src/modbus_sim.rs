@@ -52,12 +52,7 @@ impl ModbusSim {
     /// # Errors
     /// When the port cannot be bound.
     pub async fn start(layout: SimLayout) -> anyhow::Result<Self> {
-        let state = Arc::new(State {
-            registers: Mutex::new(vec![0; 65_536]),
-            stall: AtomicBool::new(false),
-            ring_reads: AtomicUsize::new(0),
-            layout,
-        });
+        let state = State::new(layout);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let server = Server::new(listener);
@@ -140,6 +135,40 @@ impl ModbusSim {
     pub fn ring_registers_read(&self) -> usize {
         self.state.ring_reads.load(Ordering::SeqCst)
     }
+}
+
+impl State {
+    fn new(layout: SimLayout) -> Arc<Self> {
+        Arc::new(Self {
+            registers: Mutex::new(vec![0; 65_536]),
+            stall: AtomicBool::new(false),
+            ring_reads: AtomicUsize::new(0),
+            layout,
+        })
+    }
+}
+
+/// A Modbus RTU terminal: the same registers served over a null-modem pair of pseudo-terminals. The agent opens
+/// `agent_link`; the simulator holds the other end. Keep the returned cable alive as long as the device is needed.
+///
+/// # Errors
+/// When the pairs or the serial stream cannot be opened.
+pub fn start_rtu(
+    layout: SimLayout,
+    agent_link: &std::path::Path,
+    device_link: &std::path::Path,
+) -> anyhow::Result<(ModbusSim, crate::serial_sim::NullModem)> {
+    let cable = crate::serial_sim::NullModem::plug(agent_link, device_link)?;
+    let stream = tokio_serial::SerialStream::open(&tokio_serial::new(device_link.to_string_lossy(), 9600))?;
+    let state = State::new(layout);
+    let service = SimService(state.clone());
+    tokio::spawn(async move {
+        if let Err(e) = tokio_modbus::server::rtu::Server::new(stream).serve_forever(service).await {
+            tracing::warn!(error = %e, "modbus RTU sim stopped");
+        }
+    });
+    // No TCP address: the poller reaches this device through the link.
+    Ok((ModbusSim { state, address: SocketAddr::from(([0, 0, 0, 0], 0)) }, cable))
 }
 
 #[derive(Clone)]

@@ -82,10 +82,42 @@ impl PtyTerminal {
         self.master.write_all(bytes)
     }
 
+    /// Another handle on the master side (to bridge two pairs into a null-modem cable).
+    ///
+    /// # Errors
+    /// When the descriptor cannot be duplicated.
+    pub fn master(&self) -> std::io::Result<File> {
+        self.master.try_clone()
+    }
+
     /// Closes the pair and removes the link: the reader's next read fails and reopening finds no port, as when a
     /// USB adapter is pulled.
     pub fn unplug(self) {
         let _ = std::fs::remove_file(&self.link);
         drop(self);
+    }
+}
+
+/// Two pairs whose master sides are joined by copying threads: what one side's slave writes, the other's reads. The
+/// agent opens one slave, a simulated device the other, as over a null-modem cable.
+pub struct NullModem {
+    pub a: PtyTerminal,
+    pub b: PtyTerminal,
+}
+
+impl NullModem {
+    /// Plugs two pairs behind `link_a` and `link_b` and starts copying between them.
+    ///
+    /// # Errors
+    /// When a pair cannot be opened.
+    pub fn plug(link_a: &Path, link_b: &Path) -> anyhow::Result<Self> {
+        let a = PtyTerminal::plug(link_a)?;
+        let b = PtyTerminal::plug(link_b)?;
+        for (mut from, mut to) in [(a.master()?, b.master()?), (b.master()?, a.master()?)] {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+            });
+        }
+        Ok(Self { a, b })
     }
 }

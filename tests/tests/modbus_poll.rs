@@ -116,6 +116,36 @@ async fn only_new_events_are_read_across_wrap_timeouts_overrun_and_restart() {
     task.await.unwrap();
 }
 
+#[tokio::test]
+async fn rtu_over_a_serial_line_reads_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_link = dir.path().join("ttyRS485-agent");
+    let (sim, _cable) =
+        system_tests::modbus_sim::start_rtu(SimLayout::default(), &agent_link, &dir.path().join("ttyRS485-device"))
+            .unwrap();
+    sim.set_counter(65_530);
+    record(&sim, 0, 12); // wraps at 65,536
+    let sink = Arc::new(MemorySink::new());
+    let board = DeviceStatusBoard::new();
+    let mut rtu = config(&sim);
+    rtu.target = ModbusTarget::Rtu {
+        port: agent_link.display().to_string(),
+        baud_rate: 9600,
+        parity: tokio_serial::Parity::None,
+        data_bits: tokio_serial::DataBits::Eight,
+        stop_bits: tokio_serial::StopBits::One,
+    };
+    rtu.timeout = Duration::from_secs(2);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(edge_agent::modbus::run(rtu, sink.clone(), board.clone(), stop.clone()));
+    wait_until("12 punches over RTU", async || sink.punches().len() == 12).await;
+    record(&sim, 12, 3);
+    wait_until("15 punches over RTU", async || sink.punches().len() == 15).await;
+    assert_eq!(sink.punches()[14].local_time, at(14).unwrap());
+    stop.cancel();
+    task.await.unwrap();
+}
+
 on_both_backends!(modbus_events_reach_all_logs_exactly_across_wrap_and_restart);
 
 async fn start_agent(config: &std::path::Path) -> Spawned {

@@ -8,7 +8,7 @@
 //!   registers to read for them, and decoding a slot;
 //! - `poller`: one task per device (tokio-modbus client, TCP or RTU), every call under a timeout; it appends the new
 //!   events and only then stores the counter (cursor `modbus.counter` in the buffer), so a restart neither re-reads
-//!   nor skips events.
+//!   nor skips events. On first contact (no stored counter) the whole ring is read.
 
 pub mod poller;
 pub mod ring;

@@ -70,13 +70,14 @@ impl RegisterMap {
     }
 
     /// The events to read given the stored counter `last` (none on first contact) and the device's counter `now`.
-    /// On first contact everything the ring holds is read (at most `min(now, ring_slots)` events).
+    /// On first contact the whole ring is read, whatever the counter says (it may have wrapped); slots never written
+    /// are empty and skipped, events already stored are dropped by the buffer's key index.
     pub fn plan(&self, last: Option<u64>, now: u64) -> Plan {
         let modulus = self.modulus();
         let slots = u64::from(self.ring_slots);
         let now = now % modulus;
         let new = match last {
-            None => now.min(slots),
+            None => slots,
             Some(last) => (now + modulus - last % modulus) % modulus,
         };
         let count = new.min(slots);
@@ -141,7 +142,7 @@ mod tests {
     #[test]
     fn new_events_across_wrap_around() {
         let m = map(1, 64);
-        assert_eq!(m.plan(None, 10), Plan { first: 0, count: 10, lost: 0 });
+        assert_eq!(m.plan(None, 10), Plan { first: 65_482, count: 64, lost: 0 });
         assert_eq!(m.plan(None, 1000), Plan { first: 936, count: 64, lost: 0 });
         assert_eq!(m.plan(Some(10), 10).count, 0);
         assert_eq!(m.plan(Some(65_530), 4), Plan { first: 65_530, count: 10, lost: 0 });
