@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -22,6 +22,8 @@ use crate::sink::PunchSink;
 pub const COUNTER_CURSOR: &str = "modbus.counter";
 /// The device fault raised when events were overwritten in the ring before they were read.
 pub const OVERRUN_FAULT: &str = "events_overrun";
+/// How long an overrun stays raised after it happened.
+const OVERRUN_VISIBLE: Duration = Duration::from_secs(600);
 
 /// Where the device is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,7 @@ pub async fn run<S: PunchSink>(
     shutdown: CancellationToken,
 ) {
     let mut context: Option<Context> = None;
+    let mut overrun: Option<(Instant, String)> = None;
     loop {
         if context.is_none() {
             match connect(&config).await {
@@ -77,8 +80,16 @@ pub async fn run<S: PunchSink>(
             }
         }
         if let Some(ctx) = context.as_mut() {
-            match poll(&config, ctx, sink.as_ref(), &board).await {
-                Ok(()) => {}
+            match poll(&config, ctx, sink.as_ref(), &board, &mut overrun).await {
+                Ok(()) => {
+                    // A success clears the device's faults; a recent overrun stays visible for a while.
+                    match &overrun {
+                        Some((at, message)) if at.elapsed() < OVERRUN_VISIBLE => {
+                            board.fault(&config.serial, Utc::now(), OVERRUN_FAULT, message.clone());
+                        }
+                        _ => overrun = None,
+                    }
+                }
                 Err(PollError::Sink(e)) => {
                     tracing::warn!(device = %config.serial, error = %e, "buffer refused modbus events; retrying later");
                 }
@@ -146,6 +157,7 @@ async fn poll<S: PunchSink>(
     ctx: &mut Context,
     sink: &S,
     board: &DeviceStatusBoard,
+    overrun: &mut Option<(Instant, String)>,
 ) -> Result<(), PollError> {
     let map = &config.map;
     let words = read(config, ctx, "reading the counter", map.counter_register, u16::from(map.counter_words)).await?;
@@ -167,12 +179,10 @@ async fn poll<S: PunchSink>(
     }
     if plan.lost > 0 {
         tracing::warn!(device = %config.serial, lost = plan.lost, "events were overwritten before they were read");
-        board.fault(
-            &config.serial,
-            Utc::now(),
-            OVERRUN_FAULT,
+        *overrun = Some((
+            Instant::now(),
             format!("{} events were overwritten in the device's ring before they were read", plan.lost),
-        );
+        ));
     }
     let mut registers = Vec::new();
     for (address, quantity) in map.reads(&plan) {
@@ -192,10 +202,7 @@ async fn poll<S: PunchSink>(
     let appended = sink.append(punches).await?;
     sink.set_cursor(&config.serial, COUNTER_CURSOR, (now % map.modulus()).to_be_bytes().to_vec()).await?;
     board.punches_read(&config.serial, appended.new as u64);
-    let faults_kept = plan.lost > 0;
-    if !faults_kept {
-        board.success(&config.serial, Utc::now(), contact);
-    }
+    board.success(&config.serial, Utc::now(), contact);
     tracing::debug!(device = %config.serial, counter = now, read = plan.count, new = appended.new, "modbus events stored");
     Ok(())
 }
