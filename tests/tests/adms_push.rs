@@ -106,11 +106,12 @@ fn agent_config(data_dir: &std::path::Path, central: &str, token: &str) -> Strin
     )
 }
 
-async fn start_agent(config: &std::path::Path) -> (Spawned, String) {
+/// The agent, its push receiver's URL and its local endpoint's URL.
+async fn start_agent(config: &std::path::Path) -> (Spawned, String, String) {
     let mut agent = Spawned::start("edge-agent", &["run", "--config", &config.to_string_lossy()], &[]).unwrap();
-    agent.listening_url().await.unwrap();
+    let local = agent.listening_url().await.unwrap();
     let push = agent.wait_for_line("edge-agent adms listening on ", Duration::from_secs(30)).await.unwrap();
-    (agent, push)
+    (agent, push, local)
 }
 
 async fn wait_for_count(db: &CentralDb, want: i64) {
@@ -133,18 +134,19 @@ async fn pushed_rows_reach_all_logs_exactly_once_across_an_agent_restart(backend
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");
     std::fs::write(&config, agent_config(&dir.path().join("data"), &central.url, &token)).unwrap();
-    let (mut agent, push_url) = start_agent(&config).await;
+    let (mut agent, push_url, _) = start_agent(&config).await;
 
     // 300 valid rows in both shapes, CRLF line ends, and 4 malformed rows among them.
     let mut sim = AdmsSim::new(&push_url, SN);
     sim.line_end = "\r\n";
     sim.batch_size = 64;
     sim.record(rows(0, 150));
+    // (The simulator files them far from the re-upload range used below.)
     sim.record([
-        (at(0), "1001\t2026-03-02 25:00:00\t0\t1\t0\t0\t0".to_owned()),
-        (at(0), "just garbage".to_owned()),
-        (at(0), "\t2026-03-02 07:00:00\t0\t1\t0\t0\t0".to_owned()),
-        (at(0), "1002\t2026-03-02 07:00:00\tIN\t1\t0\t0\t0".to_owned()),
+        (at(9000), "1001\t2026-03-02 25:00:00\t0\t1\t0\t0\t0".to_owned()),
+        (at(9000), "just garbage".to_owned()),
+        (at(9000), "\t2026-03-02 07:00:00\t0\t1\t0\t0\t0".to_owned()),
+        (at(9000), "1002\t2026-03-02 07:00:00\tIN\t1\t0\t0\t0".to_owned()),
     ]);
     sim.record(rows(150, 150));
     sim.handshake().await.unwrap();
@@ -154,7 +156,7 @@ async fn pushed_rows_reach_all_logs_exactly_once_across_an_agent_restart(backend
 
     // Restart the agent: the stamp survives, the device is told it and sends nothing again.
     agent.kill().await.unwrap();
-    let (_agent, push_url) = start_agent(&config).await;
+    let (_agent, push_url, local) = start_agent(&config).await;
     sim.set_server(&push_url);
     sim.server_stamp = 0;
     sim.handshake().await.unwrap();
@@ -168,6 +170,28 @@ async fn pushed_rows_reach_all_logs_exactly_once_across_an_agent_restart(backend
     wait_for_count(&db, 360).await;
     let adms = db.scalar("SELECT count(*) FROM all_logs WHERE source = 'adms-push'").await.unwrap();
     assert_eq!(adms, 360);
+
+    // A command queued on the agent's local endpoint reaches the device on its next poll; its result is recorded.
+    let http = reqwest::Client::new();
+    let queue = |body: serde_json::Value| http.post(format!("{local}/adms/commands")).json(&body).send();
+    let answer = queue(serde_json::json!({
+        "device": SN, "command": "reupload", "from": "2026-03-02 07:00:00", "until": "2026-03-02 07:09:00"
+    }))
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 202);
+    let id = answer.json::<serde_json::Value>().await.unwrap()["id"].as_u64().unwrap();
+    let unknown = queue(serde_json::json!({"device": "NOT-HERE", "command": "info"})).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = queue(serde_json::json!({"device": SN, "command": "set_time", "time": "noon"})).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let sent = sim.stats.rows_sent;
+    assert_eq!(sim.poll_commands().await.unwrap().len(), 1);
+    assert_eq!(sim.stats.rows_sent - sent, 10, "the rows of 07:00..07:09 were sent again");
+    let results: serde_json::Value =
+        http.get(format!("{local}/adms/commands?device={SN}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((results["results"][0]["id"].as_u64(), results["results"][0]["code"].as_i64()), (Some(id), Some(0)));
+    assert_eq!(results["outstanding"], 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(db.all_logs().await, 360, "no late duplicates");
     drop(central);

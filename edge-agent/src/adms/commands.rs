@@ -4,7 +4,7 @@
 //! here until then, are handed out as `C:<id>:<command>` lines, and their results come back on `/iclock/devicecmd`
 //! as `ID=<id>&Return=<code>&CMD=<command>`; the result is recorded against the command and logged.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -62,6 +62,8 @@ pub struct CommandOutcome {
 pub enum QueueError {
     #[error("{0} already has {MAX_PENDING} commands waiting")]
     Full(DeviceSerial),
+    #[error("{0} is not a push device of this agent")]
+    UnknownDevice(DeviceSerial),
 }
 
 #[derive(Default)]
@@ -76,13 +78,21 @@ struct DeviceQueue {
 pub struct CommandQueue {
     devices: Mutex<HashMap<DeviceSerial, DeviceQueue>>,
     next_id: AtomicU64,
+    /// When set, only these devices take commands.
+    known: Option<HashSet<DeviceSerial>>,
 }
 
 impl CommandQueue {
+    /// A queue taking commands for any serial (tests).
     pub fn new() -> Self {
         // Ids start from the clock so a restarted agent does not reuse the ids a device may still report on.
         let start = u64::try_from(Utc::now().timestamp()).unwrap_or(1);
-        Self { devices: Mutex::default(), next_id: AtomicU64::new(start) }
+        Self { devices: Mutex::default(), next_id: AtomicU64::new(start), known: None }
+    }
+
+    /// A queue taking commands only for `devices` (the agent's configured push devices).
+    pub fn for_devices(devices: impl IntoIterator<Item = DeviceSerial>) -> Self {
+        Self { known: Some(devices.into_iter().collect()), ..Self::new() }
     }
 
     /// Queues `command` for `device`; returns its id.
@@ -90,6 +100,9 @@ impl CommandQueue {
     /// # Errors
     /// [`QueueError::Full`] when too many commands wait.
     pub fn enqueue(&self, device: &DeviceSerial, command: AdmsCommand) -> Result<u64, QueueError> {
+        if self.known.as_ref().is_some_and(|known| !known.contains(device)) {
+            return Err(QueueError::UnknownDevice(device.clone()));
+        }
         let mut devices = self.lock();
         let queue = devices.entry(device.clone()).or_default();
         if queue.pending.len() + queue.sent.len() >= MAX_PENDING {
@@ -178,5 +191,8 @@ mod tests {
             queue.enqueue(&dev, AdmsCommand::Info).unwrap();
         }
         assert_eq!(queue.enqueue(&dev, AdmsCommand::Info), Err(QueueError::Full(dev.clone())));
+        let only = CommandQueue::for_devices([dev.clone()]);
+        assert_eq!(only.enqueue(&other, AdmsCommand::Info), Err(QueueError::UnknownDevice(other.clone())));
+        assert!(only.enqueue(&dev, AdmsCommand::Info).is_ok());
     }
 }

@@ -29,6 +29,7 @@ pub async fn start_sources(
     config: &Config,
     buffer: &Buffer,
     board: &DeviceStatusBoard,
+    push_commands: &Arc<CommandQueue>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut handles = Vec::new();
@@ -84,7 +85,7 @@ pub async fn start_sources(
                 poll_delay_secs: adms.poll_delay_secs,
                 error_delay_secs: adms.error_delay_secs,
             },
-            Arc::new(CommandQueue::new()),
+            push_commands.clone(),
         ));
         let stop = shutdown.clone();
         handles.push(tokio::spawn(async move {
