@@ -42,13 +42,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn local_time(key: &str, value: Option<&str>) -> Result<NaiveDateTime, Response> {
-    let value = value.ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("{key} is missing")))?;
+fn local_time(key: &str, value: Option<&str>) -> Result<NaiveDateTime, String> {
+    let value = value.ok_or_else(|| format!("{key} is missing"))?;
     NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("{key} {value:?} is not YYYY-MM-DD HH:MM:SS ({e})")))
+        .map_err(|e| format!("{key} {value:?} is not YYYY-MM-DD HH:MM:SS ({e})"))
 }
 
-fn command(request: &CommandRequest) -> Result<AdmsCommand, Response> {
+fn command(request: &CommandRequest) -> Result<AdmsCommand, String> {
     match request.command.as_str() {
         "info" => Ok(AdmsCommand::Info),
         "set_time" => Ok(AdmsCommand::SetTime(local_time("time", request.time.as_deref())?)),
@@ -56,10 +56,7 @@ fn command(request: &CommandRequest) -> Result<AdmsCommand, Response> {
             from: local_time("from", request.from.as_deref())?,
             until: local_time("until", request.until.as_deref())?,
         }),
-        other => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("command {other:?} is not \"info\", \"set_time\" or \"reupload\""),
-        )),
+        other => Err(format!("command {other:?} is not \"info\", \"set_time\" or \"reupload\"")),
     }
 }
 
@@ -71,7 +68,7 @@ pub async fn queue(State(state): State<Arc<AgentState>>, Json(request): Json<Com
     };
     let command = match command(&request) {
         Ok(command) => command,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     match state.push_commands.enqueue(&device, command) {
         Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response(),
