@@ -66,6 +66,7 @@ pub struct Config {
     pub forward: ForwardConfig,
     pub status: StatusConfig,
     pub metrics: MetricsConfig,
+    pub adms: AdmsConfig,
     pub devices: Vec<DeviceConfig>,
 }
 
@@ -121,6 +122,17 @@ pub struct StatusConfig {
 pub struct MetricsConfig {
     /// Where `/healthz` and `/metrics` are served; port 0 picks a free port (tests).
     pub listen: SocketAddr,
+}
+
+/// The push (ADMS) receiver; it runs only when some device has `kind = "adms"`.
+#[derive(Debug, Clone)]
+pub struct AdmsConfig {
+    /// Where terminals push; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub unknown_log_interval: Duration,
+    pub poll_delay_secs: u32,
+    pub error_delay_secs: u32,
 }
 
 /// One configured device.
@@ -213,6 +225,8 @@ struct RawConfig {
     #[serde(default)]
     metrics: RawMetrics,
     #[serde(default)]
+    adms: RawAdms,
+    #[serde(default)]
     device: Vec<toml::Table>,
 }
 
@@ -304,6 +318,28 @@ impl Default for RawMetrics {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawAdms {
+    listen: String,
+    max_body_kb: u64,
+    unknown_log_interval_secs: u64,
+    poll_delay_secs: u64,
+    error_delay_secs: u64,
+}
+
+impl Default for RawAdms {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8081".into(),
+            max_body_kb: 4096,
+            unknown_log_interval_secs: 300,
+            poll_delay_secs: 10,
+            error_delay_secs: 30,
+        }
+    }
+}
+
 fn default_request_timeout() -> u64 {
     30
 }
@@ -337,6 +373,12 @@ fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     };
     let listen =
         p.check("metrics.listen", raw.metrics.listen.parse::<SocketAddr>().map_err(|e| format!("{e} (want ip:port)")));
+    let adms_listen =
+        p.check("adms.listen", raw.adms.listen.parse::<SocketAddr>().map_err(|e| format!("{e} (want ip:port)")));
+    let max_body_kb = p.range("adms.max_body_kb", raw.adms.max_body_kb, 1, 64 * 1024);
+    let unknown_log = p.range("adms.unknown_log_interval_secs", raw.adms.unknown_log_interval_secs, 1, 86_400);
+    let poll_delay = p.range("adms.poll_delay_secs", raw.adms.poll_delay_secs, 1, 3600);
+    let error_delay = p.range("adms.error_delay_secs", raw.adms.error_delay_secs, 1, 3600);
     let devices = validate_devices(raw.device, p);
     Some(Config {
         agent: AgentConfig { id: id?, site: site?, data_dir: resolve(base, &raw.agent.data_dir) },
@@ -351,6 +393,13 @@ fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
         forward,
         status,
         metrics: MetricsConfig { listen: listen? },
+        adms: AdmsConfig {
+            listen: adms_listen?,
+            max_body_bytes: usize::try_from(max_body_kb * 1024).unwrap_or(usize::MAX),
+            unknown_log_interval: Duration::from_secs(unknown_log),
+            poll_delay_secs: u32::try_from(poll_delay).unwrap_or(10),
+            error_delay_secs: u32::try_from(error_delay).unwrap_or(30),
+        },
         devices,
     })
 }
@@ -450,7 +499,11 @@ fn validate_devices(tables: Vec<toml::Table>, p: &mut Problems) -> Vec<DeviceCon
                 for key in common_ignored.iter().filter(|k| kind_ignored.contains(k)) {
                     p.add(&at(key), format!("unknown key for a {} device", common.kind));
                 }
-                Some(settings)
+                let wrong = devices::check(&settings);
+                for (key, message) in &wrong {
+                    p.add(&at(key), message.clone());
+                }
+                wrong.is_empty().then_some(settings)
             }
         };
         let serial = p.check(&at("serial"), common.serial.parse::<DeviceSerial>());

@@ -1,5 +1,5 @@
 //! The local HTTP endpoint: `/healthz` (JSON) and `/metrics` (Prometheus text), for monitoring and for
-//! `edge-agent status`. Bind it to localhost: it has no authentication.
+//! `edge-agent status`, and `/adms/commands` (see `push_commands`). Bind it to localhost: it has no authentication.
 
 use std::sync::Arc;
 
@@ -19,7 +19,11 @@ use super::state::AgentState;
 /// # Errors
 /// When serving fails.
 pub async fn serve(listener: TcpListener, state: Arc<AgentState>, shutdown: CancellationToken) -> std::io::Result<()> {
-    let router = Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(state);
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/adms/commands", get(super::push_commands::results).post(super::push_commands::queue))
+        .with_state(state);
     axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 

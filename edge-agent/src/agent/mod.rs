@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod metrics_text;
+pub mod push_commands;
 pub mod sources;
 pub mod state;
 pub mod status_cli;
@@ -59,6 +60,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         board: board.clone(),
         faults: faults.clone(),
         forward: Arc::new(ForwardMetrics::new()),
+        push_commands: Arc::new(crate::adms::CommandQueue::for_devices(
+            config.devices.iter().filter(|d| d.settings.kind() == "adms").map(|d| d.serial.clone()),
+        )),
     });
 
     let (link, link_task) = make_link(&config, &shutdown)?;
@@ -97,10 +101,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             tracing::error!(error = %e, "metrics endpoint stopped");
         }
     }));
-    tasks.extend(sources::start_sources(&config.devices, &buffer, &board, &shutdown));
+    println!("edge-agent listening on http://{address}");
+    tasks.extend(sources::start_sources(&config, &buffer, &board, &state.push_commands, &shutdown).await?);
     tasks.push(tokio::spawn(watchdog::run_watchdog(state.clone(), shutdown.clone())));
 
-    println!("edge-agent listening on http://{address}");
     tracing::info!(agent = %config.agent.id, site = %config.agent.site, depth = buffer.depth(), "agent running");
     watchdog::ready();
 

@@ -2,31 +2,61 @@
 //!
 //! Every device is registered on the status board first, so it shows as unreachable until it is reached. Drivers
 //! plug in here, one arm per kind; each gets the buffer as its [`crate::sink::PunchSink`], the board and the shutdown
-//! token. This build has no driver yet for any kind: such devices are reported (log and a `no_driver` device fault)
-//! instead of silently ignored.
+//! token. A kind without a driver in this build is reported (log and a `no_driver` device fault) instead of silently
+//! ignored.
+//!
+//! Push (ADMS) devices share one HTTP receiver on `adms.listen`, started when at least one is configured; it announces
+//! itself on stdout as `edge-agent adms listening on http://<addr>` (after the agent's own announcement).
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use chrono::Utc;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::adms::{AdmsDevice, AdmsOptions, AdmsReceiver, CommandQueue};
 use crate::buffer::Buffer;
-use crate::config::{DeviceConfig, DeviceSettings};
+use crate::config::{Config, DeviceSettings};
 use crate::device_status::DeviceStatusBoard;
 
-/// Starts a task per device that has a driver; returns their handles.
-pub fn start_sources(
-    devices: &[DeviceConfig],
-    _buffer: &Buffer,
+/// Starts a task per device that has a driver (one receiver for all push devices); returns their handles.
+///
+/// # Errors
+/// When the push receiver's address cannot be bound.
+pub async fn start_sources(
+    config: &Config,
+    buffer: &Buffer,
     board: &DeviceStatusBoard,
-    _shutdown: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    let handles = Vec::new();
-    for device in devices {
+    push_commands: &Arc<CommandQueue>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut handles = Vec::new();
+    let mut push_devices = Vec::new();
+    for device in &config.devices {
         board.register(&device.serial);
         match &device.settings {
-            // The ZKTeco poller (edge-agent/src/zk/) starts here once merged; likewise the ADMS receiver, the serial
-            // reader and the Modbus poller.
-            DeviceSettings::Zk(_) | DeviceSettings::Adms(_) | DeviceSettings::Serial(_) | DeviceSettings::Modbus(_) => {
+            DeviceSettings::Adms(_) => push_devices.push(AdmsDevice {
+                serial: device.serial.clone(),
+                zone: device.time_zone,
+                direction: device.direction,
+            }),
+            DeviceSettings::Serial(settings) => {
+                let reader = crate::serial::settings::device_config(&config.agent.site, device, settings)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("device {}", device.serial))?;
+                let sink = Arc::new(buffer.clone());
+                handles.push(tokio::spawn(crate::serial::run(reader, sink, board.clone(), shutdown.clone())));
+            }
+            DeviceSettings::Modbus(settings) => {
+                let poller = crate::modbus::settings::device_config(&config.agent.site, device, settings)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("device {}", device.serial))?;
+                let sink = Arc::new(buffer.clone());
+                handles.push(tokio::spawn(crate::modbus::run(poller, sink, board.clone(), shutdown.clone())));
+            }
+            DeviceSettings::Zk(_) => {
                 let kind = device.settings.kind();
                 tracing::warn!(device = %device.serial, kind, "no driver for this device kind in this build");
                 board.fault(
@@ -38,5 +68,32 @@ pub fn start_sources(
             }
         }
     }
-    handles
+    if !push_devices.is_empty() {
+        let adms = &config.adms;
+        let listener = TcpListener::bind(adms.listen)
+            .await
+            .with_context(|| format!("binding the push receiver address {} (adms.listen)", adms.listen))?;
+        let address = listener.local_addr()?;
+        let receiver = Arc::new(AdmsReceiver::new(
+            Arc::new(buffer.clone()),
+            board.clone(),
+            AdmsOptions {
+                site: config.agent.site.clone(),
+                devices: push_devices,
+                max_body_bytes: adms.max_body_bytes,
+                unknown_log_interval: adms.unknown_log_interval,
+                poll_delay_secs: adms.poll_delay_secs,
+                error_delay_secs: adms.error_delay_secs,
+            },
+            push_commands.clone(),
+        ));
+        let stop = shutdown.clone();
+        handles.push(tokio::spawn(async move {
+            if let Err(e) = crate::adms::server::serve(listener, receiver, stop).await {
+                tracing::error!(error = %e, "push receiver stopped");
+            }
+        }));
+        println!("edge-agent adms listening on http://{address}");
+    }
+    Ok(handles)
 }

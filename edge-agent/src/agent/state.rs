@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use protocol::{AgentId, SiteId};
 
+use crate::adms::CommandQueue;
 use crate::buffer::Buffer;
 use crate::device_status::DeviceStatusBoard;
 use crate::faults::Faults;
@@ -21,6 +22,8 @@ pub struct AgentState {
     pub board: DeviceStatusBoard,
     pub faults: Faults,
     pub forward: Arc<ForwardMetrics>,
+    /// Commands for push (ADMS) devices, queued on the local endpoint and handed out on their polls.
+    pub push_commands: Arc<CommandQueue>,
 }
 
 impl AgentState {

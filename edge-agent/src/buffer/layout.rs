@@ -10,7 +10,9 @@
 //! | `p`    | `p` first seq (u64 big-endian)        | a chunk of consecutive punches            |
 //! | `k`    | `k` first seq (u64 BE)                | the keys of that chunk, 16 bytes each     |
 //! | `a`    | `a` acked-at ms (i64 BE) seq (u64 BE) | empty: when each watermark was reached    |
-//! | `c`    | `c` device serial 0x00 cursor name    | the source's cursor bytes                 |
+//! | `c`    | `c` device serial 0x00 cursor name    | the source's cursor bytes (ADMS stamps    |
+//! |        |                                       | `adms.stamp.<TABLE>`, `adms.users`, the   |
+//! |        |                                       | Modbus `modbus.counter`)                  |
 //! | `q`    | `q` first seq (u64 BE)                | a chunk that could not be decoded         |
 //!
 //! Punches are stored in chunks of up to [`CHUNK_PUNCHES`] consecutive sequence numbers, one sled entry per chunk,

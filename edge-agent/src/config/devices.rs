@@ -41,24 +41,87 @@ pub struct ZkSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AdmsSettings {}
 
-/// A terminal on a serial line (RS-232/485).
+/// A terminal on a serial line (RS-232/485). See `serial::format` for the line format keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SerialSettings {
     /// The port, such as `/dev/ttyUSB0`.
     pub port: String,
     #[serde(default = "default_baud")]
     pub baud_rate: u32,
+    /// `none`, `even` or `odd`.
+    #[serde(default = "default_parity")]
+    pub parity: String,
+    #[serde(default = "default_data_bits")]
+    pub data_bits: u8,
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    /// The field separator (one character; `" "` for runs of spaces). Give this or `pattern`.
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    #[serde(default)]
+    pub pin_field: Option<usize>,
+    #[serde(default)]
+    pub time_field: Option<usize>,
+    #[serde(default)]
+    pub state_field: Option<usize>,
+    #[serde(default)]
+    pub verify_field: Option<usize>,
+    /// A line pattern such as `T {time} U{pin} S{state}`. Give this or `delimiter`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default = "default_time_format")]
+    pub time_format: String,
+    #[serde(default = "default_reconnect_secs")]
+    pub reconnect_secs: u64,
 }
 
-/// A Modbus TCP or RTU terminal.
+/// A Modbus TCP or RTU terminal. See `modbus` for the register map.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ModbusSettings {
-    /// `host:port` for Modbus TCP, or a serial port path for RTU.
+    /// `host:port` for Modbus TCP, or a serial port path (starting with `/`) for RTU.
     pub address: String,
     #[serde(default = "default_unit")]
     pub unit_id: u8,
     #[serde(default = "default_poll_secs")]
     pub poll_interval_secs: u64,
+    /// Every Modbus call is abandoned after this long.
+    #[serde(default = "default_modbus_timeout_ms")]
+    pub timeout_ms: u64,
+    /// RTU only (with parity, data_bits, stop_bits).
+    #[serde(default = "default_baud")]
+    pub baud_rate: u32,
+    /// `none`, `even` or `odd`.
+    #[serde(default = "default_parity")]
+    pub parity: String,
+    #[serde(default = "default_data_bits")]
+    pub data_bits: u8,
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    /// `holding` (function 3, default) or `input` (function 4) registers.
+    #[serde(default = "default_register_kind")]
+    pub register_kind: String,
+    /// The event counter: how many events the device has ever recorded, wrapping at 2^16 or 2^32.
+    pub counter_register: u16,
+    /// 1 (16-bit counter) or 2 (32-bit, high word first).
+    #[serde(default = "default_one")]
+    pub counter_words: u8,
+    /// The first register of the event ring.
+    pub ring_start: u16,
+    /// Events in the ring, a power of two; event `n` (counting from 0) is in slot `n mod ring_slots`.
+    pub ring_slots: u16,
+    /// Registers per slot.
+    #[serde(default = "default_slot_registers")]
+    pub slot_registers: u16,
+    /// Offsets in a slot: PIN (u32, two registers, high first), time (u32 seconds since 1970-01-01 in the device's
+    /// local wall-clock time, two registers, high first), state (one register), verify (one register, optional).
+    #[serde(default)]
+    pub pin_offset: u16,
+    #[serde(default = "default_time_offset")]
+    pub time_offset: u16,
+    #[serde(default = "default_state_offset")]
+    pub state_offset: u16,
+    #[serde(default)]
+    pub verify_offset: Option<u16>,
 }
 
 /// The settings of a device's kind.
@@ -117,4 +180,58 @@ fn default_baud() -> u32 {
 
 fn default_unit() -> u8 {
     1
+}
+
+fn default_time_format() -> String {
+    "%Y-%m-%d %H:%M:%S".into()
+}
+
+fn default_reconnect_secs() -> u64 {
+    5
+}
+
+fn default_parity() -> String {
+    "none".into()
+}
+
+fn default_data_bits() -> u8 {
+    8
+}
+
+fn default_stop_bits() -> u8 {
+    1
+}
+
+fn default_modbus_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_register_kind() -> String {
+    "holding".into()
+}
+
+fn default_one() -> u8 {
+    1
+}
+
+fn default_slot_registers() -> u16 {
+    5
+}
+
+fn default_time_offset() -> u16 {
+    2
+}
+
+fn default_state_offset() -> u16 {
+    4
+}
+
+/// The problems of a kind's settings that serde cannot see, as `(key, message)`: values out of range, a line
+/// format that does not parse, a register map that does not fit.
+pub fn check(settings: &DeviceSettings) -> Vec<(&'static str, String)> {
+    match settings {
+        DeviceSettings::Zk(_) | DeviceSettings::Adms(_) => Vec::new(),
+        DeviceSettings::Serial(s) => crate::serial::settings::check(s),
+        DeviceSettings::Modbus(m) => crate::modbus::settings::check(m),
+    }
 }

@@ -28,6 +28,9 @@ kind = "serial"
 serial = "RS485-1"
 time_zone = "Europe/London"
 port = "/dev/ttyUSB0"
+delimiter = ","
+pin_field = 0
+time_field = 1
 "#;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -73,8 +76,8 @@ fn every_unknown_key_is_named() {
 
 #[test]
 fn unknown_device_key_is_named_with_its_entry() {
-    let text = GOOD.replace("port = \"/dev/ttyUSB0\"", "port = \"/dev/ttyUSB0\"\nparity = \"even\"");
-    assert_eq!(problems(&text), ["device[1].parity: unknown key for a serial device"]);
+    let text = GOOD.replace("port = \"/dev/ttyUSB0\"", "port = \"/dev/ttyUSB0\"\nparity_bit = \"even\"");
+    assert_eq!(problems(&text), ["device[1].parity_bit: unknown key for a serial device"]);
 }
 
 #[test]
@@ -146,4 +149,68 @@ fn the_shipped_example_is_valid() {
     let text = text.replace("token_file = \"/etc/edge-agent/token\"", "token = \"example\"");
     let config = Config::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
     assert!(config.devices.len() >= 4, "the example shows several devices");
+}
+
+const PUSH_SERIAL_MODBUS: &str = r#"
+[adms]
+listen = "0.0.0.0:8081"
+poll_delay_secs = 5
+
+[[device]]
+kind = "adms"
+serial = "OIN7030067"
+time_zone = "Asia/Kolkata"
+
+[[device]]
+kind = "serial"
+serial = "RS485-2"
+time_zone = "Asia/Kolkata"
+port = "/dev/ttyUSB1"
+baud_rate = 19200
+parity = "even"
+pattern = "T {time} U{pin} S{state}"
+
+[[device]]
+kind = "modbus"
+serial = "MB-1"
+time_zone = "Asia/Kolkata"
+address = "192.168.1.210:502"
+counter_register = 0
+ring_start = 100
+ring_slots = 64
+"#;
+
+#[test]
+fn push_serial_and_modbus_devices_parse() {
+    let config = parse(&format!("{GOOD}{PUSH_SERIAL_MODBUS}")).expect("valid");
+    assert_eq!(config.adms.listen, "0.0.0.0:8081".parse().expect("addr"));
+    assert_eq!((config.adms.poll_delay_secs, config.adms.max_body_bytes), (5, 4096 * 1024));
+    assert_eq!(config.devices.len(), 5);
+    assert!(matches!(&config.devices[3].settings, DeviceSettings::Serial(s) if s.baud_rate == 19200));
+    assert!(matches!(&config.devices[4].settings, DeviceSettings::Modbus(m) if m.slot_registers == 5));
+}
+
+#[test]
+fn serial_and_modbus_values_are_checked_by_key() {
+    let text = format!("{GOOD}{PUSH_SERIAL_MODBUS}")
+        .replace("parity = \"even\"", "parity = \"mark\"\nstop_bits = 3")
+        .replace("pattern = \"T {time} U{pin} S{state}\"", "pattern = \"T {when}\"")
+        .replace("ring_slots = 64", "ring_slots = 60\ncounter_words = 3\nstate_offset = 9")
+        .replace("192.168.1.210:502", "turnstile")
+        .replace("listen = \"0.0.0.0:8081\"", "listen = \"everywhere\"");
+    let found = problems(&text);
+    for expected in [
+        "adms.listen: ",
+        "device[3].parity: \"mark\" is not",
+        "device[3].stop_bits: 3 is not 1 or 2",
+        "device[3].pattern: unknown placeholder {when}",
+        "device[4].ring_slots: 60 is not a power of two",
+        "device[4].counter_words: 3 is not 1 or 2",
+        "device[4].state_offset: offset 9",
+        "device[4].address: \"turnstile\" is neither",
+    ] {
+        assert!(found.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {found:?}");
+    }
+    let both = GOOD.replace("time_field = 1", "time_field = 1\npattern = \"{pin} {time}\"");
+    assert_eq!(problems(&both), ["device[1].pattern: give either pattern or delimiter, not both"]);
 }
