@@ -6,7 +6,12 @@ use system_tests::harness::Spawned;
 
 #[tokio::test]
 async fn central_api_starts_on_a_random_port_and_answers_healthz() {
-    let mut central = Spawned::start("central-api", &["serve", "--listen", "127.0.0.1:0"], &[]).unwrap();
+    // Its own data directory: a database left by another run (maybe of an older schema) must not decide the result.
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let mut central =
+        Spawned::start("central-api", &["serve", "--listen", "127.0.0.1:0"], &[("CENTRAL_API_DATA_DIR", data_dir)])
+            .unwrap();
     let url = central.listening_url().await.unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert!(!url.ends_with(":0"), "the announced port is the real one: {url}");
