@@ -3,7 +3,7 @@
 //!
 //! - [`recompute`] is the core every job shares: for a batch of employees and a rule choosing each one's days (the
 //!   claimed dirty days, the days closing, a whole range), it loads the reference tables, employees, leave, manual
-//!   logs and punches (one query per batch, spanning the padded range the engine needs), computes the days with
+//!   logs and punches (one query per batch and distinct padded span the engine needs), computes the days with
 //!   [`engine::compute_range`], and replaces those days' rows.
 //! - [`worker`]: the incremental worker that drains `attendance_dirty`.
 //! - [`bulk`]: close the day (absentees), apply or revert the sandwich rule, reprocess a range; all idempotent.
@@ -18,7 +18,7 @@ pub mod bulk;
 pub mod schedule;
 pub mod worker;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 
@@ -113,6 +113,9 @@ impl Recomputed {
     }
 }
 
+/// Above this many distinct punch spans in a batch, [`recompute`] loads the union span in one query instead.
+const MAX_SPAN_QUERIES: usize = 8;
+
 /// How [`recompute`] chooses an employee's days: from their context and their site's local "now".
 pub type Plan<'p> = dyn Fn(&EmployeeContext<'_>, NaiveDateTime) -> BTreeSet<NaiveDate> + Send + Sync + 'p;
 
@@ -150,6 +153,9 @@ pub async fn recompute(
     let no_leave: Vec<Leave> = Vec::new();
     let mut planned = Vec::with_capacity(employees.len());
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
+    // Employees grouped by the span of punches they need: one query per distinct span (a claim mixing the month's
+    // first and last days then does not load the whole month for everyone).
+    let mut by_span: BTreeMap<(NaiveDateTime, NaiveDateTime), Vec<String>> = BTreeMap::new();
     for employee in &employees {
         let (Some(shift), Some(site)) =
             (reference.shifts.get(&employee.shift), reference.sites.get(employee.site.as_str()))
@@ -168,11 +174,14 @@ pub async fn recompute(
         };
         let now = site_now(site, at);
         let runs = runs(&plan(&ctx, now));
+        let mut own: Option<(NaiveDateTime, NaiveDateTime)> = None;
         for &(from, to) in &runs {
             let (lo, hi) = engine::punch_span(&ctx, from, to);
-            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            own = Some(own.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
         }
-        if !runs.is_empty() {
+        if let Some((lo, hi)) = own {
+            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            by_span.entry((lo, hi + Duration::seconds(1))).or_default().push(employee.employee_id.to_string());
             planned.push(Planned { employee, runs, now });
         }
     }
@@ -181,10 +190,19 @@ pub async fn recompute(
     };
     let hi = hi + Duration::seconds(1);
     let planned_ids: Vec<String> = planned.iter().map(|p| p.employee.employee_id.as_str().to_owned()).collect();
-    let who = if planned_ids.len() == 1 { Who::One(&planned_ids[0]) } else { Who::Many(&planned_ids) };
-    let mut punches = load_punches(tx, who, lo, hi).await?;
+    if by_span.len() > MAX_SPAN_QUERIES {
+        by_span = BTreeMap::from([((lo, hi), planned_ids.clone())]);
+    }
+    let mut punches = Vec::new();
+    for ((from, until), ids) in &by_span {
+        let who = if ids.len() == 1 { Who::One(&ids[0]) } else { Who::Many(ids) };
+        punches.extend(load_punches(tx, who, *from, *until).await?);
+    }
     let loaded = punches.len();
-    punches.extend(load_manual_logs(tx, who, lo, hi).await?);
+    for ((from, until), ids) in &by_span {
+        let who = if ids.len() == 1 { Who::One(&ids[0]) } else { Who::Many(ids) };
+        punches.extend(load_manual_logs(tx, who, *from, *until).await?);
+    }
     let leaves = load_leaves(tx, &planned_ids, lo.date() - Duration::days(1), hi.date()).await?;
     let mut by_pin: HashMap<String, Vec<AttendancePunch>> = HashMap::with_capacity(planned.len());
     for punch in punches {

@@ -68,31 +68,30 @@ pub async fn dirty_within(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DirtyDay>, StoreError> {
-    let rows: Vec<(String, NaiveDate, i64)> = match tx {
-        Tx::Postgres(t) => {
-            sqlx::query_as(
-                "SELECT employee_id, work_date, marks FROM attendance_dirty \
+    let rows: Vec<(String, NaiveDate, i64)> =
+        match tx {
+            Tx::Postgres(t) => {
+                sqlx::query_as(
+                    "SELECT employee_id, work_date, marks FROM attendance_dirty \
                  WHERE employee_id = ANY($1) AND work_date >= $2 AND work_date <= $3 \
-                 ORDER BY employee_id, work_date FOR UPDATE",
-            )
-            .bind(ids)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut **t)
-            .await?
-        }
-        Tx::Sqlite(t) => {
-            sqlx::query_as(
-                "SELECT employee_id, work_date, marks FROM attendance_dirty \
-                 WHERE employee_id IN (SELECT value FROM json_each(?1)) AND work_date >= ?2 AND work_date <= ?3",
+                  ORDER BY employee_id, work_date FOR UPDATE",
+                )
+                .bind(ids)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            Tx::Sqlite(t) => sqlx::query_as(
+                "SELECT d.employee_id, d.work_date, d.marks FROM json_each(?1) AS e CROSS JOIN attendance_dirty AS d \
+                 WHERE d.employee_id = e.value AND d.work_date >= ?2 AND d.work_date <= ?3",
             )
             .bind(serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))?)
             .bind(from)
             .bind(to)
             .fetch_all(&mut **t)
-            .await?
-        }
-    };
+            .await?,
+        };
     Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
 }
 
@@ -147,20 +146,19 @@ pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<Vec<DirtyDay>, St
             .await?
         }
         Tx::Sqlite(t) => {
-            let mut deleted = Vec::new();
-            for day in days {
-                let row: Option<(String, NaiveDate, i64)> = sqlx::query_as(
-                    "DELETE FROM attendance_dirty WHERE employee_id = ?1 AND work_date = ?2 AND marks = ?3 \
-                     RETURNING employee_id, work_date, marks",
-                )
-                .bind(&day.employee_id)
-                .bind(day.work_date)
-                .bind(day.marks)
-                .fetch_optional(&mut **t)
-                .await?;
-                deleted.extend(row);
-            }
-            deleted
+            // One statement: the JSON list drives index lookups on the primary key.
+            let list: Vec<(&str, NaiveDate, i64)> =
+                days.iter().map(|d| (d.employee_id.as_str(), d.work_date, d.marks)).collect();
+            let json = serde_json::to_string(&list).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            sqlx::query_as(
+                "DELETE FROM attendance_dirty WHERE rowid IN (SELECT d.rowid FROM json_each(?1) AS e \
+                 CROSS JOIN attendance_dirty AS d ON d.employee_id = json_extract(e.value, '$[0]') \
+                 AND d.work_date = json_extract(e.value, '$[1]') AND d.marks = json_extract(e.value, '$[2]')) \
+                 RETURNING employee_id, work_date, marks",
+            )
+            .bind(json)
+            .fetch_all(&mut **t)
+            .await?
         }
     };
     Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
