@@ -75,7 +75,7 @@ CREATE TABLE attendance_dirty (
     work_date   TEXT NOT NULL,
     marked_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     PRIMARY KEY (employee_id, work_date)
-) WITHOUT ROWID;
+);
 
 -- People who administer the service (issue 8 builds sessions on this). Passwords are argon2id PHC strings.
 CREATE TABLE admins (
