@@ -97,7 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             tracing::error!(error = %e, "metrics endpoint stopped");
         }
     }));
-    tasks.extend(sources::start_sources(&config.devices, &buffer, &board, &shutdown));
+    tasks.extend(sources::start_sources(&config.agent.site, &config.devices, &buffer, &board, &shutdown));
     tasks.push(tokio::spawn(watchdog::run_watchdog(state.clone(), shutdown.clone())));
 
     println!("edge-agent listening on http://{address}");
