@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod central;
+pub mod demo;
 pub mod fake_central;
 pub mod harness;
 pub mod proxy;
