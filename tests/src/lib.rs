@@ -5,6 +5,7 @@ pub mod central;
 pub mod demo;
 pub mod fake_central;
 pub mod harness;
+pub mod pipeline;
 pub mod proxy;
 pub mod punches;
 pub mod pyzk;
