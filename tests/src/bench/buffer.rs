@@ -43,7 +43,7 @@ fn buffer_options(path: &Path) -> BufferOptions {
 }
 
 /// Fills a buffer at `path` with `total` punches in appends of `per`; returns the elapsed time.
-async fn fill(path: &Path, total: u64, per: u64) -> anyhow::Result<Duration> {
+pub(crate) async fn fill(path: &Path, total: u64, per: u64) -> anyhow::Result<Duration> {
     let buffer = Buffer::open(buffer_options(path), Faults::new())?;
     let start = Instant::now();
     let mut n = 0;
@@ -216,7 +216,7 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn dir_size(path: &Path) -> u64 {
+pub(crate) fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else { return 0 };
     entries
         .filter_map(Result::ok)

@@ -1,6 +1,7 @@
 //! Benchmarks run by the `bench` binary. Each module adds one [`Bench`] to [`ALL`].
 
 pub mod buffer;
+pub mod drain_central;
 pub mod engine;
 pub mod ingest;
 pub mod zk_read;
@@ -14,7 +15,7 @@ pub struct Bench {
 }
 
 /// Every benchmark, in the order `bench` lists them.
-pub const ALL: &[Bench] = &[ingest::BENCH, zk_read::BENCH, engine::BENCH, buffer::APPEND, buffer::DRAIN, buffer::IDLE];
+pub const ALL: &[Bench] = &[ingest::BENCH, zk_read::BENCH, engine::BENCH, buffer::APPEND, buffer::DRAIN, drain_central::BENCH, buffer::IDLE];
 
 /// The benchmark called `name`.
 pub fn find(name: &str) -> Option<&'static Bench> {
