@@ -120,7 +120,10 @@ async fn drain(total: u64) -> anyhow::Result<()> {
         rss.mean_mb()
     );
     println!("  agent RSS        {:.1} MB with its buffer open and central down", mb(rss_central_down));
-    println!("  agent CPU        {cpu:.1} s; central CPU {central_cpu:.1} s, central RSS peak {:.1} MB", mb(central_peak_kb));
+    println!(
+        "  agent CPU        {cpu:.1} s; central CPU {central_cpu:.1} s, central RSS peak {:.1} MB",
+        mb(central_peak_kb)
+    );
     Ok(())
 }
 

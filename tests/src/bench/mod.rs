@@ -15,7 +15,8 @@ pub struct Bench {
 }
 
 /// Every benchmark, in the order `bench` lists them.
-pub const ALL: &[Bench] = &[ingest::BENCH, zk_read::BENCH, engine::BENCH, buffer::APPEND, buffer::DRAIN, drain_central::BENCH, buffer::IDLE];
+pub const ALL: &[Bench] =
+    &[ingest::BENCH, zk_read::BENCH, engine::BENCH, buffer::APPEND, buffer::DRAIN, drain_central::BENCH, buffer::IDLE];
 
 /// The benchmark called `name`.
 pub fn find(name: &str) -> Option<&'static Bench> {
