@@ -123,7 +123,13 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()> + Send
         .with_context(|| format!("starting central-api on {} (set DEMO_LISTEN to move it)", options.central_listen))?;
     let central_url = app.url()?;
     let central_stop = stop.clone();
-    let central = tokio::spawn(app.run(async move { central_stop.cancelled().await }));
+    let central_done = stop.clone();
+    // A part that stops on its own (an error) stops the others too; its error is returned below.
+    let central = tokio::spawn(async move {
+        let result = app.run(async move { central_stop.cancelled().await }).await;
+        central_done.cancel();
+        result
+    });
 
     let agent_listen = free_port(options.agent_listen)
         .with_context(|| format!("the agent's address {} (set DEMO_AGENT_LISTEN to move it)", options.agent_listen))?;
@@ -131,7 +137,12 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()> + Send
     let agent_text = agent_config(&data_dir.join("agent"), &central_url, &token, agent_listen, &sims);
     std::fs::write(&agent_file, &agent_text).with_context(|| format!("writing {}", agent_file.display()))?;
     let agent_config = edge_agent::config::Config::parse(&agent_text, &agent_file)?;
-    let agent = tokio::spawn(edge_agent::agent::run(agent_config, stop.clone()));
+    let (agent_stop, agent_done) = (stop.clone(), stop.clone());
+    let agent = tokio::spawn(async move {
+        let result = edge_agent::agent::run(agent_config, agent_stop).await;
+        agent_done.cancel();
+        result
+    });
 
     print_where_to_look(&data_dir, &central_dir, &central_url, agent_listen, &agent_file);
 
