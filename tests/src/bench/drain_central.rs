@@ -1,4 +1,4 @@
-//! `buffer-drain-central [punches]`: the drain proof against the real central service. Fills an agent's
+//! `buffer-drain-central [punches] [cache-mb]`: the drain proof against the real central service. Fills an agent's
 //! buffer with 1,000,000 punches (default), starts the real `edge-agent` on it while central is down, then starts the
 //! real `central-api` (SQLite, HTTPS with a throwaway CA from [`crate::tls`]) and times the drain until the agent's
 //! buffer is empty, sampling the agent's RSS from /proc all along. Targets: drained in < 30 s, agent RSS < 50 MB.
@@ -47,14 +47,17 @@ fn mb(kb: u64) -> f64 {
 }
 
 fn run(args: &[String]) -> anyhow::Result<()> {
-    let total: u64 = match args.first() {
-        Some(a) => a.replace('_', "").parse().with_context(|| format!("argument {a:?}"))?,
-        None => 1_000_000,
+    let number = |index: usize, default: u64| -> anyhow::Result<u64> {
+        match args.get(index) {
+            Some(a) => a.replace('_', "").parse().with_context(|| format!("argument {a:?}")),
+            None => Ok(default),
+        }
     };
-    tokio::runtime::Runtime::new()?.block_on(drain(total))
+    let (total, cache_mb) = (number(0, 1_000_000)?, number(1, 8)?);
+    tokio::runtime::Runtime::new()?.block_on(drain(total, cache_mb))
 }
 
-async fn drain(total: u64) -> anyhow::Result<()> {
+async fn drain(total: u64, cache_mb: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let pki = tls::make_pki(dir.path())?;
     let data_dir = dir.path().join("data");
@@ -69,7 +72,8 @@ async fn drain(total: u64) -> anyhow::Result<()> {
     let config = dir.path().join("agent.toml");
     let text = agent_config(&data_dir, &format!("https://127.0.0.1:{}", central_addr.port()), 0)
         .replace("token = \"bench-token\"", &format!("token = \"{token}\"\nca_file = \"{}\"", pki.ca.display()))
-        .replace("linger_ms = 200\n", "linger_ms = 200\ninitial_backoff_ms = 100\nmax_backoff_secs = 1\n");
+        .replace("linger_ms = 200\n", "linger_ms = 200\ninitial_backoff_ms = 100\nmax_backoff_secs = 1\n")
+        .replace("cache_mb = 8\n", &format!("cache_mb = {cache_mb}\n"));
     std::fs::write(&config, text)?;
 
     // Central is down: the agent opens its buffer and retries.
@@ -120,6 +124,7 @@ async fn drain(total: u64) -> anyhow::Result<()> {
         rss.mean_mb()
     );
     println!("  agent RSS        {:.1} MB with its buffer open and central down", mb(rss_central_down));
+    println!("  agent config     sled cache_mb = {cache_mb}, max_batch = 5000");
     println!(
         "  agent CPU        {cpu:.1} s; central CPU {central_cpu:.1} s, central RSS peak {:.1} MB",
         mb(central_peak_kb)
