@@ -7,6 +7,5 @@ pub mod config;
 pub mod device_status;
 pub mod faults;
 pub mod forward;
-pub mod memory;
 pub mod sink;
 pub mod zk;

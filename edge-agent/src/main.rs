@@ -11,10 +11,6 @@ use edge_agent::zk::probe::{probe, ProbeRequest};
 use edge_agent::zk::{Timeouts, TransportKind};
 use tokio_util::sync::CancellationToken;
 
-/// The system allocator, noting what sled allocates and never uses so it can be given back (see `memory`).
-#[global_allocator]
-static ALLOCATOR: edge_agent::memory::TrimmingAllocator = edge_agent::memory::TrimmingAllocator;
-
 /// On-site attendance agent.
 #[derive(Parser)]
 #[command(version, about)]

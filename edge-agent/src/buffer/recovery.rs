@@ -80,13 +80,7 @@ fn attempt(path: &Path, cache_bytes: u64) -> Attempt {
     let config = sled::Config::new().path(path).cache_capacity(cache_bytes).mode(sled::Mode::HighThroughput);
     // sled 0.34 panics on some kinds of damage instead of returning an error; such a store is as broken as one that
     // reports corruption, and must not stop the agent.
-    // The first open creates sled's process-wide metrics; their 21 MB of zeros go back to the kernel (see memory.rs).
-    let (opened, released) =
-        crate::memory::release_zeroed_after(|| std::panic::catch_unwind(AssertUnwindSafe(|| config.open())));
-    if released > 0 {
-        tracing::debug!(released, "released the pages of sled's unused metrics");
-    }
-    let opened = match opened {
+    let opened = match std::panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
         Ok(result) => result,
         Err(panic) => return Attempt::Broken(format!("sled panicked while recovering: {}", panic_text(&panic))),
     };
