@@ -207,7 +207,8 @@ fn idle(args: &[String]) -> anyhow::Result<()> {
     })
 }
 
-/// An agent configuration for benches: HTTP to `url`, metrics on a free port, `devices` zk devices.
+/// An agent configuration for benches: HTTP to `url`, metrics on a free port, `devices` zk devices at 127.0.0.1:1,
+/// where nothing answers (the connection is refused; the poller backs off).
 pub fn agent_config(data_dir: &Path, url: &str, devices: usize) -> String {
     let mut text = format!(
         "[agent]\nid = \"bench-agent\"\nsite = \"{}\"\ndata_dir = \"{}\"\n\n\
@@ -219,7 +220,8 @@ pub fn agent_config(data_dir: &Path, url: &str, devices: usize) -> String {
     );
     for i in 0..devices {
         text.push_str(&format!(
-            "\n[[device]]\nkind = \"zk\"\nserial = \"BENCH-{i:02}\"\ntime_zone = \"Asia/Kolkata\"\nhost = \"127.0.0.1\"\n"
+            "\n[[device]]\nkind = \"zk\"\nserial = \"BENCH-{i:02}\"\ntime_zone = \"Asia/Kolkata\"\nhost = \"127.0.0.1\"\n\
+             port = 1\n"
         ));
     }
     text
