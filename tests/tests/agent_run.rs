@@ -69,7 +69,8 @@ async fn run_drains_its_buffer_reports_status_serves_metrics_and_stops_on_sigter
         "edge_buffer_oldest_unacked_age_seconds 0",
         "edge_forward_punches_acked_total 3000",
         "edge_device_last_success_timestamp_seconds{device=\"BENCH-00\"} 0",
-        "edge_device_errors_total{device=\"BENCH-02\"} 0",
+        // Devices at a port where nothing answers: the poller's refused connections are counted.
+        "edge_device_errors_total{device=\"BENCH-02\"} ",
         "edge_forward_rate_punches_per_second",
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name:?}:\n{metrics}");

@@ -2,8 +2,8 @@
 //!
 //! Every device is registered on the status board first, so it shows as unreachable until it is reached. Drivers
 //! plug in here, one arm per kind; each gets the buffer as its [`crate::sink::PunchSink`], the board and the shutdown
-//! token. A kind without a driver in this build is reported (log and a `no_driver` device fault) instead of silently
-//! ignored.
+//! token. ZKTeco devices (`kind = "zk"`) are polled by [`crate::zk::poller`], serial lines read by
+//! [`crate::serial`], Modbus terminals polled by [`crate::modbus`].
 //!
 //! Push (ADMS) devices share one HTTP receiver on `adms.listen`, started when at least one is configured; it announces
 //! itself on stdout as `edge-agent adms listening on http://<addr>` (after the agent's own announcement).
@@ -11,15 +11,15 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::adms::{AdmsDevice, AdmsOptions, AdmsReceiver, CommandQueue};
 use crate::buffer::Buffer;
-use crate::config::{Config, DeviceSettings};
+use crate::config::{Config, DeviceConfig, DeviceSettings, ZkSettings};
 use crate::device_status::DeviceStatusBoard;
+use crate::zk::{poller, TransportKind, ZkDeviceConfig};
 
 /// Starts a task per device that has a driver (one receiver for all push devices); returns their handles.
 ///
@@ -56,15 +56,16 @@ pub async fn start_sources(
                 let sink = Arc::new(buffer.clone());
                 handles.push(tokio::spawn(crate::modbus::run(poller, sink, board.clone(), shutdown.clone())));
             }
-            DeviceSettings::Zk(_) => {
-                let kind = device.settings.kind();
-                tracing::warn!(device = %device.serial, kind, "no driver for this device kind in this build");
-                board.fault(
-                    &device.serial,
-                    Utc::now(),
-                    "no_driver",
-                    format!("this agent build has no {kind} driver; the device is not read"),
-                );
+            DeviceSettings::Zk(settings) => {
+                let zk = zk_config(device, settings);
+                let sink = Arc::new(buffer.clone());
+                handles.push(tokio::spawn(poller::run(
+                    config.agent.site.clone(),
+                    zk,
+                    sink,
+                    board.clone(),
+                    shutdown.clone(),
+                )));
             }
         }
     }
@@ -96,4 +97,18 @@ pub async fn start_sources(
         println!("edge-agent adms listening on http://{address}");
     }
     Ok(handles)
+}
+
+/// The poller's settings for a `[[device]]` of kind `zk`. The configured serial is the expected one: a device
+/// answering with another serial at that address is refused rather than filed under the wrong name.
+fn zk_config(device: &DeviceConfig, settings: &ZkSettings) -> ZkDeviceConfig {
+    let mut config = ZkDeviceConfig::new(settings.host.clone(), device.time_zone);
+    config.port = settings.port;
+    config.comm_key = settings.comm_key;
+    config.poll_interval_secs = settings.poll_interval_secs.max(1);
+    config.transport =
+        if settings.protocol.as_deref() == Some("udp") { TransportKind::Udp } else { TransportKind::Tcp };
+    config.direction = device.direction;
+    config.expected_serial = Some(device.serial.clone());
+    config
 }

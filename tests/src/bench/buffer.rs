@@ -5,7 +5,8 @@
 //! - `buffer-drain [punches]`: fills a buffer with 1,000,000 punches, starts the real `edge-agent` binary on it against
 //!   a fake acking central over HTTP, and times the drain while sampling the agent's RSS from /proc. Targets (against
 //!   the real central on SQLite, after merge): < 30 s, RSS < 50 MB.
-//! - `agent-idle [seconds]`: the real agent with 20 configured devices and nothing to forward; RSS and CPU from /proc.
+//! - `agent-idle [seconds]`: the real agent connected to 20 simulated terminals, after reading their logs, with nothing
+//!   more to forward; RSS and CPU from /proc.
 //!   Target: < 30 MB, near-zero CPU.
 //!
 //! The agent binary must be built in the same profile: `cargo build --release -p edge-agent` first.
@@ -21,6 +22,7 @@ use super::Bench;
 use crate::fake_central::FakeCentral;
 use crate::harness::Spawned;
 use crate::punches;
+use crate::zk_sim::{SimConfig, ZkSim};
 
 pub const APPEND: Bench =
     Bench { name: "buffer-append", about: "durable append rate into the sled buffer", run: append };
@@ -43,7 +45,7 @@ fn buffer_options(path: &Path) -> BufferOptions {
 }
 
 /// Fills a buffer at `path` with `total` punches in appends of `per`; returns the elapsed time.
-async fn fill(path: &Path, total: u64, per: u64) -> anyhow::Result<Duration> {
+pub(crate) async fn fill(path: &Path, total: u64, per: u64) -> anyhow::Result<Duration> {
     let buffer = Buffer::open(buffer_options(path), Faults::new())?;
     let start = Instant::now();
     let mut n = 0;
@@ -152,13 +154,34 @@ fn idle(args: &[String]) -> anyhow::Result<()> {
     runtime.block_on(async {
         let dir = tempfile::tempdir()?;
         let central = FakeCentral::start("bench-token").await?;
+        // 20 simulated terminals, each holding 500 records: the agent reads them once, then waits for realtime punches.
+        let mut sims = Vec::new();
+        for i in 0..20 {
+            let config = SimConfig { serial: format!("BENCH-{i:02}"), records: 500, seed: i, ..SimConfig::default() };
+            sims.push(ZkSim::start(config).await?);
+        }
+        let mut text = agent_config(&dir.path().join("data"), &central.url(), 0);
+        for sim in &sims {
+            text.push_str(&format!(
+                "\n[[device]]\nkind = \"zk\"\nserial = \"{}\"\ntime_zone = \"Asia/Kolkata\"\nhost = \"127.0.0.1\"\n\
+                 port = {}\n",
+                sim.config().serial,
+                sim.tcp_addr().port()
+            ));
+        }
         let config = dir.path().join("agent.toml");
-        std::fs::write(&config, agent_config(&dir.path().join("data"), &central.url(), 20))?;
+        std::fs::write(&config, text)?;
         let mut agent =
             Spawned::start("edge-agent", &["run", "--config", &config.to_string_lossy()], &[("RUST_LOG", "warn")])?;
         let pid = agent.pid().context("agent pid")?;
         let _ = agent.listening_url().await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // Until every terminal's log is read and forwarded.
+        let start = Instant::now();
+        while central.stored_count() < 20 * 500 {
+            anyhow::ensure!(start.elapsed() < Duration::from_secs(60), "the 20 logs were not forwarded in 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let cpu_before = cpu_seconds(pid).unwrap_or(0.0);
         let mut peak = 0;
         for _ in 0..seconds {
@@ -176,12 +199,16 @@ fn idle(args: &[String]) -> anyhow::Result<()> {
         );
         println!("  CPU              {:.3} s over {seconds} s ({:.3}% of one core)", cpu, cpu * 100.0 / seconds as f64);
         println!("  statuses sent    {}", central.statuses().len());
-        println!("  note: device drivers are not in this build, so the 20 devices are configured but not polled");
+        println!(
+            "  devices          20 simulated terminals connected, {} punches read and forwarded",
+            central.stored_count()
+        );
         Ok(())
     })
 }
 
-/// An agent configuration for benches: HTTP to `url`, metrics on a free port, `devices` zk devices.
+/// An agent configuration for benches: HTTP to `url`, metrics on a free port, `devices` zk devices at 127.0.0.1:1,
+/// where nothing answers (the connection is refused; the poller backs off).
 pub fn agent_config(data_dir: &Path, url: &str, devices: usize) -> String {
     let mut text = format!(
         "[agent]\nid = \"bench-agent\"\nsite = \"{}\"\ndata_dir = \"{}\"\n\n\
@@ -193,7 +220,8 @@ pub fn agent_config(data_dir: &Path, url: &str, devices: usize) -> String {
     );
     for i in 0..devices {
         text.push_str(&format!(
-            "\n[[device]]\nkind = \"zk\"\nserial = \"BENCH-{i:02}\"\ntime_zone = \"Asia/Kolkata\"\nhost = \"127.0.0.1\"\n"
+            "\n[[device]]\nkind = \"zk\"\nserial = \"BENCH-{i:02}\"\ntime_zone = \"Asia/Kolkata\"\nhost = \"127.0.0.1\"\n\
+             port = 1\n"
         ));
     }
     text
@@ -216,7 +244,7 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn dir_size(path: &Path) -> u64 {
+pub(crate) fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else { return 0 };
     entries
         .filter_map(Result::ok)

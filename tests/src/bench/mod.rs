@@ -2,6 +2,7 @@
 
 pub mod attendance;
 pub mod buffer;
+pub mod drain_central;
 pub mod engine;
 pub mod ingest;
 pub mod zk_read;
@@ -15,8 +16,16 @@ pub struct Bench {
 }
 
 /// Every benchmark, in the order `bench` lists them.
-pub const ALL: &[Bench] =
-    &[ingest::BENCH, zk_read::BENCH, engine::BENCH, attendance::BENCH, buffer::APPEND, buffer::DRAIN, buffer::IDLE];
+pub const ALL: &[Bench] = &[
+    ingest::BENCH,
+    zk_read::BENCH,
+    engine::BENCH,
+    attendance::BENCH,
+    buffer::APPEND,
+    buffer::DRAIN,
+    drain_central::BENCH,
+    buffer::IDLE,
+];
 
 /// The benchmark called `name`.
 pub fn find(name: &str) -> Option<&'static Bench> {

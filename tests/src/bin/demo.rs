@@ -1,24 +1,14 @@
-//! The README's first command: runs the pipeline on this machine on embedded defaults, prints where to look, and
-//! stops cleanly on Ctrl-C.
-//!
-//! Today it starts the central service only (the agent and the simulated devices join as they are built).
+//! The README's first command: the whole pipeline on this machine (central-api on SQLite, an edge-agent, simulated
+//! ZKTeco terminals), see [`system_tests::demo`]. Prints where to look and stops cleanly on Ctrl-C or SIGTERM.
 
-use std::net::SocketAddr;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let listen: SocketAddr = std::env::var("DEMO_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into()).parse()?;
-    // Embedded defaults (SQLite under ./data), with the usual CENTRAL_API_* overrides.
-    let mut config = central_api::config::Config::load(None)?;
-    config.listen = listen;
-    let app = central_api::app::Application::build(config).await?;
-    println!("central-api is running: {}/healthz", app.url()?);
-    println!("(the edge agent and simulated devices are not part of the demo yet)");
-    println!("Press Ctrl-C to stop.");
-    app.run(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
-    println!("stopped");
-    Ok(())
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let options = system_tests::demo::DemoOptions::from_env()?;
+    system_tests::demo::run(options, central_api::cli::shutdown_signal()).await
 }

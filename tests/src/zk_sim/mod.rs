@@ -260,6 +260,24 @@ impl ZkSim {
         added
     }
 
+    /// Enrols a new user (the next uid, PIN `1000 + 3 * uid` as [`data::users`] numbers them) who punches from now
+    /// on like the others. Returns it.
+    pub fn add_user(&self, name: &str) -> UserRecord {
+        let mut state = self.shared.state();
+        let uid = state.users.iter().map(|u| u.uid).max().unwrap_or(0).saturating_add(1);
+        let user = UserRecord {
+            uid,
+            privilege: 0,
+            password: String::new(),
+            name: name.to_owned(),
+            card: 0,
+            group: "1".to_owned(),
+            user_id: (1000 + 3 * u32::from(uid)).to_string(),
+        };
+        state.users.push(user.clone());
+        user
+    }
+
     /// Stops serving; connections are closed.
     pub fn stop(&self) {
         self.shutdown.cancel();
