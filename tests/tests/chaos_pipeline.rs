@@ -31,7 +31,8 @@ async fn produce_through_chaos(fleet: &std::sync::Arc<Fleet>, proxy: &ChaosProxy
     let stop = CancellationToken::new();
     let producer = fleet.produce(TOTAL, Duration::from_millis(50), 25, 2, stop.clone());
     let mut rounds = 0;
-    while !producer.is_finished() || rounds < 10 {
+    // Random cuts are rare per chunk; while the backlog still flows, keep the chaos on until at least one happened.
+    while !producer.is_finished() || rounds < 10 || (proxy.cuts() == 0 && rounds < 40) {
         rounds += 1;
         match rng.random_range(0..4) {
             0 => proxy.cut_all(),
