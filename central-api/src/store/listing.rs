@@ -261,7 +261,7 @@ impl Store {
                 site_id,
                 from,
                 to: None,
-                kind: protocol::PunchState::from_code(u8::try_from(state).unwrap_or(u8::MAX)).to_string(),
+                kind: protocol::PunchState::from_code(u8::try_from(state).unwrap_or(u8::MAX)).name().into_owned(),
                 reason,
                 approval,
                 requested_by,
