@@ -42,7 +42,8 @@ impl Store {
         .bind(username)
         .bind(site_id)
         .execute(pool)
-        .await)?;
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -81,7 +82,8 @@ impl Store {
         .bind(Utc::now())
         .bind(expires_at)
         .execute(pool)
-        .await)?;
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -108,7 +110,8 @@ impl Store {
             .bind(session_hash)
             .bind(Utc::now())
             .execute(pool)
-            .await)?;
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -132,7 +135,8 @@ impl Store {
         .bind(label)
         .bind(Utc::now())
         .execute(pool)
-        .await)?;
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
