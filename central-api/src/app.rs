@@ -78,7 +78,14 @@ impl Application {
             .with_context(|| format!("binding the API listener on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let attendance = config.attendance.clone();
-        Ok(Self { listener, tls, state: AppState { store, auth, ingest, limiter: Default::default() }, mqtt, mqtt_eventloop, attendance })
+        Ok(Self {
+            listener,
+            tls,
+            state: AppState { store, auth, ingest, limiter: Default::default() },
+            mqtt,
+            mqtt_eventloop,
+            attendance,
+        })
     }
 
     /// The address actually bound.

@@ -62,8 +62,12 @@ pub enum Command {
     /// Create an administrator (password from a prompt, or the first line of stdin with --password-stdin).
     CreateAdmin {
         username: String,
+        /// root (every site), admin (manages its sites) or viewer (reads its sites).
         #[arg(long, default_value = "root")]
         role: String,
+        /// A site the administrator may see (repeat for several; ignored for root).
+        #[arg(long = "site")]
+        sites: Vec<SiteId>,
         #[arg(long)]
         password_stdin: bool,
     },
@@ -235,9 +239,15 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
             store.revoke_agent(id.as_str()).await?;
             println!("agent {id} revoked");
         }
-        Command::CreateAdmin { username, role, password_stdin } => {
+        Command::CreateAdmin { username, role, sites, password_stdin } => {
             if username.trim().is_empty() {
                 bail!("the username is empty");
+            }
+            crate::access::Role::parse(&role).map_err(anyhow::Error::msg)?;
+            for site in &sites {
+                if store.site(site.as_str()).await?.is_none() {
+                    bail!("site {site} does not exist");
+                }
             }
             let password = read_password(password_stdin)?;
             if password.len() < 8 {
@@ -249,6 +259,9 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
                 .to_string();
             store.create_admin(&username, &hash, &role).await?;
+            for site in &sites {
+                store.grant_site(&username, site.as_str()).await?;
+            }
             println!("administrator {username} created with role {role}");
         }
         Command::AddDevice { serial, site, time_zone, direction, kind, name, model, ip, port } => {

@@ -42,8 +42,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bearer =
-            parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         let (username, via) = if let Some(token) = bearer {
             let (id, secret) =
                 secrets::parse_token(token.trim()).ok_or_else(|| unauthorized("malformed administrator token"))?;
@@ -88,7 +91,8 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| unauthorized("the administrator no longer exists"))?;
         let role = Role::parse(&admin.role)
             .map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("administrator {username}: {m}")))?;
-        let sites = if role == Role::Root { Vec::new() } else { state.store.admin_sites(&username).await.map_err(storage)? };
+        let sites =
+            if role == Role::Root { Vec::new() } else { state.store.admin_sites(&username).await.map_err(storage)? };
         Ok(Caller { username, role, sites, via })
     }
 }

@@ -28,7 +28,8 @@ pub fn muster_lines(roll: &MusterRoll) -> Vec<Vec<String>> {
     let mut lines = vec![headers(roll)];
     for row in &roll.rows {
         let t = &row.totals;
-        let mut line = vec![row.employee.employee_id.clone(), row.employee.name.clone(), row.employee.department.clone()];
+        let mut line =
+            vec![row.employee.employee_id.clone(), row.employee.name.clone(), row.employee.department.clone()];
         line.extend(row.cells.iter().cloned());
         line.extend(
             [t.present, t.absent, t.half_days, t.week_offs, t.holidays, t.leave, t.late].iter().map(u32::to_string),

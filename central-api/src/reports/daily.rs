@@ -40,10 +40,21 @@ pub fn build(rows: &[AttendanceRow]) -> Vec<DailyRow> {
 
 /// The rows as CSV lines with a header.
 pub fn lines(rows: &[DailyRow]) -> Vec<Vec<String>> {
-    let mut out = vec![["Employee ID", "Name", "Department", "Status", "In", "Out", "Late (min)", "Early exit (min)", "OT (min)", "Work (min)"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect::<Vec<_>>()];
+    let mut out = vec![[
+        "Employee ID",
+        "Name",
+        "Department",
+        "Status",
+        "In",
+        "Out",
+        "Late (min)",
+        "Early exit (min)",
+        "OT (min)",
+        "Work (min)",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect::<Vec<_>>()];
     for r in rows {
         out.push(vec![
             r.employee_id.clone(),

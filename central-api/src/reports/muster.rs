@@ -87,7 +87,8 @@ pub fn month_days(year: i32, month: u32) -> Option<Vec<NaiveDate>> {
 /// Builds the roll of `days` for `employees` (in the order given) from their computed `rows` (any order; rows of
 /// other employees or days are ignored).
 pub fn build(title: &str, days: Vec<NaiveDate>, employees: &[MusterEmployee], rows: &[MusterDay]) -> MusterRoll {
-    let index: HashMap<(&str, NaiveDate), &MusterDay> = rows.iter().map(|r| ((r.employee_id.as_str(), r.date), r)).collect();
+    let index: HashMap<(&str, NaiveDate), &MusterDay> =
+        rows.iter().map(|r| ((r.employee_id.as_str(), r.date), r)).collect();
     let lines = employees
         .iter()
         .map(|e| {

@@ -142,7 +142,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn list_agents(&self, scope: Option<&str>, site: Option<&str>) -> Result<Vec<AgentInfo>, StoreError> {
-        let rows: Vec<(String, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on_reader!(self, |pool| {
+        type Row = (String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+        let rows: Vec<Row> = on_reader!(self, |pool| {
             sqlx::query_as(concat!(
                 "SELECT agent_id, site_id, created_at, revoked_at FROM agents WHERE ",
                 scoped!("site_id", "1"),
@@ -336,7 +337,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn list_attendance(&self, filter: &AttendanceFilter) -> Result<Vec<AttendanceRow>, StoreError> {
-        let (first, second) = if filter.by_employee { ("a.employee_id", "a.work_date") } else { ("a.work_date", "a.employee_id") };
+        let (first, second) =
+            if filter.by_employee { ("a.employee_id", "a.work_date") } else { ("a.work_date", "a.employee_id") };
         let (cmp, dir) = if filter.descending { ("<", "DESC") } else { (">", "ASC") };
         let after = if filter.after.is_some() {
             if filter.by_employee {

@@ -147,7 +147,8 @@ pub async fn list_logs(
     let site = scoped_site(&caller, q.site.as_deref())?;
     let items =
         state.store.list_logs(caller.scope(), site, q.pin.as_deref(), after, limit).await.map_err(store_error)?;
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|r| encode_cursor(&r.id.to_string()))).flatten();
+    let next_cursor =
+        (items.len() as i64 == limit).then(|| items.last().map(|r| encode_cursor(&r.id.to_string()))).flatten();
     Ok(Json(LogPage { items, next_cursor }))
 }
 

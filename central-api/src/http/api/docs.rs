@@ -48,8 +48,12 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, doc: &mut Document) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("ac_session"))));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components
+            .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("ac_session"))));
     }
 }
 
@@ -68,16 +72,10 @@ fn escape(text: &str) -> String {
 }
 
 fn operations(item: &PathItem) -> Vec<(&'static str, &utoipa::openapi::path::Operation)> {
-    [
-        ("GET", &item.get),
-        ("POST", &item.post),
-        ("PUT", &item.put),
-        ("DELETE", &item.delete),
-        ("PATCH", &item.patch),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
-    .collect()
+    [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("DELETE", &item.delete), ("PATCH", &item.patch)]
+        .into_iter()
+        .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
+        .collect()
 }
 
 /// `GET /api/docs`: every operation of the document with its parameters and answers.
@@ -125,7 +123,9 @@ mod tests {
     #[test]
     fn the_document_lists_every_admin_route() {
         let doc = document();
-        for path in ["/api/v1/login", "/api/v1/attendance", "/api/v1/reports/muster", "/api/v1/manual-logs/{id}/approve"] {
+        for path in
+            ["/api/v1/login", "/api/v1/attendance", "/api/v1/reports/muster", "/api/v1/manual-logs/{id}/approve"]
+        {
             assert!(doc.paths.paths.contains_key(path), "{path} missing");
         }
         let json = serde_json::to_value(&doc).unwrap();

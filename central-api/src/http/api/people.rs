@@ -272,7 +272,8 @@ pub async fn create_holiday(
         .into_iter()
         .find(|k| k.as_str() == req.kind)
         .ok_or_else(|| invalid("kind", format!("{:?} is not public, company or optional", req.kind)))?;
-    let site = req.site_id.as_deref().map(str::parse::<protocol::SiteId>).transpose().map_err(|e| invalid("site_id", e))?;
+    let site =
+        req.site_id.as_deref().map(str::parse::<protocol::SiteId>).transpose().map_err(|e| invalid("site_id", e))?;
     caller.require(Action::Write, req.site_id.as_deref())?;
     let holiday = Holiday { date: req.date, name: req.name.clone(), kind, site };
     req.id = state.store.add_holiday(&holiday).await.map_err(store_error)?;

@@ -61,7 +61,10 @@ async fn all_rows(state: &AppState, mut filter: AttendanceFilter) -> Result<Vec<
 
 fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response {
     (
-        [(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
         body,
     )
         .into_response()
@@ -80,7 +83,8 @@ pub async fn muster(
         .split_once('-')
         .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?)))
         .ok_or_else(|| invalid("month", format!("{:?} is not YYYY-MM", q.month)))?;
-    let days = muster::month_days(year, month).ok_or_else(|| invalid("month", format!("{:?} is not a month", q.month)))?;
+    let days =
+        muster::month_days(year, month).ok_or_else(|| invalid("month", format!("{:?} is not a month", q.month)))?;
     let format = q.format.as_deref().unwrap_or("csv");
     if !["csv", "xlsx"].contains(&format) {
         return Err(invalid("format", format!("{format:?} is not csv or xlsx")));
@@ -128,11 +132,7 @@ pub async fn muster(
     if format == "xlsx" {
         let bytes = xlsx::muster(&roll)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-        Ok(download(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            format!("{base}.xlsx"),
-            bytes,
-        ))
+        Ok(download("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", format!("{base}.xlsx"), bytes))
     } else {
         Ok(download("text/csv; charset=utf-8", format!("{base}.csv"), csv::muster(&roll).into_bytes()))
     }
@@ -162,7 +162,11 @@ pub async fn daily(
     };
     let rows = daily::build(&all_rows(&state, filter).await?);
     if format == "csv" {
-        Ok(download("text/csv; charset=utf-8", format!("daily-{}.csv", q.date), csv::document(&daily::lines(&rows)).into_bytes()))
+        Ok(download(
+            "text/csv; charset=utf-8",
+            format!("daily-{}.csv", q.date),
+            csv::document(&daily::lines(&rows)).into_bytes(),
+        ))
     } else {
         Ok(Json(rows).into_response())
     }

@@ -107,16 +107,20 @@ pub async fn login(
     let csrf = secrets::random_hex(32);
     let expires = Utc::now() + Duration::hours(SESSION_HOURS);
     state.store.create_session(&secrets::hash(&secret), &admin.username, &csrf, expires).await.map_err(store_error)?;
-    let sites = if role == Role::Root { Vec::new() } else { state.store.admin_sites(&admin.username).await.map_err(store_error)? };
-    let cookie = format!(
-        "{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_HOURS * 3600
-    );
+    let sites = if role == Role::Root {
+        Vec::new()
+    } else {
+        state.store.admin_sites(&admin.username).await.map_err(store_error)?
+    };
+    let cookie =
+        format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
     let me = Me { username: admin.username, role, sites, csrf_token: Some(csrf) };
     let mut response = Json(me).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?,
+    );
     Ok(response)
 }
 

@@ -120,7 +120,10 @@ pub async fn create_agent(
     caller.require(Action::Write, Some(&req.site_id))?;
     let token = AgentToken::generate(agent);
     state.store.create_agent(&req.agent_id, &req.site_id, &token.secret_hash()).await.map_err(store_error)?;
-    Ok((StatusCode::CREATED, Json(CreatedAgent { agent_id: req.agent_id, site_id: req.site_id, token: token.reveal() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAgent { agent_id: req.agent_id, site_id: req.site_id, token: token.reveal() }),
+    ))
 }
 
 /// Revokes an agent's token (root, or admin of its site).
@@ -170,12 +173,9 @@ pub async fn create_device(
         return Err(invalid("direction", format!("{direction:?} is not IN, OUT or BOTH")));
     }
     caller.require(Action::Write, Some(&req.site_id))?;
-    let site = state
-        .store
-        .site(&req.site_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("site {:?} does not exist", req.site_id)))?;
+    let site = state.store.site(&req.site_id).await.map_err(store_error)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("site {:?} does not exist", req.site_id))
+    })?;
     let time_zone = req.time_zone.unwrap_or(site.time_zone);
     check_zone("time_zone", &time_zone)?;
     let device = NewDevice {
