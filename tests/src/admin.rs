@@ -22,7 +22,10 @@ pub enum Auth {
     None,
     Bearer(String),
     /// The session cookie's value and the CSRF token (`None`: send no CSRF header).
-    Session { cookie: String, csrf: Option<String> },
+    Session {
+        cookie: String,
+        csrf: Option<String>,
+    },
 }
 
 /// A served central-api with its database and test store.
@@ -76,10 +79,15 @@ impl AdminFixture {
             punch("A", "999", at(mon, 9, 5), PunchState::CheckIn),
         ];
         ingest(&store, "A", 1, punches).await?;
-        ingest(&store, "B", 1, vec![
-            punch("B", "201", at(mon, 9, 0), PunchState::CheckIn),
-            punch("B", "998", at(mon, 9, 0), PunchState::CheckIn),
-        ])
+        ingest(
+            &store,
+            "B",
+            1,
+            vec![
+                punch("B", "201", at(mon, 9, 0), PunchState::CheckIn),
+                punch("B", "998", at(mon, 9, 0), PunchState::CheckIn),
+            ],
+        )
         .await?;
         let site_a = "A".parse().context("site")?;
         store
@@ -93,9 +101,12 @@ impl AdminFixture {
         let last = (month + Duration::days(40)).with_day(1).context("day 1")? - Duration::days(1);
         reprocess(&store, &Target::All, month, last, Utc::now(), None).await?;
         drain(&store, 10_000).await?;
-        for (name, role, site) in
-            [("root", "root", None), ("adminA", "admin", Some("A")), ("viewerA", "viewer", Some("A")), ("adminB", "admin", Some("B"))]
-        {
+        for (name, role, site) in [
+            ("root", "root", None),
+            ("adminA", "admin", Some("A")),
+            ("viewerA", "viewer", Some("A")),
+            ("adminB", "admin", Some("B")),
+        ] {
             let mut args = vec!["create-admin", name, "--role", role, "--password-stdin"];
             if let Some(site) = site {
                 args.extend(["--site", site]);
@@ -110,7 +121,13 @@ impl AdminFixture {
     ///
     /// # Errors
     /// When the request cannot be sent.
-    pub async fn call(&self, method: Method, path: &str, auth: &Auth, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
         let response = self.send(method, path, auth, body).await?;
         let status = response.status();
         let bytes = response.bytes().await?;
@@ -121,7 +138,13 @@ impl AdminFixture {
     ///
     /// # Errors
     /// When the request cannot be sent.
-    pub async fn send(&self, method: Method, path: &str, auth: &Auth, body: Option<Value>) -> anyhow::Result<reqwest::Response> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
         let mut request = self.http.request(method, format!("{}{path}", self.central.url));
         match auth {
             Auth::None => {}
@@ -185,7 +208,5 @@ impl AdminFixture {
 
 /// The `field` of every object in a JSON array, as strings.
 pub fn strings(list: &Value, field: &str) -> Vec<String> {
-    list.as_array()
-        .map(|a| a.iter().filter_map(|v| v[field].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
+    list.as_array().map(|a| a.iter().filter_map(|v| v[field].as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }

@@ -74,18 +74,72 @@ async fn bad_input_names_the_field(backend: Backend) {
     let f = AdminFixture::new(backend).await.unwrap();
     let root = f.token("root").await.unwrap();
     let cases: Vec<(Method, &str, Option<Value>, &str)> = vec![
-        (Method::POST, "/api/v1/sites", Some(json!({"site_id": "C", "name": "C", "time_zone": "Mars/Base"})), "time_zone"),
+        (
+            Method::POST,
+            "/api/v1/sites",
+            Some(json!({"site_id": "C", "name": "C", "time_zone": "Mars/Base"})),
+            "time_zone",
+        ),
         (Method::POST, "/api/v1/sites", Some(json!({"site_id": "C", "name": " ", "time_zone": "UTC"})), "name"),
         (Method::POST, "/api/v1/sites", Some(json!({"site_id": "C", "time_zone": "UTC"})), "name"),
-        (Method::POST, "/api/v1/sites", Some(json!({"site_id": "C", "name": "C", "time_zone": "UTC", "colour": 1})), "colour"),
-        (Method::POST, "/api/v1/employees", Some(json!({"employee_id": "104", "name": "N", "site_id": "A", "date_of_joining": "2026-02-30"})), "date_of_joining"),
-        (Method::POST, "/api/v1/employees", Some(json!({"employee_id": "104", "name": "N", "site_id": "A", "date_of_joining": "2026-03-02", "date_of_leaving": "2026-03-01"})), "date_of_leaving"),
-        (Method::POST, "/api/v1/devices", Some(json!({"serial": "D1", "site_id": "A", "name": "G", "kind": "telex"})), "kind"),
-        (Method::POST, "/api/v1/devices", Some(json!({"serial": "D1", "site_id": "A", "name": "G", "kind": "adms", "direction": "UP"})), "direction"),
-        (Method::POST, "/api/v1/manual-logs", Some(json!({"employee_id": "101", "local_time": "2026-01-05T09:00:00", "state": "lunch", "reason": "r"})), "state"),
-        (Method::POST, "/api/v1/manual-logs", Some(json!({"employee_id": "101", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": ""})), "reason"),
-        (Method::POST, "/api/v1/manual-logs", Some(json!({"employee_id": "777", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": "r"})), "employee_id"),
-        (Method::POST, "/api/v1/leaves", Some(json!({"employee_id": "101", "from": "2026-01-06", "to": "2026-01-05", "kind": "CL"})), "to"),
+        (
+            Method::POST,
+            "/api/v1/sites",
+            Some(json!({"site_id": "C", "name": "C", "time_zone": "UTC", "colour": 1})),
+            "colour",
+        ),
+        (
+            Method::POST,
+            "/api/v1/employees",
+            Some(json!({"employee_id": "104", "name": "N", "site_id": "A", "date_of_joining": "2026-02-30"})),
+            "date_of_joining",
+        ),
+        (
+            Method::POST,
+            "/api/v1/employees",
+            Some(
+                json!({"employee_id": "104", "name": "N", "site_id": "A", "date_of_joining": "2026-03-02", "date_of_leaving": "2026-03-01"}),
+            ),
+            "date_of_leaving",
+        ),
+        (
+            Method::POST,
+            "/api/v1/devices",
+            Some(json!({"serial": "D1", "site_id": "A", "name": "G", "kind": "telex"})),
+            "kind",
+        ),
+        (
+            Method::POST,
+            "/api/v1/devices",
+            Some(json!({"serial": "D1", "site_id": "A", "name": "G", "kind": "adms", "direction": "UP"})),
+            "direction",
+        ),
+        (
+            Method::POST,
+            "/api/v1/manual-logs",
+            Some(json!({"employee_id": "101", "local_time": "2026-01-05T09:00:00", "state": "lunch", "reason": "r"})),
+            "state",
+        ),
+        (
+            Method::POST,
+            "/api/v1/manual-logs",
+            Some(json!({"employee_id": "101", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": ""})),
+            "reason",
+        ),
+        (
+            Method::POST,
+            "/api/v1/manual-logs",
+            Some(
+                json!({"employee_id": "777", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": "r"}),
+            ),
+            "employee_id",
+        ),
+        (
+            Method::POST,
+            "/api/v1/leaves",
+            Some(json!({"employee_id": "101", "from": "2026-01-06", "to": "2026-01-05", "kind": "CL"})),
+            "to",
+        ),
         (Method::POST, "/api/v1/week-off-rules", Some(json!({"code": "X", "name": "X", "spec": "funday"})), "spec"),
         (Method::GET, "/api/v1/attendance?status=Q", None, "status"),
         (Method::GET, "/api/v1/attendance?sort=name", None, "sort"),
@@ -118,9 +172,17 @@ async fn openapi_and_docs(backend: Backend) {
     let (s, doc) = f.call(Method::GET, "/api/openapi.json", &Auth::None, None).await.unwrap();
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/sites", "/api/v1/employees/{id}", "/api/v1/attendance", "/api/v1/logs", "/api/v1/unknown-pins",
-        "/api/v1/reports/muster", "/api/v1/reports/daily", "/api/v1/tokens/{id}", "/api/v1/leaves/{id}/approve"]
-    {
+    for path in [
+        "/api/v1/sites",
+        "/api/v1/employees/{id}",
+        "/api/v1/attendance",
+        "/api/v1/logs",
+        "/api/v1/unknown-pins",
+        "/api/v1/reports/muster",
+        "/api/v1/reports/daily",
+        "/api/v1/tokens/{id}",
+        "/api/v1/leaves/{id}/approve",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is not in the document");
     }
     let params: Vec<&str> = doc["paths"]["/api/v1/attendance"]["get"]["parameters"]

@@ -7,7 +7,11 @@ use system_tests::admin::{first, strings, AdminFixture, Auth};
 use system_tests::central::Backend;
 use system_tests::on_both_backends;
 
-on_both_backends!(viewer_of_a_sees_only_a_and_changes_nothing, admin_of_a_manages_a_only, manual_log_approval_recomputes_the_day);
+on_both_backends!(
+    viewer_of_a_sees_only_a_and_changes_nothing,
+    admin_of_a_manages_a_only,
+    manual_log_approval_recomputes_the_day
+);
 
 async fn get(f: &AdminFixture, path: &str, auth: &Auth) -> (StatusCode, Value) {
     f.call(Method::GET, path, auth, None).await.unwrap()
@@ -30,9 +34,16 @@ async fn viewer_of_a_sees_only_a_and_changes_nothing(backend: Backend) {
 
     let (_, employees) = get(&f, "/api/v1/employees", &viewer).await;
     assert_eq!(strings(&employees, "employee_id"), ["101", "102"]);
-    for path in ["/api/v1/employees/201", "/api/v1/employees?site=B", "/api/v1/devices?site=B", "/api/v1/agents?site=B",
-        "/api/v1/attendance?site=B", "/api/v1/logs?site=B", "/api/v1/manual-logs?site=B", "/api/v1/leaves?site=B"]
-    {
+    for path in [
+        "/api/v1/employees/201",
+        "/api/v1/employees?site=B",
+        "/api/v1/devices?site=B",
+        "/api/v1/agents?site=B",
+        "/api/v1/attendance?site=B",
+        "/api/v1/logs?site=B",
+        "/api/v1/manual-logs?site=B",
+        "/api/v1/leaves?site=B",
+    ] {
         let (s, body) = get(&f, path, &viewer).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(body["code"], "not_found", "{path}");
@@ -61,7 +72,10 @@ async fn viewer_of_a_sees_only_a_and_changes_nothing(backend: Backend) {
         ("/api/v1/agents", json!({"agent_id": "gate-9", "site_id": "A"})),
         ("/api/v1/devices", json!({"serial": "DEV-9", "site_id": "A", "name": "Gate", "kind": "zk-tcp"})),
         ("/api/v1/holidays", json!({"date": "2026-01-26", "name": "R", "kind": "public", "site_id": "A"})),
-        ("/api/v1/manual-logs", json!({"employee_id": "101", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": "forgot"})),
+        (
+            "/api/v1/manual-logs",
+            json!({"employee_id": "101", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": "forgot"}),
+        ),
         ("/api/v1/leaves", json!({"employee_id": "101", "from": "2026-01-05", "to": "2026-01-06", "kind": "CL"})),
         ("/api/v1/sites", json!({"site_id": "C", "name": "C", "time_zone": "Asia/Kolkata"})),
         ("/api/v1/week-off-rules", json!({"code": "SAT", "name": "Saturdays", "spec": "sat"})),
@@ -71,10 +85,19 @@ async fn viewer_of_a_sees_only_a_and_changes_nothing(backend: Backend) {
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {answer}");
         assert_eq!(answer["code"], "forbidden");
     }
-    let (s, _) = f.call(Method::PUT, "/api/v1/employees/101", &viewer, Some(json!({"employee_id": "101", "name": "X", "site_id": "A"}))).await.unwrap();
+    let (s, _) = f
+        .call(
+            Method::PUT,
+            "/api/v1/employees/101",
+            &viewer,
+            Some(json!({"employee_id": "101", "name": "X", "site_id": "A"})),
+        )
+        .await
+        .unwrap();
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(f.store.employee_profile("103").await.unwrap(), None, "nothing was created");
-    let (s, _) = post(&f, "/api/v1/employees", &viewer, json!({"employee_id": "203", "name": "New", "site_id": "B"})).await;
+    let (s, _) =
+        post(&f, "/api/v1/employees", &viewer, json!({"employee_id": "203", "name": "New", "site_id": "B"})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = get(&f, "/api/v1/sites", &Auth::None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -87,7 +110,13 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     let admin_b = f.token("adminB").await.unwrap();
     let root = f.token("root").await.unwrap();
 
-    let (s, body) = post(&f, "/api/v1/employees", &admin, json!({"employee_id": "103", "name": "New", "department": "Packing", "site_id": "A", "shift_code": "GEN"})).await;
+    let (s, body) = post(
+        &f,
+        "/api/v1/employees",
+        &admin,
+        json!({"employee_id": "103", "name": "New", "department": "Packing", "site_id": "A", "shift_code": "GEN"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, body) = get(&f, "/api/v1/employees/103", &admin).await;
     assert_eq!((s, body["department"].as_str()), (StatusCode::OK, Some("Packing")));
@@ -98,29 +127,50 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
         ("/api/v1/agents", json!({"agent_id": "gate-b", "site_id": "B"})),
         ("/api/v1/devices", json!({"serial": "DEV-B9", "site_id": "B", "name": "Gate", "kind": "zk-tcp"})),
         ("/api/v1/holidays", json!({"date": "2026-01-26", "name": "R", "kind": "public", "site_id": "B"})),
-        ("/api/v1/manual-logs", json!({"employee_id": "201", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": "x"})),
+        (
+            "/api/v1/manual-logs",
+            json!({"employee_id": "201", "local_time": "2026-01-05T09:00:00", "state": "check_in", "reason": "x"}),
+        ),
     ] {
         let (s, answer) = post(&f, path, &admin, body).await;
         assert!(s == StatusCode::NOT_FOUND || s == StatusCode::BAD_REQUEST, "{path}: {s} {answer}");
     }
     // Moving an employee of A to B is a change at B.
-    let (s, _) = f.call(Method::PUT, "/api/v1/employees/101", &admin, Some(json!({"employee_id": "101", "name": "X", "site_id": "B"}))).await.unwrap();
+    let (s, _) = f
+        .call(
+            Method::PUT,
+            "/api/v1/employees/101",
+            &admin,
+            Some(json!({"employee_id": "101", "name": "X", "site_id": "B"})),
+        )
+        .await
+        .unwrap();
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Global settings are root's.
-    let (s, _) = post(&f, "/api/v1/sites", &admin, json!({"site_id": "C", "name": "C", "time_zone": "Asia/Kolkata"})).await;
+    let (s, _) =
+        post(&f, "/api/v1/sites", &admin, json!({"site_id": "C", "name": "C", "time_zone": "Asia/Kolkata"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = post(&f, "/api/v1/holidays", &admin, json!({"date": "2026-01-26", "name": "R", "kind": "public"})).await;
+    let (s, _) =
+        post(&f, "/api/v1/holidays", &admin, json!({"date": "2026-01-26", "name": "R", "kind": "public"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, body) = post(&f, "/api/v1/holidays", &admin, json!({"date": "2026-01-27", "name": "Local", "kind": "company", "site_id": "A"})).await;
+    let (s, body) = post(
+        &f,
+        "/api/v1/holidays",
+        &admin,
+        json!({"date": "2026-01-27", "name": "Local", "kind": "company", "site_id": "A"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let id = body["id"].as_i64().unwrap();
     let (s, _) = f.call(Method::DELETE, &format!("/api/v1/holidays/{id}"), &admin_b, None).await.unwrap();
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = f.call(Method::DELETE, &format!("/api/v1/holidays/{id}"), &admin, None).await.unwrap();
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = post(&f, "/api/v1/sites", &root, json!({"site_id": "C", "name": "C", "time_zone": "Asia/Kolkata"})).await;
+    let (s, _) =
+        post(&f, "/api/v1/sites", &root, json!({"site_id": "C", "name": "C", "time_zone": "Asia/Kolkata"})).await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = post(&f, "/api/v1/week-off-rules", &root, json!({"code": "SAT", "name": "Saturdays", "spec": "sat"})).await;
+    let (s, _) =
+        post(&f, "/api/v1/week-off-rules", &root, json!({"code": "SAT", "name": "Saturdays", "spec": "sat"})).await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, rules) = get(&f, "/api/v1/week-off-rules", &admin).await;
     assert!(strings(&rules, "code").contains(&"SAT".to_owned()));
@@ -128,7 +178,13 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     assert_eq!(strings(&shifts, "code"), ["GEN", "MD", "NIGHT"]);
 
     // Devices.
-    let (s, body) = post(&f, "/api/v1/devices", &admin, json!({"serial": "DEV-A9", "site_id": "A", "name": "Gate", "kind": "zk-tcp"})).await;
+    let (s, body) = post(
+        &f,
+        "/api/v1/devices",
+        &admin,
+        json!({"serial": "DEV-A9", "site_id": "A", "name": "Gate", "kind": "zk-tcp"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let (_, devices) = get(&f, "/api/v1/devices", &admin).await;
     assert_eq!(strings(&devices, "serial"), ["DEV-A9"]);
@@ -165,8 +221,14 @@ async fn manual_log_approval_recomputes_the_day(backend: Backend) {
     let (_, before) = get(&f, &day_path, &viewer).await;
     assert!(before["items"][0]["in_time"].is_null(), "{before}");
 
-    let (s, created) = post(&f, "/api/v1/manual-logs", &admin, json!({"employee_id": "101",
-        "local_time": format!("{thu}T09:00:00"), "state": "check_in", "reason": "forgot to punch"})).await;
+    let (s, created) = post(
+        &f,
+        "/api/v1/manual-logs",
+        &admin,
+        json!({"employee_id": "101",
+        "local_time": format!("{thu}T09:00:00"), "state": "check_in", "reason": "forgot to punch"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     let (_, pending) = get(&f, "/api/v1/manual-logs?approval=pending", &viewer).await;
@@ -193,7 +255,13 @@ async fn manual_log_approval_recomputes_the_day(backend: Backend) {
     }
 
     // Leave: requested, listed, approved.
-    let (s, leave) = post(&f, "/api/v1/leaves", &admin, json!({"employee_id": "102", "from": thu.to_string(), "to": thu.to_string(), "kind": "CL", "paid": true})).await;
+    let (s, leave) = post(
+        &f,
+        "/api/v1/leaves",
+        &admin,
+        json!({"employee_id": "102", "from": thu.to_string(), "to": thu.to_string(), "kind": "CL", "paid": true}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{leave}");
     let lid = leave["id"].as_i64().unwrap();
     let (s, _) = post(&f, &format!("/api/v1/leaves/{lid}/approve"), &admin, json!({})).await;
