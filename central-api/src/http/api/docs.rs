@@ -20,7 +20,7 @@ use super::{attendance, people, reports, requests, session, sites};
         sites::list_sites, sites::create_site, sites::list_agents, sites::create_agent, sites::revoke_agent,
         sites::list_devices, sites::create_device,
         people::list_employees, people::get_employee, people::create_employee, people::update_employee,
-        people::list_shifts, people::list_week_off_rules, people::create_week_off_rule,
+        people::list_shifts, people::create_shift, people::list_week_off_rules, people::create_week_off_rule,
         people::list_holidays, people::create_holiday, people::delete_holiday,
         requests::list_manual_logs, requests::create_manual_log, requests::approve_manual_log,
         requests::reject_manual_log, requests::list_leaves, requests::create_leave, requests::approve_leave,

@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
         .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
         .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
-        .route("/api/v1/shifts", get(people::list_shifts))
+        .route("/api/v1/shifts", get(people::list_shifts).post(people::create_shift))
         .route("/api/v1/week-off-rules", get(people::list_week_off_rules).post(people::create_week_off_rule))
         .route("/api/v1/holidays", get(people::list_holidays).post(people::create_holiday))
         .route("/api/v1/holidays/{id}", delete(people::delete_holiday))

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::sites::{scoped_site, SiteFilter};
 use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
-use crate::attendance::engine::{Holiday, HolidayKind};
+use crate::attendance::engine::{Holiday, HolidayKind, Shift};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::attendance::masters::EmployeeProfile;
@@ -93,6 +93,24 @@ pub struct ShiftInfo {
     pub name: String,
     pub start: NaiveTime,
     pub end: NaiveTime,
+}
+
+/// A shift to create: the engine's defaults (see `Shift::new`) with these fields overridden.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShift {
+    pub code: String,
+    pub name: String,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    /// Minutes of grace before an arrival counts as late.
+    pub grace_late_in_mins: Option<i64>,
+    /// Minutes of grace before a departure counts as early.
+    pub grace_early_out_mins: Option<i64>,
+    /// Minutes of work below which the day is absent (half day from there).
+    pub min_half_day_mins: Option<i64>,
+    /// Minutes of work up to which the day is a half day.
+    pub max_work_for_half_day_mins: Option<i64>,
 }
 
 /// A week-off rule: `spec` like `sun` or `sun,sat#2,sat#4`.
@@ -206,6 +224,34 @@ pub async fn list_shifts(State(state): State<AppState>, caller: Caller) -> Resul
             .map(|s| ShiftInfo { code: s.shift.code, name: s.name, start: s.shift.start, end: s.shift.end })
             .collect(),
     ))
+}
+
+/// Creates a shift (root).
+#[utoipa::path(post, path = "/api/v1/shifts", tag = "settings", request_body = NewShift,
+    responses((status = 201), (status = 400), (status = 403), (status = 409)))]
+pub async fn create_shift(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<NewShift>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Action::Write, None)?;
+    text("code", &req.code, 50)?;
+    text("name", &req.name, 200)?;
+    let mut shift = Shift::new(&req.code, req.start, req.end);
+    let minutes = |field: &str, v: Option<i64>, default: chrono::Duration| -> Result<chrono::Duration, ApiError> {
+        match v {
+            None => Ok(default),
+            Some(m) if (0..=24 * 60).contains(&m) => Ok(chrono::Duration::minutes(m)),
+            Some(m) => Err(invalid(field, format!("{m} is not between 0 and 1440 minutes"))),
+        }
+    };
+    shift.grace_late_in = minutes("grace_late_in_mins", req.grace_late_in_mins, shift.grace_late_in)?;
+    shift.grace_early_out = minutes("grace_early_out_mins", req.grace_early_out_mins, shift.grace_early_out)?;
+    shift.min_half_day = minutes("min_half_day_mins", req.min_half_day_mins, shift.min_half_day)?;
+    shift.max_work_for_half_day =
+        minutes("max_work_for_half_day_mins", req.max_work_for_half_day_mins, shift.max_work_for_half_day)?;
+    state.store.create_shift(&req.name, &shift).await.map_err(store_error)?;
+    Ok(StatusCode::CREATED)
 }
 
 /// Every week-off rule.
