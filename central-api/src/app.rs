@@ -81,7 +81,7 @@ impl Application {
         Ok(Self {
             listener,
             tls,
-            state: AppState { store, auth, ingest, limiter: Default::default() },
+            state: AppState { store, auth, ingest, limiter: Default::default(), secure_cookies: config.tls.is_some() },
             mqtt,
             mqtt_eventloop,
             attendance,

@@ -21,6 +21,7 @@ async fn login_sessions_csrf_tokens_and_rate_limit(backend: Backend) {
 
     // A change with the cookie but without the CSRF token is refused; with it, accepted.
     let Auth::Session { cookie, csrf } = session.clone() else { unreachable!() };
+    assert_eq!(me["csrf_token"].as_str(), csrf.as_deref(), "pages read the CSRF token from /me");
     let no_csrf = Auth::Session { cookie: cookie.clone(), csrf: None };
     let wrong_csrf = Auth::Session { cookie: cookie.clone(), csrf: Some("0".repeat(64)) };
     for auth in [&no_csrf, &wrong_csrf] {

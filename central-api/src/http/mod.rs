@@ -26,6 +26,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     /// Failed-login counts per (username, client address).
     pub limiter: Arc<LoginLimiter>,
+    /// Served over HTTPS: session cookies get the `Secure` attribute.
+    pub secure_cookies: bool,
 }
 
 /// Every route of the API.

@@ -126,3 +126,45 @@ pub fn store_error(e: StoreError) -> ApiError {
         other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        n: i64,
+    }
+
+    fn decode(bytes: Vec<u8>) -> Result<Body<Sample>, ApiError> {
+        let request = axum::http::Request::builder()
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(bytes))
+            .expect("request");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(Body::<Sample>::from_request(request, &()))
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let err = decode(br#"{"name": "x", "n": "seven"}"#.to_vec()).err().expect("refused");
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains('n'), "{}", err.message);
+        let err = decode(br#"{"n": 7}"#.to_vec()).err().expect("refused");
+        assert!(err.message.contains("name"), "{}", err.message);
+    }
+
+    proptest! {
+        // Arbitrary bytes as a JSON body: decoded or refused with 400, never a panic or a server error.
+        #[test]
+        fn arbitrary_bodies_are_refused_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = decode(bytes) {
+                prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                prop_assert_eq!(e.code, "invalid");
+            }
+        }
+    }
+}

@@ -138,10 +138,14 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
     Ok(response)
 }
 
-/// The caller's identity, role and sites.
+/// The caller's identity, role and sites (and, for a web session, its CSRF token, so pages can send it).
 #[utoipa::path(get, path = "/api/v1/me", tag = "access", responses((status = 200, body = Me)))]
-pub async fn me(caller: Caller) -> Json<Me> {
-    Json(Me { username: caller.username, role: caller.role, sites: caller.sites, csrf_token: None })
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let csrf_token = match &caller.via {
+        Via::Session(hash) => state.store.session(hash).await.map_err(store_error)?.map(|s| s.csrf_token),
+        Via::Token(_) => None,
+    };
+    Ok(Json(Me { username: caller.username, role: caller.role, sites: caller.sites, csrf_token }))
 }
 
 /// The caller's API tokens.
