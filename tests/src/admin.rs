@@ -113,7 +113,8 @@ impl AdminFixture {
             }
             db.cli_with_stdin(&args, Some(&format!("{PASSWORD}\n"))).await?;
         }
-        let central = db.serve(&[]).await?;
+        // Revoked agent tokens are refused at once (no auth cache).
+        let central = db.serve(&[("CENTRAL_API_AUTH_CACHE_TTL_SECS", "0")]).await?;
         Ok(Self { db, store, central, http: client(None), month })
     }
 

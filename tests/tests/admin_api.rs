@@ -213,8 +213,10 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     assert_eq!(s, StatusCode::CREATED, "{agent}");
     let token = agent["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("agt_gate-a_"));
-    let status = json!({"agent_id": "gate-a", "site_id": "A", "sent_at": "2026-01-05T09:00:00Z"});
-    let _ = status;
+    let punches = system_tests::central::punches("A", "DEV-A9", &["101"], system_tests::central::day_at(8), 2);
+    let batch = system_tests::central::batch("gate-a", "A", 1, punches);
+    let sent = f.central.post_batch(&f.http, &token, &batch, protocol::Encoding::Json).await.unwrap();
+    assert_eq!(sent.status(), StatusCode::OK, "the issued token ingests");
     let (_, agents) = get(&f, "/api/v1/agents", &admin).await;
     assert_eq!(strings(&agents, "agent_id"), ["gate-a"]);
     assert!(agents[0]["revoked_at"].is_null());
@@ -225,6 +227,8 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     let (_, agents) = get(&f, "/api/v1/agents", &admin).await;
     assert!(agents[0]["revoked_at"].is_string());
     assert!(f.store.agent("gate-a").await.unwrap().unwrap().revoked);
+    let refused = f.central.post_batch(&f.http, &token, &batch, protocol::Encoding::Json).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "the revoked token does not");
     f.cleanup().await;
 }
 
