@@ -274,6 +274,27 @@ async fn manual_log_approval_recomputes_the_day(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
+    // B's requests are out of reach for A's administrators, and the other way round.
+    let root = f.token("root").await.unwrap();
+    let admin_b = f.token("adminB").await.unwrap();
+    let (s, b_log) = post(
+        &f,
+        "/api/v1/manual-logs",
+        &root,
+        json!({"employee_id": "201", "local_time": format!("{thu}T09:00:00"), "state": "check_in", "reason": "r"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let b_id = b_log["id"].as_i64().unwrap();
+    let (s, _) = post(&f, &format!("/api/v1/manual-logs/{b_id}/reject"), &admin, json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = post(&f, &format!("/api/v1/manual-logs/{id}/reject"), &admin_b, json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, listed) = get(&f, "/api/v1/manual-logs", &viewer).await;
+    assert_eq!(strings(&listed, "employee_id"), ["101"], "the viewer of A does not see B's request");
+    let (s, _) = post(&f, &format!("/api/v1/manual-logs/{b_id}/reject"), &admin_b, json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
     // Leave: requested, listed, approved.
     let (s, leave) = post(
         &f,
@@ -288,6 +309,10 @@ async fn manual_log_approval_recomputes_the_day(backend: Backend) {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, leaves) = get(&f, "/api/v1/leaves?approval=approved", &viewer).await;
     assert_eq!(strings(&leaves, "employee_id"), ["102"]);
+    let (s, _) = post(&f, &format!("/api/v1/leaves/{lid}/reject"), &admin_b, json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "admin of B cannot decide A's leave");
+    let (_, leaves) = get(&f, "/api/v1/leaves", &admin_b).await;
+    assert!(strings(&leaves, "employee_id").is_empty());
     f.cleanup().await;
 }
 
