@@ -78,7 +78,14 @@ impl Application {
             .with_context(|| format!("binding the API listener on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let attendance = config.attendance.clone();
-        Ok(Self { listener, tls, state: AppState { store, auth, ingest }, mqtt, mqtt_eventloop, attendance })
+        Ok(Self {
+            listener,
+            tls,
+            state: AppState { store, auth, ingest, limiter: Default::default(), secure_cookies: config.tls.is_some() },
+            mqtt,
+            mqtt_eventloop,
+            attendance,
+        })
     }
 
     /// The address actually bound.
@@ -133,7 +140,7 @@ impl Application {
             http_token.cancelled().await;
             stopper.graceful_shutdown(Some(GRACE));
         });
-        let app = router(self.state.clone()).into_make_service();
+        let app = router(self.state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = match self.tls {
             Some(tls) => axum_server::from_tcp_rustls(self.listener, tls).handle(handle).serve(app).await,
             None => axum_server::from_tcp(self.listener).handle(handle).serve(app).await,

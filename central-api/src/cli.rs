@@ -62,8 +62,12 @@ pub enum Command {
     /// Create an administrator (password from a prompt, or the first line of stdin with --password-stdin).
     CreateAdmin {
         username: String,
+        /// root (every site), admin (manages its sites) or viewer (reads its sites).
         #[arg(long, default_value = "root")]
         role: String,
+        /// A site the administrator may see (repeat for several; ignored for root).
+        #[arg(long = "site")]
+        sites: Vec<SiteId>,
         #[arg(long)]
         password_stdin: bool,
     },
@@ -189,33 +193,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
+    // Install the signal handlers before announcing the address: a SIGTERM sent right after the line must be a clean
+    // stop, not the default action.
+    let shutdown = shutdown_signal();
     // Tests and people read this line; it is printed once the listener accepts connections.
     println!("central-api listening on {}", app.url()?);
     std::io::stdout().flush()?;
-    app.run(shutdown_signal()).await
+    app.run(shutdown).await
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Completes when `signal` fires; never when its handler could not be installed.
+#[cfg(unix)]
+async fn wait(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        None => std::future::pending::<()>().await,
     }
-    tracing::info!("shutdown signal received");
+}
+
+/// Installs the Ctrl-C and SIGTERM handlers now and returns a future that completes on either.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let mut handlers = {
+        use tokio::signal::unix::{signal, SignalKind};
+        [signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok()]
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let [interrupt, terminate] = &mut handlers;
+            tokio::select! {
+                () = wait(interrupt.as_mut()) => {}
+                () = wait(terminate.as_mut()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
+    }
 }
 
 async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
@@ -235,9 +254,15 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
             store.revoke_agent(id.as_str()).await?;
             println!("agent {id} revoked");
         }
-        Command::CreateAdmin { username, role, password_stdin } => {
+        Command::CreateAdmin { username, role, sites, password_stdin } => {
             if username.trim().is_empty() {
                 bail!("the username is empty");
+            }
+            crate::access::Role::parse(&role).map_err(anyhow::Error::msg)?;
+            for site in &sites {
+                if store.site(site.as_str()).await?.is_none() {
+                    bail!("site {site} does not exist");
+                }
             }
             let password = read_password(password_stdin)?;
             if password.len() < 8 {
@@ -249,6 +274,9 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
                 .to_string();
             store.create_admin(&username, &hash, &role).await?;
+            for site in &sites {
+                store.grant_site(&username, site.as_str()).await?;
+            }
             println!("administrator {username} created with role {role}");
         }
         Command::AddDevice { serial, site, time_zone, direction, kind, name, model, ip, port } => {

@@ -1,6 +1,7 @@
 //! The central service: authenticates agents, deduplicates their punches into AllLogs over HTTPS and MQTT, and keeps
 //! their status. `main.rs` parses the command line; everything else lives in these modules.
 
+pub mod access;
 pub mod app;
 pub mod attendance;
 pub mod auth;
@@ -10,4 +11,5 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
+pub mod reports;
 pub mod store;

@@ -1,5 +1,6 @@
 //! End-to-end test support: starting the real binaries, reaching the real services, device simulators, benches.
 
+pub mod admin;
 pub mod adms_sim;
 pub mod attendance;
 pub mod bench;

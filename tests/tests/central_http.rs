@@ -349,10 +349,23 @@ async fn unknown_pins_are_stored_and_listed(backend: Backend) {
 
     let url = format!("{}/api/v1/unknown-pins", central.url);
     assert_eq!(http.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let wrong = http.get(&url).basic_auth("root", Some("wrong password")).send().await.unwrap();
+    let login = format!("{}/api/v1/login", central.url);
+    let wrong = http
+        .post(&login)
+        .json(&serde_json::json!({"username": "root", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let listed: serde_json::Value =
-        http.get(&url).basic_auth("root", Some("correct horse")).send().await.unwrap().json().await.unwrap();
+    let session = http
+        .post(&login)
+        .json(&serde_json::json!({"username": "root", "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), StatusCode::OK);
+    let cookie = session.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let listed: serde_json::Value = http.get(&url).header("cookie", cookie).send().await.unwrap().json().await.unwrap();
     let pins: Vec<(&str, i64)> = listed
         .as_array()
         .unwrap()

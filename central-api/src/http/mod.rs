@@ -1,7 +1,7 @@
-//! The HTTP API: routes and the state they share. Handlers live in [`ingest`] and [`admin`]; [`error`] maps every
-//! refusal to a status code and a JSON body.
+//! The HTTP API: routes and the state they share. Agent handlers live in [`ingest`], the admin JSON API, its
+//! OpenAPI document and reports in [`api`]; [`error`] maps every refusal to a status code and a JSON body.
 
-pub mod admin;
+pub mod api;
 pub mod error;
 pub mod ingest;
 
@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::access::ratelimit::LoginLimiter;
 use crate::auth::Authenticator;
 use crate::ingest::Ingest;
 use crate::store::Store;
@@ -23,6 +24,10 @@ pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub ingest: Arc<Ingest>,
+    /// Failed-login counts per (username, client address).
+    pub limiter: Arc<LoginLimiter>,
+    /// Served over HTTPS: session cookies get the `Secure` attribute.
+    pub secure_cookies: bool,
 }
 
 /// Every route of the API.
@@ -33,7 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/status", post(ingest::status))
-        .route("/api/v1/unknown-pins", get(admin::unknown_pins))
+        .merge(api::router())
         .with_state(state)
 }
 

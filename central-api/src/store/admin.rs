@@ -45,7 +45,7 @@ pub struct NewDevice {
 }
 
 /// A PIN seen in punches with no matching employee.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UnknownPin {
     pub pin: String,
     pub site_id: String,

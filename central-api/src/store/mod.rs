@@ -8,10 +8,12 @@
 //! own transactions) beside a reader pool. It runs in WAL mode with `synchronous = FULL`: a commit is on disk before
 //! a batch is acknowledged.
 
+pub mod access;
 pub mod admin;
 pub mod attendance;
 pub mod group_commit;
 pub mod ingest;
+pub mod listing;
 pub mod rows;
 pub mod status;
 

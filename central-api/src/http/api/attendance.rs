@@ -1,0 +1,161 @@
+//! Computed attendance (filtered, sorted, in pages by an opaque cursor), raw AllLogs (pages by id) and punches from
+//! PINs with no employee.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use base64::Engine as _;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::sites::scoped_site;
+use super::{invalid, page_size, store_error};
+use crate::access::Caller;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::store::admin::UnknownPin;
+use crate::store::listing::{AttendanceFilter, AttendanceRow, LogRow};
+
+const STATUSES: [&str; 8] = ["P", "HD", "A", "WO", "PH", "WOP", "PHP", "L"];
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttendanceQuery {
+    /// First day (YYYY-MM-DD), inclusive.
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive.
+    pub to: Option<NaiveDate>,
+    pub site: Option<String>,
+    pub department: Option<String>,
+    pub employee: Option<String>,
+    /// P, HD, A, WO, PH, WOP, PHP or L.
+    pub status: Option<String>,
+    /// `date` (default), `-date`, `employee` or `-employee`.
+    pub sort: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// A page of attendance rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendancePage {
+    pub items: Vec<AttendanceRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    pub site: Option<String>,
+    pub pin: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A page of AllLogs rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogPage {
+    pub items: Vec<LogRow>,
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(text: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| invalid("cursor", "is not a cursor this API returned"))
+}
+
+/// Attendance rows of the caller's sites.
+#[utoipa::path(get, path = "/api/v1/attendance", tag = "attendance", params(AttendanceQuery),
+    responses((status = 200, body = AttendancePage), (status = 400)))]
+pub async fn list_attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AttendanceQuery>,
+) -> Result<Json<AttendancePage>, ApiError> {
+    let limit = page_size(q.limit)?;
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if to < from {
+            return Err(invalid("to", format!("{to} is before from {from}")));
+        }
+    }
+    if let Some(status) = &q.status {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(invalid("status", format!("{status:?} is not one of {}", STATUSES.join(", "))));
+        }
+    }
+    let (by_employee, descending) = match q.sort.as_deref().unwrap_or("date") {
+        "date" => (false, false),
+        "-date" => (false, true),
+        "employee" => (true, false),
+        "-employee" => (true, true),
+        other => return Err(invalid("sort", format!("{other:?} is not date, -date, employee or -employee"))),
+    };
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let text = decode_cursor(c)?;
+            let (date, employee) = text.split_once('|').ok_or_else(|| invalid("cursor", "is malformed"))?;
+            let date = date.parse::<NaiveDate>().map_err(|_| invalid("cursor", "is malformed"))?;
+            Some((date, employee.to_owned()))
+        }
+    };
+    let site = scoped_site(&caller, q.site.as_deref())?.map(str::to_owned);
+    let filter = AttendanceFilter {
+        scope: caller.scope().map(str::to_owned),
+        from: q.from,
+        to: q.to,
+        site,
+        department: q.department,
+        employee: q.employee,
+        status: q.status,
+        by_employee,
+        descending,
+        after,
+        limit,
+    };
+    let items = state.store.list_attendance(&filter).await.map_err(store_error)?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|r| encode_cursor(&format!("{}|{}", r.work_date, r.employee_id))))
+        .flatten();
+    Ok(Json(AttendancePage { items, next_cursor }))
+}
+
+/// Raw punches (AllLogs) of the caller's sites, in the order they were stored.
+#[utoipa::path(get, path = "/api/v1/logs", tag = "attendance", params(LogQuery),
+    responses((status = 200, body = LogPage), (status = 400)))]
+pub async fn list_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<LogPage>, ApiError> {
+    let limit = page_size(q.limit)?;
+    let after = match &q.cursor {
+        None => 0,
+        Some(c) => decode_cursor(c)?.parse::<i64>().map_err(|_| invalid("cursor", "is malformed"))?,
+    };
+    let site = scoped_site(&caller, q.site.as_deref())?;
+    let items =
+        state.store.list_logs(caller.scope(), site, q.pin.as_deref(), after, limit).await.map_err(store_error)?;
+    let next_cursor =
+        (items.len() as i64 == limit).then(|| items.last().map(|r| encode_cursor(&r.id.to_string()))).flatten();
+    Ok(Json(LogPage { items, next_cursor }))
+}
+
+/// PINs of the caller's sites that punched but match no employee.
+#[utoipa::path(get, path = "/api/v1/unknown-pins", tag = "attendance",
+    responses((status = 200, body = [UnknownPin])))]
+pub async fn unknown_pins(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<UnknownPin>>, ApiError> {
+    let pins = state.store.unknown_pins().await.map_err(store_error)?;
+    Ok(Json(pins.into_iter().filter(|p| caller.sees(&p.site_id)).collect()))
+}

@@ -1,0 +1,170 @@
+//! The admin JSON API under `/api/v1`: every handler takes a [`Caller`](crate::access::Caller) and asks
+//! [`Caller::require`](crate::access::Caller::require) before touching a site. Bodies are JSON with a size limit
+//! ([`MAX_BODY`]); a body that does not decode, or a field that fails validation, is refused with `400 invalid` and a
+//! message naming the field.
+
+pub mod attendance;
+pub mod docs;
+pub mod people;
+pub mod reports;
+pub mod requests;
+pub mod session;
+pub mod sites;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::store::StoreError;
+
+/// Largest JSON body an admin request may carry.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Largest page a list returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// The admin routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/login", post(session::login))
+        .route("/api/v1/logout", post(session::logout))
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/tokens", get(session::list_tokens).post(session::issue_token))
+        .route("/api/v1/tokens/{id}", delete(session::revoke_token))
+        .route("/api/v1/sites", get(sites::list_sites).post(sites::create_site))
+        .route("/api/v1/agents", get(sites::list_agents).post(sites::create_agent))
+        .route("/api/v1/agents/{id}/revoke", post(sites::revoke_agent))
+        .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
+        .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
+        .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
+        .route("/api/v1/shifts", get(people::list_shifts).post(people::create_shift))
+        .route("/api/v1/week-off-rules", get(people::list_week_off_rules).post(people::create_week_off_rule))
+        .route("/api/v1/holidays", get(people::list_holidays).post(people::create_holiday))
+        .route("/api/v1/holidays/{id}", delete(people::delete_holiday))
+        .route("/api/v1/manual-logs", get(requests::list_manual_logs).post(requests::create_manual_log))
+        .route("/api/v1/manual-logs/{id}/approve", post(requests::approve_manual_log))
+        .route("/api/v1/manual-logs/{id}/reject", post(requests::reject_manual_log))
+        .route("/api/v1/leaves", get(requests::list_leaves).post(requests::create_leave))
+        .route("/api/v1/leaves/{id}/approve", post(requests::approve_leave))
+        .route("/api/v1/leaves/{id}/reject", post(requests::reject_leave))
+        .route("/api/v1/attendance", get(attendance::list_attendance))
+        .route("/api/v1/logs", get(attendance::list_logs))
+        .route("/api/v1/unknown-pins", get(attendance::unknown_pins))
+        .route("/api/v1/reports/muster", get(reports::muster))
+        .route("/api/v1/reports/daily", get(reports::daily))
+        .route("/api/openapi.json", get(docs::openapi_json))
+        .route("/api/docs", get(docs::docs_page))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// A JSON body whose decoding errors name the field (serde's message) and become `400 invalid` (`413` past the
+/// limit).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(invalid_body(e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(invalid_body(e.body_text())),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is larger than {MAX_BODY} bytes"),
+            )),
+            Err(e) => Err(ApiError::new(e.status(), "invalid", e.body_text())),
+        }
+    }
+}
+
+fn invalid_body(text: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", text)
+}
+
+/// `400 invalid` naming `field`.
+pub fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("{field}: {message}"))
+}
+
+/// Checks a required text field: not blank, at most `max` characters.
+pub fn text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+/// A page size from a query (default 100, at most [`MAX_PAGE`]).
+pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(invalid("limit", format!("{n} is not between 1 and {MAX_PAGE}"))),
+    }
+}
+
+/// Maps a store error to its answer.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+        StoreError::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string()),
+        StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("a referenced record does not exist: {}", db.message()),
+        ),
+        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        n: i64,
+    }
+
+    fn decode(bytes: Vec<u8>) -> Result<Body<Sample>, ApiError> {
+        let request = axum::http::Request::builder()
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(bytes))
+            .expect("request");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(Body::<Sample>::from_request(request, &()))
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let err = decode(br#"{"name": "x", "n": "seven"}"#.to_vec()).err().expect("refused");
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains('n'), "{}", err.message);
+        let err = decode(br#"{"n": 7}"#.to_vec()).err().expect("refused");
+        assert!(err.message.contains("name"), "{}", err.message);
+    }
+
+    proptest! {
+        // Arbitrary bytes as a JSON body: decoded or refused with 400, never a panic or a server error.
+        #[test]
+        fn arbitrary_bodies_are_refused_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = decode(bytes) {
+                prop_assert_eq!(e.status, StatusCode::BAD_REQUEST);
+                prop_assert_eq!(e.code, "invalid");
+            }
+        }
+    }
+}

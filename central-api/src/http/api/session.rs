@@ -1,0 +1,187 @@
+//! Login, logout, who am I, and administrators' API tokens.
+//!
+//! `POST /api/v1/login` checks the argon2id hash (off the async workers), refuses with 429 once a (username, client
+//! address) pair failed [`MAX_FAILURES`](crate::access::ratelimit::MAX_FAILURES) times within a minute, and on
+//! success sets the session cookie (HttpOnly, SameSite=Strict, Path=/) and returns the CSRF token the pages send back
+//! in `X-CSRF-Token`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{store_error, text, Body};
+use crate::access::extract::SESSION_COOKIE;
+use crate::access::{secrets, Caller, Role, Via};
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::store::access::AdminTokenInfo;
+
+/// How long a web session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// Who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub username: String,
+    pub role: Role,
+    /// Granted sites (root sees every site; the list is empty).
+    pub sites: Vec<String>,
+    /// The CSRF token to send in `X-CSRF-Token` (login answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for.
+    pub label: String,
+}
+
+/// A token just issued: its text is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    pub token_id: String,
+    pub token: String,
+}
+
+fn bad_login() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown administrator or wrong password")
+}
+
+/// Logs in and starts a web session.
+#[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, tag = "access",
+    responses((status = 200, body = Me), (status = 401), (status = 429)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Response, ApiError> {
+    text("username", &req.username, 100)?;
+    text("password", &req.password, 1000)?;
+    let ip = peer.ip();
+    if let Some(wait) = state.limiter.blocked(&req.username, ip, Instant::now()) {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins for {}; retry in {} s", req.username, wait.as_secs() + 1),
+        )
+        .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
+        return Ok(response);
+    }
+    let admin = state.store.admin(&req.username).await.map_err(store_error)?;
+    let hash = admin.as_ref().map(|a| a.password_hash.clone());
+    let password = req.password.clone();
+    // argon2 is deliberately slow; keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || {
+        hash.and_then(|h| {
+            PasswordHash::new(&h).ok().map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        })
+        .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    let Some(admin) = admin.filter(|_| ok) else {
+        state.limiter.failed(&req.username, ip, Instant::now());
+        return Err(bad_login());
+    };
+    state.limiter.succeeded(&req.username, ip);
+    let role = Role::parse(&admin.role).map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))?;
+    let secret = secrets::random_hex(32);
+    let csrf = secrets::random_hex(32);
+    let expires = Utc::now() + Duration::hours(SESSION_HOURS);
+    state.store.create_session(&secrets::hash(&secret), &admin.username, &csrf, expires).await.map_err(store_error)?;
+    let sites = if role == Role::Root {
+        Vec::new()
+    } else {
+        state.store.admin_sites(&admin.username).await.map_err(store_error)?
+    };
+    let cookie =
+        format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
+    let me = Me { username: admin.username, role, sites, csrf_token: Some(csrf) };
+    let mut response = Json(me).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// Ends the caller's web session.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "access", responses((status = 204)))]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    if let Via::Session(hash) = &caller.via {
+        state.store.delete_session(hash).await.map_err(store_error)?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("ac_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+/// The caller's identity, role and sites (and, for a web session, its CSRF token, so pages can send it).
+#[utoipa::path(get, path = "/api/v1/me", tag = "access", responses((status = 200, body = Me)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let csrf_token = match &caller.via {
+        Via::Session(hash) => state.store.session(hash).await.map_err(store_error)?.map(|s| s.csrf_token),
+        Via::Token(_) => None,
+    };
+    Ok(Json(Me { username: caller.username, role: caller.role, sites: caller.sites, csrf_token }))
+}
+
+/// The caller's API tokens.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "access", responses((status = 200, body = [AdminTokenInfo])))]
+pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<AdminTokenInfo>>, ApiError> {
+    Ok(Json(state.store.admin_tokens(&caller.username).await.map_err(store_error)?))
+}
+
+/// Issues an API token for the caller (bearer `adm_<id>_<secret>`, shown once).
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, tag = "access",
+    responses((status = 201, body = IssuedToken)))]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<NewToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    text("label", &req.label, 200)?;
+    let token_id = secrets::random_hex(8);
+    let secret = secrets::random_hex(32);
+    state
+        .store
+        .create_admin_token(&token_id, &caller.username, &secrets::hash(&secret), &req.label)
+        .await
+        .map_err(store_error)?;
+    let token = format!("{}{token_id}_{secret}", secrets::TOKEN_PREFIX);
+    Ok((StatusCode::CREATED, Json(IssuedToken { token_id, token })))
+}
+
+/// Revokes one of the caller's API tokens; it is refused from the next request on.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "access", params(("id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.revoke_admin_token(&caller.username, &id).await.map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

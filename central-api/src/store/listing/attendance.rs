@@ -1,0 +1,122 @@
+//! The attendance list of the admin API: computed rows joined with the employee, filtered, sorted by (date,
+//! employee) or (employee, date) either way, and read in pages after a keyset cursor.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::store::{on_reader, Store, StoreError};
+
+/// An attendance row with the employee's name, department and site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttendanceRow {
+    pub employee_id: String,
+    pub name: String,
+    pub department: String,
+    pub site_id: Option<String>,
+    pub work_date: NaiveDate,
+    pub shift_code: String,
+    /// `working`, `week_off` or `holiday`.
+    pub day_kind: String,
+    /// P, HD, A, WO, PH, WOP, PHP, L; none while provisional.
+    pub status: Option<String>,
+    pub provisional: bool,
+    pub in_time: Option<NaiveDateTime>,
+    pub out_time: Option<NaiveDateTime>,
+    pub total_work_secs: i64,
+    pub overtime_secs: i64,
+    pub late_by_secs: i64,
+    pub early_exit_by_secs: i64,
+    pub flags: String,
+    pub leave_kind: Option<String>,
+}
+
+/// Which attendance rows to read.
+#[derive(Debug, Clone, Default)]
+pub struct AttendanceFilter {
+    /// `None`: every site (root); otherwise the administrator whose sites bound the result.
+    pub scope: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub site: Option<String>,
+    pub department: Option<String>,
+    pub employee: Option<String>,
+    pub status: Option<String>,
+    /// Order by (employee, date) instead of (date, employee).
+    pub by_employee: bool,
+    pub descending: bool,
+    /// The key of the last row of the previous page: (date, employee).
+    pub after: Option<(NaiveDate, String)>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// A page of attendance rows matching `filter`.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn list_attendance(&self, filter: &AttendanceFilter) -> Result<Vec<AttendanceRow>, StoreError> {
+        let (first, second) =
+            if filter.by_employee { ("a.employee_id", "a.work_date") } else { ("a.work_date", "a.employee_id") };
+        let (cmp, dir) = if filter.descending { ("<", "DESC") } else { (">", "ASC") };
+        let after = if filter.after.is_some() {
+            if filter.by_employee {
+                format!(" AND (a.employee_id {cmp} $9 OR (a.employee_id = $9 AND a.work_date {cmp} $8))")
+            } else {
+                format!(" AND (a.work_date {cmp} $8 OR (a.work_date = $8 AND a.employee_id {cmp} $9))")
+            }
+        } else {
+            " AND ($8 IS NULL OR $9 IS NULL OR TRUE)".to_owned()
+        };
+        let sql = format!(
+            "SELECT a.employee_id, e.name, e.department, e.site_id, a.work_date, a.shift_code, a.day_kind, a.status, \
+             a.provisional, a.in_time, a.out_time, a.total_work_secs, a.overtime_secs, a.late_by_secs, \
+             a.early_exit_by_secs, a.flags, a.leave_kind \
+             FROM attendance a JOIN employees e ON e.employee_id = a.employee_id WHERE {} \
+             AND ($2 IS NULL OR a.work_date >= $2) AND ($3 IS NULL OR a.work_date <= $3) \
+             AND ($4 IS NULL OR e.site_id = $4) AND ($5 IS NULL OR e.department = $5) \
+             AND ($6 IS NULL OR a.employee_id = $6) AND ($7 IS NULL OR a.status = $7){after} \
+             ORDER BY {first} {dir}, {second} {dir} LIMIT $10",
+            scoped!("e.site_id", "1")
+        );
+        let (after_date, after_employee) = filter.after.clone().unzip();
+        on_reader!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(filter.scope.as_deref())
+                .bind(filter.from)
+                .bind(filter.to)
+                .bind(filter.site.as_deref())
+                .bind(filter.department.as_deref())
+                .bind(filter.employee.as_deref())
+                .bind(filter.status.as_deref())
+                .bind(after_date)
+                .bind(after_employee)
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(AttendanceRow {
+                        employee_id: row.try_get("employee_id")?,
+                        name: row.try_get("name")?,
+                        department: row.try_get("department")?,
+                        site_id: row.try_get("site_id")?,
+                        work_date: row.try_get("work_date")?,
+                        shift_code: row.try_get("shift_code")?,
+                        day_kind: row.try_get("day_kind")?,
+                        status: row.try_get("status")?,
+                        provisional: row.try_get("provisional")?,
+                        in_time: row.try_get("in_time")?,
+                        out_time: row.try_get("out_time")?,
+                        total_work_secs: row.try_get("total_work_secs")?,
+                        overtime_secs: row.try_get("overtime_secs")?,
+                        late_by_secs: row.try_get("late_by_secs")?,
+                        early_exit_by_secs: row.try_get("early_exit_by_secs")?,
+                        flags: row.try_get("flags")?,
+                        leave_kind: row.try_get("leave_kind")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+    }
+}
