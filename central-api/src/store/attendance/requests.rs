@@ -117,19 +117,7 @@ impl Store {
         let Some((employee, at, current)) = row else {
             return Err(StoreError::NotFound { what: "manual log", id: id.to_string() });
         };
-        if current != "pending" {
-            return Err(StoreError::Invalid(format!("manual log {id} was already {current}")));
-        }
-        on_tx!(&mut tx, |conn| sqlx::query(
-            "UPDATE manual_logs SET approval = $2, decided_by = $3, decided_at = $4 WHERE id = $1"
-        )
-        .bind(id)
-        .bind(approval_name(approval))
-        .bind(by)
-        .bind(Utc::now())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected());
+        record_decision(&mut tx, RequestKind::ManualLog, id, &current, approval, by).await?;
         let ids = [employee];
         mark_days(&mut tx, &Scope::Employees(&ids), at.date() - Duration::days(1), at.date()).await?;
         tx.commit().await
@@ -222,19 +210,7 @@ impl Store {
         let Some((employee, from, to, current)) = row else {
             return Err(StoreError::NotFound { what: "leave", id: id.to_string() });
         };
-        if current != "pending" {
-            return Err(StoreError::Invalid(format!("leave {id} was already {current}")));
-        }
-        on_tx!(&mut tx, |conn| sqlx::query(
-            "UPDATE leaves SET approval = $2, decided_by = $3, decided_at = $4 WHERE id = $1"
-        )
-        .bind(id)
-        .bind(approval_name(approval))
-        .bind(by)
-        .bind(Utc::now())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected());
+        record_decision(&mut tx, RequestKind::Leave, id, &current, approval, by).await?;
         let ids = [employee];
         mark_days(&mut tx, &Scope::Employees(&ids), from, to).await?;
         tx.commit().await
@@ -266,4 +242,42 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Which request table a decision is for.
+#[derive(Debug, Clone, Copy)]
+enum RequestKind {
+    ManualLog,
+    Leave,
+}
+
+/// Records the decision on a pending request inside `tx`; a request already decided is refused.
+async fn record_decision(
+    tx: &mut crate::store::Tx,
+    kind: RequestKind,
+    id: i64,
+    current: &str,
+    approval: Approval,
+    by: &str,
+) -> Result<(), StoreError> {
+    let (what, update) = match kind {
+        RequestKind::ManualLog => {
+            ("manual log", "UPDATE manual_logs SET approval = $2, decided_by = $3, decided_at = $4 WHERE id = $1")
+        }
+        RequestKind::Leave => {
+            ("leave", "UPDATE leaves SET approval = $2, decided_by = $3, decided_at = $4 WHERE id = $1")
+        }
+    };
+    if current != "pending" {
+        return Err(StoreError::Invalid(format!("{what} {id} was already {current}")));
+    }
+    on_tx!(tx, |conn| sqlx::query(update)
+        .bind(id)
+        .bind(approval_name(approval))
+        .bind(by)
+        .bind(Utc::now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected());
+    Ok(())
 }
