@@ -7,6 +7,7 @@
 //! scoped store functions, exactly as the JSON API does.
 
 pub mod auth;
+pub mod chart;
 pub mod dashboard;
 pub mod edit;
 pub mod error;
