@@ -9,10 +9,12 @@
 pub mod auth;
 pub mod chart;
 pub mod dashboard;
+pub mod day;
 pub mod edit;
 pub mod error;
 pub mod layout;
 pub mod login;
+pub mod muster;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -33,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::login_page).post(login::login_submit))
         .route("/logout", post(login::logout))
         .route("/dashboard", get(dashboard::dashboard))
+        .route("/muster", get(muster::muster_page))
+        .route("/employees/{employee_id}/day/{date}", get(day::day_page))
         .merge(edit::router())
         .layer(middleware::from_fn(clear_shown_flash))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
