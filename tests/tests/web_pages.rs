@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use central_api::attendance::engine::WeekOffRule;
+use central_api::attendance::jobs::worker::drain;
 use central_api::store::admin::NewDevice;
+use central_api::store::attendance::requests::NewLeave;
 use chrono::{Datelike, NaiveDate, Utc, Weekday};
 use protocol::{AgentStatus, DeviceStatus, Fault, PunchState, PROTOCOL_VERSION};
 use reqwest::{header, StatusCode};
@@ -13,7 +16,12 @@ use system_tests::attendance::{add_employee, at, ingest, punch};
 use system_tests::central::Backend;
 use system_tests::on_both_backends;
 
-on_both_backends!(login_redirects_and_csrf, viewer_of_a_sees_nothing_of_b, live_stream_is_scoped);
+on_both_backends!(
+    login_redirects_and_csrf,
+    viewer_of_a_sees_nothing_of_b,
+    dashboard_counts_today,
+    live_stream_is_scoped
+);
 
 /// A client that does not follow redirects (the tests look at them) and has no overall timeout (the SSE test reads
 /// a long response; every read there has its own timeout).
@@ -347,5 +355,47 @@ async fn live_stream_is_scoped(backend: Backend) {
     assert_eq!(json["employee_name"], "Employee 101");
     assert!(!text.contains(&key_b) && !text.contains("\"201\""), "B's punch reached a viewer of A: {text}");
     drop(stream);
+    f.cleanup().await;
+}
+
+/// Today at site A (in its zone): 101 worked 09:00-18:00, 103 arrived late, 102 is on approved leave, 104 has not
+/// come. Everyone's week-off is tomorrow's weekday, so the figures do not depend on the day the test runs.
+async fn dashboard_counts_today(backend: Backend) {
+    let f = AdminFixture::new(backend).await.unwrap();
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).date_naive();
+    let off = today.succ_opt().unwrap().weekday();
+    f.store.create_week_off_rule("NEXT", "Tomorrow's weekday", &WeekOffRule::weekly(&[off])).await.unwrap();
+    add_employee(&f.store, "103", "A", "GEN").await.unwrap();
+    add_employee(&f.store, "104", "A", "GEN").await.unwrap();
+    for id in ["101", "102", "103", "104"] {
+        let mut profile = f.store.employee_profile(id).await.unwrap().unwrap();
+        profile.week_off_rule = Some("NEXT".into());
+        f.store.update_employee_profile(&profile, today - chrono::Duration::days(1)).await.unwrap();
+    }
+    let punches = vec![
+        punch("A", "101", at(today, 9, 0), PunchState::CheckIn),
+        punch("A", "101", at(today, 18, 0), PunchState::CheckOut),
+        punch("A", "103", at(today, 9, 40), PunchState::CheckIn),
+        punch("A", "103", at(today, 18, 0), PunchState::CheckOut),
+    ];
+    ingest(&f.store, "A", 50, punches).await.unwrap();
+    let leave = NewLeave {
+        employee_id: "102".into(),
+        from: today,
+        to: today,
+        kind: "CL".into(),
+        paid: true,
+        requested_by: "root".into(),
+    };
+    let id = f.store.request_leave(&leave).await.unwrap();
+    f.store.decide_leave(id, true, "root").await.unwrap();
+    drain(&f.store, 10_000).await.unwrap();
+
+    let (_, html) = page_of(&f, "viewerA").await;
+    let section = &html[html.find(r#"data-site="A""#).unwrap()..];
+    for (id, n) in [("count-present", 2), ("count-absent", 1), ("count-late", 1), ("count-leave", 1)] {
+        assert!(section.contains(&format!(r#"data-testid="{id}">{n}<"#)), "{id} = {n}: {section}");
+    }
+    assert!(html.contains(&format!("{today}: 2 present, 1 on leave, 1 absent")), "today's bar: {html}");
     f.cleanup().await;
 }

@@ -17,11 +17,11 @@ use super::auth::WebCaller;
 use super::chart::{attendance_chart, DayFigures};
 use super::error::WebError;
 use super::layout::page;
-use crate::attendance::engine::HolidayKind;
+use crate::attendance::engine::{HolidayKind, WeekOffRule};
 use crate::http::api::reports::all_rows;
 use crate::http::AppState;
-use crate::store::attendance::masters::HolidayRecord;
-use crate::store::listing::{AttendanceFilter, SiteInfo};
+use crate::store::attendance::masters::{EmployeeProfile, HolidayRecord};
+use crate::store::listing::{AttendanceFilter, AttendanceRow, SiteInfo};
 
 /// Days in the chart.
 pub const CHART_DAYS: i64 = 30;
@@ -58,7 +58,8 @@ async fn today_counts(
     today: NaiveDate,
     holidays: &[HolidayRecord],
 ) -> Result<TodayCounts, WebError> {
-    let rules: HashMap<String, _> = state.store.week_off_rules().await?.into_iter().map(|r| (r.code, r.rule)).collect();
+    let rules: HashMap<String, WeekOffRule> =
+        state.store.week_off_rules().await?.into_iter().map(|r| (r.code, r.rule)).collect();
     let filter = AttendanceFilter {
         scope: ctx.caller.scope().map(str::to_owned),
         from: Some(today),
@@ -67,40 +68,42 @@ async fn today_counts(
         by_employee: true,
         ..AttendanceFilter::default()
     };
-    let rows: HashMap<String, _> =
-        all_rows(state, filter).await?.into_iter().map(|r| (r.employee_id.clone(), r)).collect();
+    let rows = all_rows(state, filter).await?;
+    let employees = state.store.employee_profiles(None, Some(&site.site_id)).await?;
     let holiday = is_day_off(holidays, &site.site_id, today);
+    Ok(count_today(&employees, &rows, &rules, holiday, today))
+}
+
+/// Today's figures from the site's employees and today's rows (see the module doc).
+pub fn count_today(
+    employees: &[EmployeeProfile],
+    rows: &[AttendanceRow],
+    rules: &HashMap<String, WeekOffRule>,
+    holiday: bool,
+    today: NaiveDate,
+) -> TodayCounts {
+    let rows: HashMap<&str, &AttendanceRow> = rows.iter().map(|r| (r.employee_id.as_str(), r)).collect();
     let mut counts = TodayCounts::default();
-    for employee in state.store.employee_profiles(None, Some(&site.site_id)).await? {
-        let employed = employee.active
-            && employee.date_of_joining.is_none_or(|d| d <= today)
-            && employee.date_of_leaving.is_none_or(|d| d >= today);
-        let row = rows.get(&employee.employee_id);
-        if let Some(row) = row {
+    for employee in employees {
+        if let Some(row) = rows.get(employee.employee_id.as_str()) {
             if row.late_by_secs > 0 {
                 counts.late += 1;
             }
             match row.status.as_deref() {
-                Some("P" | "HD" | "WOP" | "PHP") => {
-                    counts.present += 1;
-                    continue;
-                }
-                Some("L") => {
-                    counts.leave += 1;
-                    continue;
-                }
-                Some("A") => {
-                    counts.absent += 1;
-                    continue;
-                }
-                Some(_) => continue,
-                None if row.in_time.is_some() => {
-                    counts.present += 1;
-                    continue;
-                }
+                Some("P" | "HD" | "WOP" | "PHP") => counts.present += 1,
+                Some("L") => counts.leave += 1,
+                Some("A") => counts.absent += 1,
+                Some(_) => {}
+                None if row.in_time.is_some() => counts.present += 1,
                 None => {}
             }
+            if row.status.is_some() || row.in_time.is_some() {
+                continue;
+            }
         }
+        let employed = employee.active
+            && employee.date_of_joining.is_none_or(|d| d <= today)
+            && employee.date_of_leaving.is_none_or(|d| d >= today);
         let week_off = employee
             .week_off_rule
             .as_ref()
@@ -110,7 +113,7 @@ async fn today_counts(
             counts.absent += 1;
         }
     }
-    Ok(counts)
+    counts
 }
 
 fn chart_days(
@@ -182,4 +185,81 @@ pub async fn dashboard(State(state): State<AppState>, WebCaller(ctx): WebCaller)
         div.sites { @for s in &sections { (s) } }
     };
     Ok(page("Dashboard", &ctx, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Weekday;
+
+    fn employee(id: &str) -> EmployeeProfile {
+        EmployeeProfile {
+            employee_id: id.into(),
+            name: id.into(),
+            department: String::new(),
+            designation: String::new(),
+            site_id: Some("A".into()),
+            shift_code: Some("GEN".into()),
+            week_off_rule: Some("SUN".into()),
+            date_of_joining: None,
+            date_of_leaving: None,
+            active: true,
+        }
+    }
+
+    fn row(id: &str, date: NaiveDate, status: Option<&str>, arrived: bool, late: i64) -> AttendanceRow {
+        AttendanceRow {
+            employee_id: id.into(),
+            name: id.into(),
+            department: String::new(),
+            site_id: Some("A".into()),
+            work_date: date,
+            shift_code: "GEN".into(),
+            day_kind: "working".into(),
+            status: status.map(str::to_owned),
+            provisional: status.is_none(),
+            in_time: arrived.then(|| date.and_hms_opt(9, 0, 0).unwrap_or_default()),
+            out_time: None,
+            total_work_secs: 0,
+            overtime_secs: 0,
+            late_by_secs: late,
+            early_exit_by_secs: 0,
+            flags: String::new(),
+            leave_kind: None,
+        }
+    }
+
+    #[test]
+    fn today_counts_every_expected_employee_once() {
+        let monday = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default();
+        let sunday = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let rules: HashMap<String, WeekOffRule> = [("SUN".to_owned(), WeekOffRule::weekly(&[Weekday::Sun]))].into();
+        let mut gone = employee("gone");
+        gone.date_of_leaving = Some(monday - Duration::days(1));
+        let mut no_shift = employee("noshift");
+        no_shift.shift_code = None;
+        let employees = vec![
+            employee("p"),
+            employee("open"),
+            employee("late"),
+            employee("leave"),
+            employee("a"),
+            employee("missing"),
+            gone,
+            no_shift,
+        ];
+        let rows = vec![
+            row("p", monday, Some("P"), true, 0),
+            row("open", monday, None, true, 0),
+            row("late", monday, Some("HD"), true, 600),
+            row("leave", monday, Some("L"), false, 0),
+            row("a", monday, Some("A"), false, 0),
+        ];
+        let counts = count_today(&employees, &rows, &rules, false, monday);
+        assert_eq!(counts, TodayCounts { present: 3, absent: 2, late: 1, leave: 1 });
+        // A holiday or a week-off: nobody without a row is absent.
+        let counts = count_today(&employees, &rows, &rules, true, monday);
+        assert_eq!(counts.absent, 1, "only the stored A");
+        assert_eq!(count_today(&employees, &[], &rules, false, sunday), TodayCounts::default());
+    }
 }
