@@ -163,7 +163,15 @@ async fn login_redirects_and_csrf(backend: Backend) {
     // With it, logout ends the session.
     let r = page.post_form("/logout", &[("_csrf", &csrf)]).await;
     assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/login".to_owned()));
-    assert!(r.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("Max-Age=0"));
+    let cookies: Vec<&str> = r.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("ac_session=;") && c.contains("Max-Age=0")), "{cookies:?}");
+    // The flash message travels to the next page, which shows it once and clears it.
+    let flash = cookies.iter().find(|c| c.starts_with("ac_flash=")).expect("a flash cookie");
+    let flash = flash.split(';').next().unwrap();
+    let r = http.get(format!("{url}/login")).header(header::COOKIE, flash).send().await.unwrap();
+    let cleared = r.headers().get_all(header::SET_COOKIE).iter().any(|v| v.to_str().unwrap().starts_with("ac_flash=;"));
+    assert!(cleared, "the flash is cleared once shown");
+    assert!(r.text().await.unwrap().contains("You have been logged out."));
     let r = page.http.get(format!("{url}/dashboard")).header(header::COOKIE, format!("ac_session={}", page.cookie));
     assert_eq!(r.send().await.unwrap().status(), StatusCode::SEE_OTHER, "the old cookie no longer works");
 
