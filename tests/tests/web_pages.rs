@@ -295,7 +295,7 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     // Day page: A's employee with punches, device, zone and why; B's employee is not found.
     let (s, html) = page.get(&format!("/employees/101/day/{tue}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains(r#"data-testid="day-status" class="st st-P">P<"#), "{html}");
+    assert!(html.contains(r#"data-testid="day-status" class="badge st st-P">P<"#), "{html}");
     assert!(html.contains("P means present."), "{html}");
     assert!(html.contains("09:20:00") && html.contains("Asia/Kolkata") && html.contains("(DEV-A)"), "{html}");
     assert!(html.contains(&format!("/manual-logs/new?employee=101&amp;date={tue}")));
