@@ -126,6 +126,15 @@ async fn login_redirects_and_csrf(backend: Backend) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get(header::SET_COOKIE).is_none());
     assert!(r.text().await.unwrap().contains("Unknown user or wrong password."));
+    // The form login shares the API's limiter: five failures, then 429 even with the right password.
+    for _ in 0..5 {
+        let r = http.post(format!("{url}/login")).form(&[("username", "adminB"), ("password", "nope")]).send();
+        assert_eq!(r.await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = http.post(format!("{url}/login")).form(&[("username", "adminB"), ("password", PASSWORD)]).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get(header::RETRY_AFTER).is_some() && r.headers().get(header::SET_COOKIE).is_none());
     // A form posted from another site is refused; an off-site `next` is ignored.
     let r = http
         .post(format!("{url}/login"))
@@ -286,6 +295,17 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
         assert!(html.contains(&format!(r#"data-testid="{id}""#)), "{id}");
     }
     assert!(html.contains(&format!("/api/v1/reports/muster?site=A&amp;month={month}&amp;format=xlsx")), "{html}");
+    // The download link works with the session cookie.
+    let r = page
+        .http
+        .get(format!("{}/api/v1/reports/muster?site=A&month={month}&format=xlsx", f.central.url))
+        .header(header::COOKIE, format!("ac_session={}", page.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().contains("spreadsheetml"));
+    assert!(r.bytes().await.unwrap().starts_with(b"PK"), "an XLSX is a zip file");
     // Filters: a department, a status.
     let (_, html) = page.get(&format!("/muster?site=A&month={month}&department=Packing")).await;
     assert!(employee_row(&html, "102").is_some() && employee_row(&html, "101").is_none());
@@ -309,7 +329,7 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     let (s, html) = page.get("/devices").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains(r#"data-device="DEV-A""#) && html.contains(r#"data-agent="agent-A""#), "{html}");
-    assert!(html.contains("<td>17</td>") && html.contains("-3 s"), "buffer depth and drift: {html}");
+    assert!(html.contains("<td>17</td>") && html.contains("-3 s (device behind)"), "buffer depth and drift: {html}");
     assert!(!html.contains("DEV-B") && !html.contains("agent-B") && !html.contains("device_unreachable"));
     let root = form_login(&f, "root", "/").await.0;
     let (_, html) = root.get("/devices").await;
