@@ -249,6 +249,7 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     evil.name = "<script>alert(1)</script>".into();
     f.store.update_employee_profile(&evil, Utc::now().date_naive()).await.unwrap();
     let (page, _) = form_login(&f, "viewerA", "/dashboard").await;
+    let root = form_login(&f, "root", "/").await.0;
     let month = f.month.format("%Y-%m").to_string();
     let (mon, tue, wed, thu) = (
         first(f.month, Weekday::Mon),
@@ -319,6 +320,12 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     assert!(html.contains("P means present."), "{html}");
     assert!(html.contains("09:20:00") && html.contains("Asia/Kolkata") && html.contains("(DEV-A)"), "{html}");
     assert!(html.contains(&format!("/manual-logs/new?employee=101&amp;date={tue}")));
+    // 101 punching at B's device that day: counted for the day, but B's device is not shown to a viewer of A.
+    ingest(&f.store, "B", 10, vec![punch("B", "101", at(tue, 12, 0), PunchState::CheckIn)]).await.unwrap();
+    let (_, html) = page.get(&format!("/employees/101/day/{tue}")).await;
+    assert!(!html.contains("DEV-B") && html.contains(r#"data-testid="day-punches-elsewhere""#), "{html}");
+    let (_, html) = root.get(&format!("/employees/101/day/{tue}")).await;
+    assert!(html.contains("(DEV-B)") && !html.contains("day-punches-elsewhere"), "{html}");
     let (s, _) = page.get(&format!("/employees/201/day/{mon}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, html) = page.get(&format!("/employees/103/day/{mon}")).await;
@@ -331,7 +338,6 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     assert!(html.contains(r#"data-device="DEV-A""#) && html.contains(r#"data-agent="agent-A""#), "{html}");
     assert!(html.contains("<td>17</td>") && html.contains("-3 s (device behind)"), "buffer depth and drift: {html}");
     assert!(!html.contains("DEV-B") && !html.contains("agent-B") && !html.contains("device_unreachable"));
-    let root = form_login(&f, "root", "/").await.0;
     let (_, html) = root.get("/devices").await;
     assert!(html.contains("DEV-B") && html.contains("device_unreachable at B") && html.contains("✗ no"));
     f.cleanup().await;
