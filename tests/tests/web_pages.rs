@@ -388,7 +388,19 @@ async fn live_stream_is_scoped(backend: Backend) {
     assert_eq!((json["pin"].as_str(), json["site_id"].as_str()), (Some("101"), Some("A")));
     assert_eq!(json["employee_name"], "Employee 101");
     assert!(!text.contains(&key_b) && !text.contains("\"201\""), "B's punch reached a viewer of A: {text}");
-    drop(stream);
+
+    // Stopping the service ends the open stream cleanly (well before the 10 s grace the server gives requests).
+    let pid = i32::try_from(f.central.process.pid().unwrap()).unwrap();
+    // SAFETY: sending SIGTERM to the child process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => break,
+            other => panic!("the stream did not end cleanly when the service stopped: {other:?}"),
+        }
+    }
     f.cleanup().await;
 }
 
