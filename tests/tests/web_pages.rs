@@ -154,6 +154,12 @@ async fn login_redirects_and_csrf(backend: Backend) {
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set_cookie.contains(flag), "{set_cookie}");
     }
+    let r = page
+        .http
+        .get(format!("{url}/login?next=/devices"))
+        .header(header::COOKIE, format!("ac_session={}", page.cookie));
+    let r = r.send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/devices".to_owned()), "already logged in");
     let (s, dashboard) = page.get("/dashboard").await;
     assert_eq!(s, StatusCode::OK);
     assert!(dashboard.contains(r#"name="viewport""#) && dashboard.contains(r#"<nav aria-label="Main">"#));
