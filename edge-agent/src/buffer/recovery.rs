@@ -76,27 +76,6 @@ pub fn open_or_move_aside(path: &Path, cache_bytes: u64) -> Result<Opened, OpenE
     }
 }
 
-/// Opens again a store this process has just opened and closed (see `Buffer::open`: closing it drops what sled cached
-/// while the key index was loaded). sled's background thread may release the file lock a moment after the close,
-/// so a lock is retried for up to a second; anything else is an error, never a move aside.
-///
-/// # Errors
-/// [`OpenError`].
-pub fn reopen(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
-    let mut tries = 0;
-    loop {
-        match attempt(path, cache_bytes) {
-            Attempt::Ok(db) => return Ok(db),
-            Attempt::Fatal(OpenError::Locked { .. }) if tries < 20 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Attempt::Fatal(e) => return Err(e),
-            Attempt::Broken(reason) => return Err(OpenError::Io { path: path.to_owned(), reason }),
-        }
-    }
-}
-
 fn attempt(path: &Path, cache_bytes: u64) -> Attempt {
     let config = sled::Config::new().path(path).cache_capacity(cache_bytes).mode(sled::Mode::HighThroughput);
     // sled 0.34 panics on some kinds of damage instead of returning an error; such a store is as broken as one that
