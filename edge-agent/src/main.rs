@@ -69,7 +69,10 @@ struct ProbeArgs {
     timeout: u64,
 }
 
+mod malloc;
+
 fn main() -> ExitCode {
+    malloc::one_arena();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

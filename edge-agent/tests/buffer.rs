@@ -99,6 +99,45 @@ async fn keys_are_forgotten_only_after_retention_and_then_stored_again() {
     assert_eq!(seqs(&buffer, 0), [3, 4]);
 }
 
+/// Two distinct punches whose keys share the first four bytes, the fingerprint the in-memory key index holds.
+fn fingerprint_twins() -> (Punch, Punch) {
+    let mut seen = std::collections::HashMap::new();
+    for n in 0..2_000_000u32 {
+        let candidate = punch("TWIN1", 1000 + n % 5000, n / 5000);
+        let key = candidate.key();
+        let fingerprint: [u8; 4] = key.as_bytes()[..4].try_into().expect("four bytes");
+        if let Some(earlier) = seen.insert(fingerprint, candidate.clone()) {
+            return (earlier, candidate);
+        }
+    }
+    panic!("no two keys share a fingerprint among two million");
+}
+
+#[tokio::test]
+async fn a_punch_whose_key_shares_a_fingerprint_with_another_is_still_stored() {
+    let (first, twin) = fingerprint_twins();
+    assert_ne!(first.key(), twin.key());
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let buffer = open(dir.path());
+        assert_eq!(buffer.append(vec![first.clone()]).await.expect("append").new, 1);
+        let appended = buffer.append(vec![twin.clone()]).await.expect("append");
+        assert_eq!((appended.new, appended.duplicates), (1, 0), "a fingerprint match is not a duplicate");
+        let again = buffer.append(vec![twin.clone(), first.clone()]).await.expect("append");
+        assert_eq!((again.new, again.duplicates), (0, 2), "both keys are known");
+        buffer.acknowledge(1).await.expect("ack");
+        let keys = [first.key(), twin.key()];
+        assert_eq!(PunchSink::unacknowledged(&buffer, &keys).await.expect("count"), 1, "only the twin is unacked");
+    }
+    // The same after loading the index from the store.
+    let buffer = open(dir.path());
+    let again = buffer.append(vec![first.clone(), twin.clone()]).await.expect("append");
+    assert_eq!((again.new, again.duplicates), (0, 2));
+    assert_eq!(PunchSink::unacknowledged(&buffer, &[twin.key()]).await.expect("count"), 1);
+    assert_eq!(PunchSink::unacknowledged(&buffer, &[first.key()]).await.expect("count"), 0);
+    assert_eq!(buffer.stats().expect("stats").index_keys, 2);
+}
+
 #[tokio::test]
 async fn acknowledge_deletes_exactly_up_to_the_watermark() {
     let dir = tempfile::tempdir().expect("tempdir");

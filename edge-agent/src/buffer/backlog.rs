@@ -6,6 +6,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use protocol::SequencedPunch;
 
+use super::keylookup::key_count;
 use super::layout::{
     ack_log_key, chunk_appended_at_ms, chunk_count, chunk_start, decode_chunk, entry_bytes, read_u64, seq_key,
     RecordError, StoredPunch, KEY, META_ACKED, META_LIVE_BYTES, PUNCH, QUARANTINE,
@@ -68,16 +69,24 @@ impl Buffer {
 
     fn quarantine(&self, first: u64, value: sled::IVec, error: &RecordError) -> Result<(), BufferError> {
         tracing::error!(first, %error, "a buffered chunk cannot be decoded; moved to quarantine");
-        {
+        let key_chunk = seq_key(KEY, first);
+        let keys_held = {
             let _guard = self.lock_write();
+            let keys_held = self
+                .inner
+                .db
+                .get(key_chunk)
+                .map_err(|e| self.storage_error("quarantining a chunk", e))?
+                .map_or(0, |v| key_count(&v));
             let mut batch = sled::Batch::default();
             batch.insert(&seq_key(QUARANTINE, first), value);
             batch.remove(&seq_key(PUNCH, first));
             // Its keys go too, so the devices' copies of these punches are taken again when re-read.
             batch.remove(&seq_key(KEY, first));
             self.inner.db.apply_batch(batch).map_err(|e| self.storage_error("quarantining a chunk", e))?;
-        }
-        self.reload_keys()?;
+            keys_held
+        };
+        self.forget_keys(first, first + keys_held);
         self.inner.faults.raise(
             faults::BUFFER_STORAGE,
             format!("buffered chunk starting at seq {first} cannot be decoded ({error}); kept in quarantine"),

@@ -11,8 +11,9 @@
 //!   the driver's cursor skips most of it, and the index catches the rest (a cursor lost with a moved-aside buffer, a
 //!   resync). Keeping keys for weeks after the ack covers a log cleared monthly; past retention a re-read punch is
 //!   stored again and the central service counts it as a duplicate, so retention trades disk for traffic, never
-//!   correctness. The index is 16 bytes per key on disk and in memory (see `keyset`): 45 days of 4 punches a day for
-//!   1,000 people is 180,000 keys, under 3 MB.
+//!   correctness. The index is 16 bytes per key on disk and 8 in memory (see `keyset`: a fingerprint and the sequence
+//!   number, confirmed against the stored key, so a distinct punch is never taken for a duplicate): 45 days of 4
+//!   punches a day for 1,000 people is 180,000 keys, under 1.5 MB.
 //! - **Acknowledgement.** [`Buffer::acknowledge`] deletes punches up to a watermark; nothing else deletes a punch.
 //! - **Bounded memory and disk.** sled's page cache is capped (`cache_bytes`); the backlog is read by range scans, a
 //!   batch at a time ([`Buffer::read_after`]). At the disk budget (see `check_disk` for how it is measured),
@@ -21,6 +22,7 @@
 //! - **A broken store** is moved aside and replaced (see [`recovery`]).
 
 mod backlog;
+mod keylookup;
 mod keyset;
 mod layout;
 mod recovery;
@@ -38,10 +40,11 @@ use tokio::sync::watch;
 
 use crate::faults::{self, Faults};
 use crate::sink::{Appended, PunchSink, SinkError};
+use keylookup::StoredKeys;
 use keyset::KeySet;
 use layout::{
-    chunk_start, cursor_key, decode_keys, encode_chunk, encode_keys, entry_bytes, read_u64, seq_key, CHUNK_PUNCHES,
-    KEY, META_ACKED, META_LIVE_BYTES, META_NEXT_SEQ, PUNCH,
+    cursor_key, encode_chunk, encode_keys, entry_bytes, read_u64, seq_key, CHUNK_PUNCHES, KEY, META_ACKED,
+    META_LIVE_BYTES, META_NEXT_SEQ, PUNCH,
 };
 pub use layout::{RecordError, StoredPunch};
 pub use recovery::OpenError;
@@ -159,7 +162,7 @@ impl Buffer {
         let next_seq = db.get(META_NEXT_SEQ).map_err(storage)?.and_then(|v| read_u64(&v)).unwrap_or(1);
         let acked = db.get(META_ACKED).map_err(storage)?.and_then(|v| read_u64(&v)).unwrap_or(0);
         let live_bytes = db.get(META_LIVE_BYTES).map_err(storage)?.and_then(|v| read_u64(&v)).unwrap_or(0);
-        let keys = load_keys(&db).map_err(storage)?;
+        let keys = keylookup::load(&db, next_seq).map_err(storage)?;
         let (last_seq_tx, _) = watch::channel(next_seq - 1);
         let buffer = Self {
             inner: Arc::new(Inner {
@@ -219,9 +222,17 @@ impl Buffer {
         let mut seen = HashSet::with_capacity(punches.len());
         let mut fresh = Vec::with_capacity(punches.len());
         let mut outcome = Appended::default();
+        let mut stored = StoredKeys::new(&self.inner.db);
         for punch in punches {
             let key = punch.key();
-            let known = !seen.insert(key) || state.keys.contains(&key);
+            let known = !seen.insert(key) || {
+                let candidates = state.keys.candidates(&key, state.next_seq);
+                !candidates.is_empty()
+                    && stored
+                        .find(&key, &candidates)
+                        .map_err(|e| self.storage_error("reading the key index", e))?
+                        .is_some()
+            };
             if known {
                 outcome.duplicates += 1;
             } else {
@@ -246,10 +257,11 @@ impl Buffer {
         batch.insert(META_NEXT_SEQ, &seq.to_be_bytes());
         batch.insert(META_LIVE_BYTES, &live_bytes.to_be_bytes());
         self.inner.db.apply_batch(batch).map_err(|e| self.storage_error("writing punches", e))?;
+        let first_seq = state.next_seq;
         state.next_seq = seq;
         state.live_bytes = live_bytes;
-        for (key, _) in &fresh {
-            state.keys.insert(key);
+        for ((key, _), seq) in fresh.iter().zip(first_seq..) {
+            state.keys.insert(key, seq);
         }
         Ok((outcome, seq - 1))
     }
@@ -261,57 +273,50 @@ impl Buffer {
     pub fn prune_keys(&self, now: DateTime<Utc>) -> Result<u64, BufferError> {
         let retention = chrono::Duration::from_std(self.inner.options.key_retention).unwrap_or(chrono::Duration::MAX);
         let cutoff_ms = now.checked_sub_signed(retention).map_or(i64::MIN, |t| t.timestamp_millis());
-        let removed = retention::prune(&self.inner.db, cutoff_ms, &|| self.lock_write())
+        let (removed, deleted_through) = retention::prune(&self.inner.db, cutoff_ms, &|| self.lock_write())
             .map_err(|e| self.storage_error("pruning the key index", e))?;
-        if removed > 0 {
-            self.reload_keys()?;
+        if let Some(last) = deleted_through {
+            self.forget_keys(0, last.saturating_add(1));
         }
         Ok(removed)
     }
 
-    /// How many of `keys` are not acknowledged (unknown or forgotten keys count as not acknowledged). Known keys are
-    /// looked for in the key chunks of the unacknowledged backlog only.
+    /// How many of `keys` are not acknowledged (unknown or forgotten keys count as not acknowledged). A key counts as
+    /// acknowledged only when it is read back from the key chunks at a sequence number the watermark covers.
     ///
     /// # Errors
     /// [`BufferError::Storage`].
     pub fn unacknowledged_count(&self, keys: &[PunchKey]) -> Result<usize, BufferError> {
-        let mut known = std::collections::HashSet::new();
-        let mut unknown = 0;
-        {
+        // Candidates are taken under the lock and read back without it: a chunk pruned meanwhile is not found, and its
+        // keys count as not acknowledged, the safe side.
+        let (acked, candidates) = {
             let state = self.lock_write();
-            for key in keys {
-                if state.keys.contains(key) {
-                    known.insert(*key.as_bytes());
-                } else {
-                    unknown += 1;
-                }
-            }
-        }
-        if known.is_empty() {
-            return Ok(unknown);
-        }
-        let acked = self.acked_up_to();
-        let db = &self.inner.db;
-        let start = chunk_start(db, KEY, acked + 1, |v| (v.len() / 16) as u64)
-            .map_err(|e| self.storage_error("reading the key index", e))?;
+            let candidates: Vec<Vec<u64>> = keys
+                .iter()
+                .map(|key| {
+                    state.keys.candidates(key, state.next_seq).into_iter().filter(|&s| s <= state.acked).collect()
+                })
+                .collect();
+            (state.acked, candidates)
+        };
+        debug_assert!(candidates.iter().flatten().all(|&s| s <= acked));
+        let mut stored = StoredKeys::new(&self.inner.db);
         let mut unacked = 0;
-        for item in db.range(seq_key(KEY, start)..=seq_key(KEY, u64::MAX)) {
-            let (key, value) = item.map_err(|e| self.storage_error("reading the key index", e))?;
-            let Some(first) = read_u64(&key) else { continue };
-            for (offset, raw) in (0u64..).zip(decode_keys(&value)) {
-                if first + offset > acked && known.remove(&raw) {
-                    unacked += 1;
-                }
+        for (key, candidates) in keys.iter().zip(&candidates) {
+            let found = !candidates.is_empty()
+                && stored.find(key, candidates).map_err(|e| self.storage_error("reading the key index", e))?.is_some();
+            if !found {
+                unacked += 1;
             }
         }
-        Ok(unknown + unacked)
+        Ok(unacked)
     }
 
-    /// Rebuilds the in-memory key set from the key chunks (after a prune or a quarantine removed some).
-    fn reload_keys(&self) -> Result<(), BufferError> {
+    /// Forgets the in-memory keys of sequence numbers `from..to`, whose key chunks were deleted.
+    fn forget_keys(&self, from: u64, to: u64) {
         let mut state = self.lock_write();
-        state.keys = load_keys(&self.inner.db).map_err(|e| self.storage_error("loading the key index", e))?;
-        Ok(())
+        let next_seq = state.next_seq;
+        state.keys.forget(from, to, next_seq);
     }
 
     /// Whether appends are taken now; re-measures the disk at most every half second.
@@ -462,21 +467,6 @@ impl Buffer {
     fn lock_write(&self) -> std::sync::MutexGuard<'_, WriteState> {
         self.inner.write.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// Every key in the index. Counted first, so the vector is allocated once at its final size: a growing vector would
-/// briefly need twice the memory, and the agent's peak memory is what matters.
-fn load_keys(db: &sled::Db) -> Result<KeySet, sled::Error> {
-    let mut count = 0;
-    for item in db.scan_prefix([KEY]) {
-        count += item?.1.len() / 16;
-    }
-    let mut keys = Vec::with_capacity(count);
-    for item in db.scan_prefix([KEY]) {
-        let (_, value) = item?;
-        keys.extend(decode_keys(&value));
-    }
-    Ok(KeySet::from_keys(keys))
 }
 
 fn is_disk_full(error: &std::io::Error) -> bool {

@@ -2,19 +2,21 @@
 //!
 //! Each acknowledgement leaves an `a` entry (when, up to which sequence). Pruning finds the highest sequence
 //! acknowledged before the cutoff and deletes the key chunks wholly at or below it (a chunk that straddles it stays a
-//! little longer), in slices so the writer lock is held briefly. The caller then reloads the in-memory key set.
+//! little longer), in slices so the writer lock is held briefly. The caller then forgets the deleted range in the
+//! in-memory key set.
 
 use std::sync::MutexGuard;
 
 use super::layout::{entry_bytes, parse_ack_log_key, read_u64, seq_key, ACK_LOG, KEY, META_LIVE_BYTES};
 use super::{WriteState, CHUNK};
 
-/// Prunes keys of punches acknowledged before `cutoff_ms`; returns how many keys were removed.
+/// Prunes keys of punches acknowledged before `cutoff_ms`; returns how many keys were removed and the last sequence
+/// number of the deleted chunks (every key chunk at or below it is gone).
 pub(super) fn prune<'a>(
     db: &sled::Db,
     cutoff_ms: i64,
     lock: &dyn Fn() -> MutexGuard<'a, WriteState>,
-) -> Result<u64, sled::Error> {
+) -> Result<(u64, Option<u64>), sled::Error> {
     let mut prune_up_to = None;
     let mut expired_log = Vec::new();
     for item in db.scan_prefix([ACK_LOG]) {
@@ -26,8 +28,9 @@ pub(super) fn prune<'a>(
         prune_up_to = Some(prune_up_to.map_or(seq, |s: u64| s.max(seq)));
         expired_log.push(key);
     }
-    let Some(up_to) = prune_up_to else { return Ok(0) };
+    let Some(up_to) = prune_up_to else { return Ok((0, None)) };
     let mut removed = 0u64;
+    let mut deleted_through = None;
     loop {
         let mut state = lock();
         let mut batch = sled::Batch::default();
@@ -42,6 +45,7 @@ pub(super) fn prune<'a>(
             state.live_bytes = state.live_bytes.saturating_sub(entry_bytes(key.len(), value.len()));
             batch.remove(key);
             removed += count;
+            deleted_through = Some(first + count.max(1) - 1);
             in_batch += 1;
             if in_batch == CHUNK {
                 break;
@@ -62,5 +66,5 @@ pub(super) fn prune<'a>(
     if removed > 0 {
         tracing::info!(removed, up_to, "pruned keys of punches acknowledged before the retention");
     }
-    Ok(removed)
+    Ok((removed, deleted_through))
 }
