@@ -36,6 +36,8 @@ struct Control {
     rng: Mutex<StdRng>,
     connections: AtomicU64,
     cuts: AtomicU64,
+    /// Open connections dropped by [`ChaosProxy::cut_all`].
+    forced_cuts: AtomicU64,
 }
 
 /// A running proxy; stops (and drops its connections) when dropped.
@@ -59,6 +61,7 @@ impl ChaosProxy {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             connections: AtomicU64::new(0),
             cuts: AtomicU64::new(0),
+            forced_cuts: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept_loop(listener, upstream, control.clone(), stop.clone()));
@@ -88,6 +91,11 @@ impl ChaosProxy {
     /// Connections cut by chaos so far.
     pub fn cuts(&self) -> u64 {
         self.control.cuts.load(Ordering::Relaxed)
+    }
+
+    /// Open connections dropped by [`ChaosProxy::cut_all`] so far.
+    pub fn forced_cuts(&self) -> u64 {
+        self.control.forced_cuts.load(Ordering::Relaxed)
     }
 }
 
@@ -135,10 +143,12 @@ async fn connection(client: TcpStream, upstream: SocketAddr, control: Arc<Contro
     let (server_read, server_write) = server.into_split();
     let local = CancellationToken::new();
     let up = pump(client_read, server_write, control.clone(), local.clone());
-    let down = pump(server_read, client_write, control, local.clone());
+    let down = pump(server_read, client_write, control.clone(), local.clone());
     tokio::select! {
         _ = futures::future::join(up, down) => {}
-        () = generation.cancelled() => {}
+        () = generation.cancelled() => {
+            control.forced_cuts.fetch_add(1, Ordering::Relaxed);
+        }
         () = local.cancelled() => {}
     }
 }

@@ -31,8 +31,10 @@ async fn produce_through_chaos(fleet: &std::sync::Arc<Fleet>, proxy: &ChaosProxy
     let stop = CancellationToken::new();
     let producer = fleet.produce(TOTAL, Duration::from_millis(50), 25, 2, stop.clone());
     let mut rounds = 0;
-    // Random cuts are rare per chunk; while the backlog still flows, keep the chaos on until at least one happened.
-    while !producer.is_finished() || rounds < 10 || (proxy.cuts() == 0 && rounds < 40) {
+    // Random cuts are rare per chunk, so cuts of open connections by `cut_all` count too; keep the chaos on until at
+    // least one connection was cut while open.
+    let cut_open = |proxy: &ChaosProxy| proxy.cuts() + proxy.forced_cuts();
+    while !producer.is_finished() || rounds < 10 || (cut_open(&proxy) == 0 && rounds < 40) {
         rounds += 1;
         match rng.random_range(0..4) {
             0 => proxy.cut_all(),
@@ -44,19 +46,20 @@ async fn produce_through_chaos(fleet: &std::sync::Arc<Fleet>, proxy: &ChaosProxy
         proxy.set_mode(CHAOS);
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;
         eprintln!(
-            "chaos: round {rounds}: {} produced, {} in AllLogs, {} connections, {} cuts",
+            "chaos: round {rounds}: {} produced, {} in AllLogs, {} connections, {} random cuts, {} forced cuts",
             fleet.produced(),
             db.scalar("SELECT count(*) FROM all_logs").await.unwrap_or(-1),
             proxy.connections(),
-            proxy.cuts()
+            proxy.cuts(),
+            proxy.forced_cuts()
         );
         assert!(rounds < 200, "production did not finish");
     }
     producer.await.expect("producer");
     assert_eq!(fleet.produced(), TOTAL);
-    let (connections, cuts) = (proxy.connections(), proxy.cuts());
-    assert!(cuts > 0, "the chaos cut some connections ({connections} connections)");
-    eprintln!("chaos: {rounds} rounds, {connections} connections through the proxy, {cuts} cut at random");
+    let (connections, cuts, forced) = (proxy.connections(), proxy.cuts(), proxy.forced_cuts());
+    assert!(cuts + forced > 0, "the chaos cut no open connection ({connections} connections)");
+    eprintln!("chaos: {rounds} rounds, {connections} connections through the proxy, {cuts} cut at random, {forced} cut by cut_all");
     proxy.set_mode(ProxyMode::Pass);
     proxy.cut_all();
     let expected = fleet.expected_keys();
