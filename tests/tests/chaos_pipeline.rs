@@ -34,7 +34,7 @@ async fn produce_through_chaos(fleet: &std::sync::Arc<Fleet>, proxy: &ChaosProxy
     // Random cuts are rare per chunk, so cuts of open connections by `cut_all` count too; keep the chaos on until at
     // least one connection was cut while open.
     let cut_open = |proxy: &ChaosProxy| proxy.cuts() + proxy.forced_cuts();
-    while !producer.is_finished() || rounds < 10 || (cut_open(&proxy) == 0 && rounds < 40) {
+    while !producer.is_finished() || rounds < 10 || (cut_open(proxy) == 0 && rounds < 40) {
         rounds += 1;
         match rng.random_range(0..4) {
             0 => proxy.cut_all(),
