@@ -165,10 +165,12 @@ pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<Vec<DirtyDay>, St
 }
 
 /// SQLite: deletes every dirty row of the given (employee, first day, last day) ranges. Used by the bulk jobs in
-/// place of [`dirty_within`] + [`release`] on SQLite: the transaction holds the only writer connection from before
-/// its inputs are loaded until it commits, so no row can be marked or re-marked in between, and deleting the rows of
-/// the written days is exactly deleting the rows read before loading whose `marks` did not change. (PostgreSQL keeps
-/// the read-and-compare, whose row locks order the job against concurrent ingest.) Returns how many rows went.
+/// place of [`dirty_within`] + [`release`] on SQLite: no other write commits between the transaction's first read
+/// (before its inputs are loaded) and its commit (this process has one writer connection, and in WAL mode a write
+/// from a snapshot that another process's commit made stale fails with `SQLITE_BUSY_SNAPSHOT`, a transient error
+/// the job retries), so no row can be marked or re-marked in between, and deleting the rows of the written days is
+/// exactly deleting the rows read before loading whose `marks` did not change. (PostgreSQL keeps the
+/// read-and-compare, whose row locks order the job against concurrent ingest.) Returns how many rows went.
 ///
 /// # Errors
 /// [`StoreError::Database`]; [`StoreError::Invalid`] on PostgreSQL, where it must not be used.
