@@ -3,8 +3,9 @@
 //!
 //! - [`recompute`] is the core every job shares: for a batch of employees and a rule choosing each one's days (the
 //!   claimed dirty days, the days closing, a whole range), it loads the reference tables, employees, leave, manual
-//!   logs and punches (one query per batch and distinct padded span the engine needs), computes the days with
-//!   [`engine::compute_range`], and replaces those days' rows.
+//!   logs and punches (one query per batch and group of overlapping padded spans the engine needs; each employee
+//!   keeps only the punches of their own span), computes the days with [`engine::compute_range`], and replaces those
+//!   days' rows.
 //! - [`worker`]: the incremental worker that drains `attendance_dirty`.
 //! - [`bulk`]: close the day (absentees), apply or revert the sandwich rule, reprocess a range; all idempotent.
 //! - [`schedule`]: the loops `serve` runs (worker, periodic close-day, daily sandwich job).
