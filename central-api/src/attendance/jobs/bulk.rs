@@ -11,15 +11,16 @@
 //!   Days without a single punch get their A row this way: that is how absentees are marked.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use super::{recompute, site_now, Finish, JobError, Outcome, Plan};
+use super::{recompute, site_now, Finish, JobError, Outcome, Plan, Recomputed};
 use crate::attendance::engine;
 use crate::store::attendance::dirty;
 use crate::store::attendance::inputs::load_reference;
 use crate::store::attendance::{employees_in, Scope};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 /// Employees per transaction in bulk jobs.
 pub const CHUNK: usize = 500;
@@ -163,16 +164,41 @@ async fn run_chunk(
     plan: &Plan<'_>,
     finish: Option<Finish>,
 ) -> Result<Outcome, JobError> {
+    let started = Instant::now();
     let mut tx = store.begin().await?;
     dirty::lock_employees(&mut tx, chunk).await?;
     let reference = load_reference(&mut tx).await?;
-    // Read before the punches are loaded: a punch committed later bumps `marks`, so its row is not released.
-    let marked = dirty::dirty_within(&mut tx, chunk, from, to).await?;
+    let sqlite = matches!(tx, Tx::Sqlite(_));
+    // PostgreSQL: read (and lock) before the punches are loaded: a punch committed later marks its day again, so its
+    // row is not released. SQLite: nothing else writes until this transaction ends (see `release_ranges_sqlite`).
+    let marked = if sqlite { Vec::new() } else { dirty::dirty_within(&mut tx, chunk, from, to).await? };
+    let mut queue_time = started.elapsed();
     let done = recompute(&mut tx, &reference, chunk, at, plan, finish).await?;
-    let written: Vec<_> = marked.into_iter().filter(|d| done.covers(d)).collect();
-    dirty::release(&mut tx, &written).await?;
+    let started = Instant::now();
+    if sqlite {
+        dirty::release_ranges_sqlite(&mut tx, &released_ranges(&done, from, to)).await?;
+    } else {
+        let written: Vec<_> = marked.into_iter().filter(|d| done.covers(d)).collect();
+        dirty::release(&mut tx, &written).await?;
+    }
+    queue_time += started.elapsed();
+    let started = Instant::now();
     tx.commit().await?;
-    Ok(done.outcome)
+    Ok(Outcome { queue_time, commit_time: started.elapsed(), ..done.outcome })
+}
+
+/// The (employee, first, last) day ranges within `from..=to` whose dirty rows [`Recomputed::covers`].
+fn released_ranges(done: &Recomputed, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDate, NaiveDate)> {
+    let mut out: Vec<(String, NaiveDate, NaiveDate)> = done.skipped.iter().map(|id| (id.clone(), from, to)).collect();
+    for (id, ranges) in &done.written {
+        for &(first, last) in ranges {
+            let (first, last) = (first.max(from), last.min(to));
+            if first <= last && !done.skipped.contains(id) {
+                out.push((id.clone(), first, last));
+            }
+        }
+    }
+    out
 }
 
 async fn with_retries<F, Fut>(mut attempt: F) -> Result<Outcome, JobError>

@@ -3,8 +3,9 @@
 //!
 //! - [`recompute`] is the core every job shares: for a batch of employees and a rule choosing each one's days (the
 //!   claimed dirty days, the days closing, a whole range), it loads the reference tables, employees, leave, manual
-//!   logs and punches (one query per batch and distinct padded span the engine needs), computes the days with
-//!   [`engine::compute_range`], and replaces those days' rows.
+//!   logs and punches (one query per batch and group of overlapping padded spans the engine needs; each employee
+//!   keeps only the punches of their own span), computes the days with [`engine::compute_range`], and replaces those
+//!   days' rows.
 //! - [`worker`]: the incremental worker that drains `attendance_dirty`.
 //! - [`bulk`]: close the day (absentees), apply or revert the sandwich rule, reprocess a range; all idempotent.
 //! - [`schedule`]: the loops `serve` runs (worker, periodic close-day, daily sandwich job).
@@ -18,7 +19,7 @@ pub mod bulk;
 pub mod schedule;
 pub mod worker;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 
@@ -60,6 +61,10 @@ pub struct Outcome {
     pub engine_time: std::time::Duration,
     /// Time spent writing rows.
     pub write_time: std::time::Duration,
+    /// Time spent on the dirty-day queue: taking the employees' locks, reading and releasing their dirty rows.
+    pub queue_time: std::time::Duration,
+    /// Time spent committing.
+    pub commit_time: std::time::Duration,
 }
 
 impl std::ops::AddAssign for Outcome {
@@ -70,6 +75,8 @@ impl std::ops::AddAssign for Outcome {
         self.load_time += other.load_time;
         self.engine_time += other.engine_time;
         self.write_time += other.write_time;
+        self.queue_time += other.queue_time;
+        self.commit_time += other.commit_time;
     }
 }
 
@@ -122,6 +129,28 @@ pub type Plan<'p> = dyn Fn(&EmployeeContext<'_>, NaiveDateTime) -> BTreeSet<Naiv
 /// A transformation applied to the computed rows before they are written (the sandwich revert).
 pub type Finish = fn(&mut [AttendanceDay]);
 
+/// Groups employees whose punch spans overlap (or touch): one query per group covers the union of its spans.
+fn span_groups(
+    spans: &HashMap<String, (NaiveDateTime, NaiveDateTime)>,
+) -> Vec<((NaiveDateTime, NaiveDateTime), Vec<String>)> {
+    let mut sorted: Vec<(&String, &(NaiveDateTime, NaiveDateTime))> = spans.iter().collect();
+    sorted.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    let mut groups: Vec<((NaiveDateTime, NaiveDateTime), Vec<String>)> = Vec::new();
+    for (id, &(from, until)) in sorted {
+        match groups.last_mut() {
+            Some(((_, end), ids)) if from <= *end => {
+                *end = (*end).max(until);
+                ids.push(id.clone());
+            }
+            _ => groups.push(((from, until), vec![id.clone()])),
+        }
+    }
+    for (_, ids) in &mut groups {
+        ids.sort();
+    }
+    groups
+}
+
 /// Recomputes, in `tx`, the days `plan` chooses for each employee of `ids`, and replaces their rows. Employees
 /// that cannot be computed (unknown, inactive, without site or shift) are left alone; an employee whose inputs the
 /// engine refuses is skipped with an error logged (their configuration must be fixed, which marks them again).
@@ -152,10 +181,8 @@ pub async fn recompute(
     }
     let no_leave: Vec<Leave> = Vec::new();
     let mut planned = Vec::with_capacity(employees.len());
-    let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
-    // Employees grouped by the span of punches they need: one query per distinct span (a claim mixing the month's
-    // first and last days then does not load the whole month for everyone).
-    let mut by_span: BTreeMap<(NaiveDateTime, NaiveDateTime), Vec<String>> = BTreeMap::new();
+    // Each employee's span of punches, `from <= local_time < until`.
+    let mut spans: HashMap<String, (NaiveDateTime, NaiveDateTime)> = HashMap::with_capacity(employees.len());
     for employee in &employees {
         let (Some(shift), Some(site)) =
             (reference.shifts.get(&employee.shift), reference.sites.get(employee.site.as_str()))
@@ -180,33 +207,40 @@ pub async fn recompute(
             own = Some(own.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
         }
         if let Some((lo, hi)) = own {
-            span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-            by_span.entry((lo, hi + Duration::seconds(1))).or_default().push(employee.employee_id.to_string());
+            spans.insert(employee.employee_id.to_string(), (lo, hi + Duration::seconds(1)));
             planned.push(Planned { employee, runs, now });
         }
     }
-    let Some((lo, hi)) = span else {
+    let Some((lo, hi)) = spans.values().copied().reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
         return Ok(result);
     };
-    let hi = hi + Duration::seconds(1);
     let planned_ids: Vec<String> = planned.iter().map(|p| p.employee.employee_id.as_str().to_owned()).collect();
-    if by_span.len() > MAX_SPAN_QUERIES {
-        by_span = BTreeMap::from([((lo, hi), planned_ids.clone())]);
+    // One query per group of overlapping spans (a claim mixing the month's first and last days then does not load
+    // the whole month for everyone; a bulk chunk, whose spans all overlap, is one query). Each employee then keeps
+    // only the punches of their own span.
+    let mut groups = span_groups(&spans);
+    if groups.len() > MAX_SPAN_QUERIES {
+        groups = vec![((lo, hi), planned_ids.clone())];
     }
     let mut punches = Vec::new();
-    for ((from, until), ids) in &by_span {
-        let who = if ids.len() == 1 { Who::One(&ids[0]) } else { Who::Many(ids) };
-        punches.extend(load_punches(tx, who, *from, *until).await?);
+    for ((from, until), ids) in &groups {
+        punches.extend(load_punches(tx, ids, *from, *until).await?);
     }
-    let loaded = punches.len();
-    for ((from, until), ids) in &by_span {
+    let device_punches = punches.len();
+    for ((from, until), ids) in &groups {
         let who = if ids.len() == 1 { Who::One(&ids[0]) } else { Who::Many(ids) };
         punches.extend(load_manual_logs(tx, who, *from, *until).await?);
     }
     let leaves = load_leaves(tx, &planned_ids, lo.date() - Duration::days(1), hi.date()).await?;
     let mut by_pin: HashMap<String, Vec<AttendancePunch>> = HashMap::with_capacity(planned.len());
-    for punch in punches {
-        by_pin.entry(punch.employee_id.as_str().to_owned()).or_default().push(punch);
+    let mut loaded = 0;
+    for (n, punch) in punches.into_iter().enumerate() {
+        let id = punch.employee_id.as_str();
+        let Some((from, until)) = spans.get(id) else { continue };
+        if *from <= punch.local_time && punch.local_time < *until {
+            loaded += usize::from(n < device_punches);
+            by_pin.entry(id.to_owned()).or_default().push(punch);
+        }
     }
 
     let load_time = load_started.elapsed();
@@ -260,4 +294,35 @@ pub async fn recompute(
         result.written.entry(range.employee_id).or_default().push((range.from, range.to));
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 12, day).and_then(|d| d.and_hms_opt(hour, 0, 0)).expect("valid")
+    }
+
+    #[test]
+    fn overlapping_spans_share_a_query_and_distant_ones_do_not() {
+        let spans: HashMap<String, (NaiveDateTime, NaiveDateTime)> = [
+            ("b", (at(1, 0), at(3, 0))),
+            ("a", (at(2, 12), at(4, 0))),
+            ("c", (at(4, 0), at(5, 0))),
+            ("d", (at(20, 0), at(21, 0))),
+        ]
+        .into_iter()
+        .map(|(id, span)| (id.to_owned(), span))
+        .collect();
+        let groups = span_groups(&spans);
+        assert_eq!(
+            groups,
+            vec![
+                ((at(1, 0), at(5, 0)), vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]),
+                ((at(20, 0), at(21, 0)), vec!["d".to_owned()]),
+            ]
+        );
+        assert!(span_groups(&HashMap::new()).is_empty());
+    }
 }

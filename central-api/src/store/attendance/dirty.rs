@@ -164,6 +164,35 @@ pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<Vec<DirtyDay>, St
     Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
 }
 
+/// SQLite: deletes every dirty row of the given (employee, first day, last day) ranges. Used by the bulk jobs in
+/// place of [`dirty_within`] + [`release`] on SQLite: no other write commits between the transaction's first read
+/// (before its inputs are loaded) and its commit (this process has one writer connection, and in WAL mode a write
+/// from a snapshot that another process's commit made stale fails with `SQLITE_BUSY_SNAPSHOT`, a transient error
+/// the job retries), so no row can be marked or re-marked in between, and deleting the rows of the written days is
+/// exactly deleting the rows read before loading whose `marks` did not change. (PostgreSQL keeps the
+/// read-and-compare, whose row locks order the job against concurrent ingest.) Returns how many rows went.
+///
+/// # Errors
+/// [`StoreError::Database`]; [`StoreError::Invalid`] on PostgreSQL, where it must not be used.
+pub async fn release_ranges_sqlite(tx: &mut Tx, ranges: &[(String, NaiveDate, NaiveDate)]) -> Result<u64, StoreError> {
+    let Tx::Sqlite(t) = tx else {
+        return Err(StoreError::Invalid("release_ranges_sqlite on PostgreSQL".into()));
+    };
+    if ranges.is_empty() {
+        return Ok(0);
+    }
+    let json = serde_json::to_string(ranges).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let done = sqlx::query(
+        "DELETE FROM attendance_dirty WHERE rowid IN (SELECT d.rowid FROM json_each(?1) AS r \
+         CROSS JOIN attendance_dirty AS d ON d.employee_id = r.value ->> 0 \
+         AND d.work_date >= r.value ->> 1 AND d.work_date <= r.value ->> 2)",
+    )
+    .bind(json)
+    .execute(&mut **t)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 impl Store {
     /// How many employee-days are waiting for recomputation.
     ///

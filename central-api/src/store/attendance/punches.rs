@@ -2,7 +2,8 @@
 //!
 //! `all_logs` is indexed by `(local_date, pin, local_time)` (ingest appends to it in time order), so the query names
 //! every local date of the range and every PIN: the index is probed once per (date, PIN) pair and reads only the rows
-//! asked for, never a scan of other employees' punches.
+//! asked for, never a scan of other employees' punches (the statements are shaped so that the planner cannot pick a
+//! scan of the whole date range instead, whatever its statistics say).
 
 use chrono::{NaiveDate, NaiveDateTime};
 use protocol::{DeviceSerial, Direction, Pin, PunchSource, PunchState};
@@ -15,7 +16,10 @@ use super::parse_approval;
 /// (pin, local_time, state, direction, device_serial, source)
 type PunchRow = (String, NaiveDateTime, i16, String, String, String);
 
-/// Whose punches to load.
+/// One punch as SQLite's per-employee JSON array carries it: (local_time, state, direction, device_serial, source).
+type SqlitePunch = (String, i16, String, String, String);
+
+/// Whose manual logs to load.
 #[derive(Debug, Clone, Copy)]
 pub enum Who<'a> {
     One(&'a str),
@@ -26,56 +30,65 @@ fn json(ids: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// The device punches of `who` with `from <= local_time < to`, in no particular order. A row whose PIN, serial or
-/// source no longer parses (it was validated at ingest) is skipped with a warning rather than failing the day.
+/// PostgreSQL: one index scan per PIN over the dates (`LATERAL ... OFFSET 0` keeps the PIN list as the outer loop,
+/// so the PIN is always an index condition). A flat `local_date = ANY(..) AND pin = ANY(..)` was planned, on a fresh
+/// table without statistics or one holding little more than the range asked for, as a scan of every punch of the
+/// date range filtered by PIN (or a sequential scan): ten times slower for a chunk of 500 employees.
+const PG_PUNCHES: &str = "SELECT l.pin, l.local_time, l.state, l.direction, l.device_serial, l.source \
+     FROM UNNEST($2::text[]) AS e(pin) CROSS JOIN LATERAL (\
+         SELECT pin, local_time, state, direction, device_serial, source FROM all_logs \
+         WHERE local_date = ANY($1) AND pin = e.pin AND local_time >= $3 AND local_time < $4 OFFSET 0) AS l";
+
+/// SQLite: one row per PIN carrying its punches as a JSON array (built in SQLite's C code): the driver's cost is per
+/// row, and one row per punch made it most of the load time. The lists drive one index probe per (PIN, date).
+const SQLITE_PUNCHES: &str = "SELECT e.value, (\
+         SELECT json_group_array(json_array(l.local_time, l.state, l.direction, l.device_serial, l.source)) \
+         FROM json_each(?1) AS d CROSS JOIN all_logs AS l \
+         WHERE l.local_date = d.value AND l.pin = e.value AND l.local_time >= ?3 AND l.local_time < ?4) \
+     FROM json_each(?2) AS e";
+
+/// The device punches of `pins` with `from <= local_time < to`, in no particular order. A row whose PIN, serial,
+/// time or source no longer parses (it was validated at ingest) is skipped with a warning rather than failing the
+/// day.
 ///
 /// # Errors
-/// [`StoreError::Database`].
+/// [`StoreError::Database`]; [`StoreError::Invalid`] if SQLite's JSON does not decode.
 pub async fn load_punches(
     tx: &mut Tx,
-    who: Who<'_>,
+    pins: &[String],
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> Result<Vec<AttendancePunch>, StoreError> {
     let dates = local_dates(from, to);
-    if dates.is_empty() {
+    if dates.is_empty() || pins.is_empty() {
         return Ok(Vec::new());
     }
-    let one;
-    let pins: &[String] = match who {
-        Who::One(pin) => {
-            one = [pin.to_owned()];
-            &one
-        }
-        Who::Many(pins) => pins,
-    };
     let rows: Vec<PunchRow> = match tx {
         Tx::Postgres(t) => {
-            sqlx::query_as(
-                "SELECT pin, local_time, state, direction, device_serial, source FROM all_logs \
-                 WHERE local_date = ANY($1) AND pin = ANY($2) AND local_time >= $3 AND local_time < $4",
-            )
-            .bind(&dates)
-            .bind(pins)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut **t)
-            .await?
+            sqlx::query_as(PG_PUNCHES).bind(&dates).bind(pins).bind(from).bind(to).fetch_all(&mut **t).await?
         }
         Tx::Sqlite(t) => {
-            // CROSS JOIN keeps the two lists as the outer loops: one index probe per (date, PIN).
             let dates: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
-            sqlx::query_as(
-                "SELECT l.pin, l.local_time, l.state, l.direction, l.device_serial, l.source \
-                 FROM json_each(?1) AS d CROSS JOIN json_each(?2) AS e CROSS JOIN all_logs AS l \
-                 WHERE l.local_date = d.value AND l.pin = e.value AND l.local_time >= ?3 AND l.local_time < ?4",
-            )
-            .bind(json(&dates)?)
-            .bind(json(pins)?)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut **t)
-            .await?
+            let lists: Vec<(String, String)> = sqlx::query_as(SQLITE_PUNCHES)
+                .bind(json(&dates)?)
+                .bind(json(pins)?)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut **t)
+                .await?;
+            let mut rows = Vec::new();
+            for (pin, list) in lists {
+                let punches: Vec<SqlitePunch> = serde_json::from_str(&list)
+                    .map_err(|e| StoreError::Invalid(format!("punches of {pin:?} as JSON: {e}")))?;
+                for (local_time, state, direction, serial, source) in punches {
+                    let Some(local_time) = sqlite_time(&local_time) else {
+                        tracing::warn!(%pin, %local_time, "skipping an all_logs row whose local time does not parse");
+                        continue;
+                    };
+                    rows.push((pin.clone(), local_time, state, direction, serial, source));
+                }
+            }
+            rows
         }
     };
     let mut punches = Vec::with_capacity(rows.len());
@@ -96,6 +109,13 @@ pub async fn load_punches(
         ));
     }
     Ok(punches)
+}
+
+/// A local time as sqlx stores a `NaiveDateTime` in SQLite (`YYYY-MM-DD HH:MM:SS[.fff]`, or with a `T`).
+fn sqlite_time(text: &str) -> Option<NaiveDateTime> {
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
 }
 
 /// Every local date a time in `from..to` can fall on.
@@ -190,7 +210,7 @@ fn source_of(text: &str) -> Option<PunchSource> {
 
 #[cfg(test)]
 mod tests {
-    use super::local_dates;
+    use super::{local_dates, sqlite_time};
     use chrono::NaiveDate;
 
     fn at(day: u32, hour: u32) -> chrono::NaiveDateTime {
@@ -204,5 +224,12 @@ mod tests {
         let dates: Vec<u32> = local_dates(at(29, 20), at(31, 1)).iter().map(chrono::Datelike::day).collect();
         assert_eq!(dates, [29, 30, 31]);
         assert!(local_dates(at(5, 1), at(5, 1)).is_empty());
+    }
+
+    #[test]
+    fn sqlite_times_parse_as_sqlx_writes_them() {
+        assert_eq!(sqlite_time("2026-01-05 01:00:00"), Some(at(5, 1)));
+        assert_eq!(sqlite_time("2026-01-05T01:00:00.000"), Some(at(5, 1)));
+        assert_eq!(sqlite_time("2026-01-05 01:00"), None);
     }
 }

@@ -162,17 +162,19 @@ pub async fn write_days(tx: &mut Tx, ranges: &[DayRange], days: &[AttendanceDay]
         }
         Tx::Sqlite(t) => {
             let conn: &mut sqlx::SqliteConnection = t;
-            for range in ranges {
-                for table in ["attendance", "man_days"] {
-                    sqlx::query(&format!(
-                        "DELETE FROM {table} WHERE employee_id = ?1 AND work_date >= ?2 AND work_date <= ?3"
-                    ))
-                    .bind(&range.employee_id)
-                    .bind(range.from)
-                    .bind(range.to)
-                    .execute(&mut *conn)
-                    .await?;
-                }
+            // One statement per table: the JSON list of ranges drives primary-key range scans.
+            let list: Vec<(&str, NaiveDate, NaiveDate)> =
+                ranges.iter().map(|r| (r.employee_id.as_str(), r.from, r.to)).collect();
+            let json = serde_json::to_string(&list).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            for table in ["attendance", "man_days"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE (employee_id, work_date) IN (SELECT a.employee_id, a.work_date \
+                     FROM json_each(?1) AS r CROSS JOIN {table} AS a ON a.employee_id = r.value ->> 0 \
+                     AND a.work_date >= r.value ->> 1 AND a.work_date <= r.value ->> 2)"
+                ))
+                .bind(&json)
+                .execute(&mut *conn)
+                .await?;
             }
             let columns: Vec<String> = ATTENDANCE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
             for chunk in records.chunks(SQLITE_ROWS) {
