@@ -93,6 +93,10 @@ pub struct ShiftInfo {
     pub name: String,
     pub start: NaiveTime,
     pub end: NaiveTime,
+    pub grace_late_in_mins: i64,
+    pub grace_early_out_mins: i64,
+    pub min_half_day_mins: i64,
+    pub max_work_for_half_day_mins: i64,
 }
 
 /// A shift to create: the engine's defaults (see `Shift::new`) with these fields overridden.
@@ -221,7 +225,16 @@ pub async fn list_shifts(State(state): State<AppState>, caller: Caller) -> Resul
     Ok(Json(
         shifts
             .into_iter()
-            .map(|s| ShiftInfo { code: s.shift.code, name: s.name, start: s.shift.start, end: s.shift.end })
+            .map(|s| ShiftInfo {
+                grace_late_in_mins: s.shift.grace_late_in.num_minutes(),
+                grace_early_out_mins: s.shift.grace_early_out.num_minutes(),
+                min_half_day_mins: s.shift.min_half_day.num_minutes(),
+                max_work_for_half_day_mins: s.shift.max_work_for_half_day.num_minutes(),
+                code: s.shift.code,
+                name: s.name,
+                start: s.shift.start,
+                end: s.shift.end,
+            })
             .collect(),
     ))
 }
