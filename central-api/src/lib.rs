@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod mqtt;
 pub mod reports;
 pub mod store;
+pub mod web;

@@ -12,6 +12,7 @@ use chrono::Utc;
 use super::{secrets, Caller, Role, Via};
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::store::access::SessionRecord;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "ac_session";
@@ -62,13 +63,7 @@ impl FromRequestParts<AppState> for Caller {
             (username, Via::Token(id.to_owned()))
         } else if let Some(secret) = cookie(parts, SESSION_COOKIE) {
             let hash = secrets::hash(secret);
-            let session = state
-                .store
-                .session(&hash)
-                .await
-                .map_err(storage)?
-                .filter(|s| s.expires_at > Utc::now())
-                .ok_or_else(|| unauthorized("the session expired; log in again"))?;
+            let session = live_session(state, &hash).await?;
             if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
                 if !secrets::same(sent.as_bytes(), session.csrf_token.as_bytes()) {
@@ -83,16 +78,38 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             return Err(unauthorized("log in (POST /api/v1/login) or send an administrator bearer token"));
         };
-        let admin = state
-            .store
-            .admin(&username)
-            .await
-            .map_err(storage)?
-            .ok_or_else(|| unauthorized("the administrator no longer exists"))?;
-        let role = Role::parse(&admin.role)
-            .map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("administrator {username}: {m}")))?;
-        let sites =
-            if role == Role::Root { Vec::new() } else { state.store.admin_sites(&username).await.map_err(storage)? };
-        Ok(Caller { username, role, sites, via })
+        caller_for(state, username, via).await
     }
+}
+
+/// The unexpired session whose secret hashes to `hash`.
+///
+/// # Errors
+/// `401 unauthorized` for an unknown or expired session, `503` when the store fails.
+pub async fn live_session(state: &AppState, hash: &[u8]) -> Result<SessionRecord, ApiError> {
+    state
+        .store
+        .session(hash)
+        .await
+        .map_err(storage)?
+        .filter(|s| s.expires_at > Utc::now())
+        .ok_or_else(|| unauthorized("the session expired; log in again"))
+}
+
+/// The [`Caller`] for an authenticated administrator: role and granted sites as stored now.
+///
+/// # Errors
+/// `401` when the administrator no longer exists, `403` for a stored role that does not parse, `503` on storage.
+pub async fn caller_for(state: &AppState, username: String, via: Via) -> Result<Caller, ApiError> {
+    let admin = state
+        .store
+        .admin(&username)
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| unauthorized("the administrator no longer exists"))?;
+    let role = Role::parse(&admin.role)
+        .map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("administrator {username}: {m}")))?;
+    let sites =
+        if role == Role::Root { Vec::new() } else { state.store.admin_sites(&username).await.map_err(storage)? };
+    Ok(Caller { username, role, sites, via })
 }

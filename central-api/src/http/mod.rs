@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/status", post(ingest::status))
         .merge(api::router())
+        .merge(crate::web::router())
         .with_state(state)
 }
 

@@ -72,22 +72,68 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(req): Body<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    text("username", &req.username, 100)?;
-    text("password", &req.password, 1000)?;
-    let ip = peer.ip();
-    if let Some(wait) = state.limiter.blocked(&req.username, ip, Instant::now()) {
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed logins for {}; retry in {} s", req.username, wait.as_secs() + 1),
-        )
-        .into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
-        return Ok(response);
+    let started = match start_session(&state, &req.username, &req.password, peer.ip()).await {
+        Ok(started) => started,
+        Err(LoginRefused::Blocked(wait)) => return Ok(too_many_attempts(&req.username, wait)),
+        Err(LoginRefused::Error(e)) => return Err(e),
+    };
+    let mut response = Json(started.me).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, started.cookie);
+    Ok(response)
+}
+
+/// A session just started: the `Set-Cookie` value to send and who logged in (with the CSRF token).
+pub struct StartedSession {
+    pub cookie: HeaderValue,
+    pub me: Me,
+}
+
+/// Why a login did not start a session.
+pub enum LoginRefused {
+    /// Too many failures for this (username, address): wait this long.
+    Blocked(std::time::Duration),
+    /// Bad input, wrong credentials (401) or storage.
+    Error(ApiError),
+}
+
+impl From<ApiError> for LoginRefused {
+    fn from(e: ApiError) -> Self {
+        Self::Error(e)
     }
-    let admin = state.store.admin(&req.username).await.map_err(store_error)?;
+}
+
+/// The `429` answer for a blocked (username, address) pair, with `Retry-After`.
+pub fn too_many_attempts(username: &str, wait: std::time::Duration) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed logins for {username}; retry in {} s", wait.as_secs() + 1),
+    )
+    .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
+    response
+}
+
+/// What both logins (`POST /api/v1/login` and the web form) do: check the rate limiter and the argon2id hash (off
+/// the async workers), record the outcome, and store a new session.
+///
+/// # Errors
+/// [`LoginRefused::Blocked`] past the limiter's budget, `400` for blank or oversized fields, `401` for an unknown
+/// administrator or a wrong password, `503` on storage.
+pub async fn start_session(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: std::net::IpAddr,
+) -> Result<StartedSession, LoginRefused> {
+    text("username", username, 100)?;
+    text("password", password, 1000)?;
+    if let Some(wait) = state.limiter.blocked(username, ip, Instant::now()) {
+        return Err(LoginRefused::Blocked(wait));
+    }
+    let admin = state.store.admin(username).await.map_err(store_error)?;
     let hash = admin.as_ref().map(|a| a.password_hash.clone());
-    let password = req.password.clone();
+    let password = password.to_owned();
     // argon2 is deliberately slow; keep it off the async workers.
     let ok = tokio::task::spawn_blocking(move || {
         hash.and_then(|h| {
@@ -98,10 +144,10 @@ pub async fn login(
     .await
     .unwrap_or(false);
     let Some(admin) = admin.filter(|_| ok) else {
-        state.limiter.failed(&req.username, ip, Instant::now());
-        return Err(bad_login());
+        state.limiter.failed(username, ip, Instant::now());
+        return Err(bad_login().into());
     };
-    state.limiter.succeeded(&req.username, ip);
+    state.limiter.succeeded(username, ip);
     let role = Role::parse(&admin.role).map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))?;
     let secret = secrets::random_hex(32);
     let csrf = secrets::random_hex(32);
@@ -112,17 +158,18 @@ pub async fn login(
     } else {
         state.store.admin_sites(&admin.username).await.map_err(store_error)?
     };
-    let cookie =
-        format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", SESSION_HOURS * 3600);
-    let me = Me { username: admin.username, role, sites, csrf_token: Some(csrf) };
-    let mut response = Json(me).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?,
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        SESSION_HOURS * 3600
     );
-    Ok(response)
+    let cookie = HeaderValue::from_str(&cookie)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(StartedSession { cookie, me: Me { username: admin.username, role, sites, csrf_token: Some(csrf) } })
 }
+
+/// The `Set-Cookie` value that ends the session cookie in the browser.
+pub const CLEAR_SESSION_COOKIE: &str = "ac_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0";
 
 /// Ends the caller's web session.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "access", responses((status = 204)))]
@@ -131,10 +178,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
         state.store.delete_session(hash).await.map_err(store_error)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("ac_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static(CLEAR_SESSION_COOKIE));
     Ok(response)
 }
 

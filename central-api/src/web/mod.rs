@@ -1,0 +1,62 @@
+//! The web dashboard: server-rendered HTML pages (maud) for administrators, logged in with the session cookie.
+//!
+//! [`auth`] holds the extractors every page uses ([`auth::WebCaller`], [`auth::CsrfForm`]), [`layout`] the page
+//! shell and flash messages, [`error`] the HTML refusals; the read-only pages are [`dashboard`] and [`login`]
+//! (login/logout); the editing pages live in [`edit`]. The stylesheet and script are embedded and served from
+//! `/static/`. Every page checks scope with [`Caller::require`](crate::access::Caller::require) or reads through the
+//! scoped store functions, exactly as the JSON API does.
+
+pub mod auth;
+pub mod dashboard;
+pub mod edit;
+pub mod error;
+pub mod layout;
+pub mod login;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+const APP_CSS: &str = include_str!("static/app.css");
+const APP_JS: &str = include_str!("static/app.js");
+
+/// The dashboard's routes, merged into [`crate::http::router`].
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/login", get(login::login_page).post(login::login_submit))
+        .route("/logout", post(login::logout))
+        .route("/dashboard", get(dashboard::dashboard))
+        .merge(edit::router())
+        .layer(middleware::from_fn(clear_shown_flash))
+        .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
+        .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+}
+
+/// After a page that received a flash message was rendered (2xx), the message is removed from the browser.
+async fn clear_shown_flash(request: Request, next: Next) -> Response {
+    let had_flash = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains(layout::FLASH_COOKIE)));
+    let mut response = next.run(request).await;
+    let sets_flash = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(layout::FLASH_COOKIE)));
+    if had_flash && response.status().is_success() && !sets_flash {
+        response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static(layout::CLEAR_FLASH_COOKIE));
+    }
+    response
+}
