@@ -1,17 +1,24 @@
 //! The web dashboard: server-rendered HTML pages (maud) for administrators, logged in with the session cookie.
 //!
 //! [`auth`] holds the extractors every page uses ([`auth::WebCaller`], [`auth::CsrfForm`]), [`layout`] the page
-//! shell and flash messages, [`error`] the HTML refusals; the read-only pages are [`dashboard`] and [`login`]
-//! (login/logout); the editing pages live in [`edit`]. The stylesheet and script are embedded and served from
+//! shell and flash messages, [`error`] the HTML refusals. The read-only pages: [`login`] (login/logout),
+//! [`dashboard`] (today per site, with the 30-day [`chart`]), [`muster`] (the month's grid), [`day`] (an employee's
+//! day and why it got its status), [`devices`] (agents' and devices' health), [`live`] (punches as they arrive, over
+//! Server-Sent Events). The editing pages live in [`edit`]. The stylesheet and script are embedded and served from
 //! `/static/`. Every page checks scope with [`Caller::require`](crate::access::Caller::require) or reads through the
 //! scoped store functions, exactly as the JSON API does.
 
 pub mod auth;
+pub mod chart;
 pub mod dashboard;
+pub mod day;
+pub mod devices;
 pub mod edit;
 pub mod error;
 pub mod layout;
+pub mod live;
 pub mod login;
+pub mod muster;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -32,6 +39,11 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::login_page).post(login::login_submit))
         .route("/logout", post(login::logout))
         .route("/dashboard", get(dashboard::dashboard))
+        .route("/muster", get(muster::muster_page))
+        .route("/employees/{employee_id}/day/{date}", get(day::day_page))
+        .route("/devices", get(devices::devices_page))
+        .route("/live", get(live::live_page))
+        .route("/live/events", get(live::live_events))
         .merge(edit::router())
         .layer(middleware::from_fn(clear_shown_flash))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))

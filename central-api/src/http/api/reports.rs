@@ -45,7 +45,7 @@ pub struct DailyQuery {
 }
 
 /// Every attendance row matching the filter, page by page.
-async fn all_rows(state: &AppState, mut filter: AttendanceFilter) -> Result<Vec<AttendanceRow>, ApiError> {
+pub async fn all_rows(state: &AppState, mut filter: AttendanceFilter) -> Result<Vec<AttendanceRow>, ApiError> {
     filter.limit = super::MAX_PAGE;
     let mut out = Vec::new();
     loop {

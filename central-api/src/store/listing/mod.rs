@@ -17,6 +17,9 @@ macro_rules! scoped {
 }
 
 mod attendance;
+mod dashboard;
+
+pub use dashboard::{AgentHealth, DeviceHealth, FaultEvent, PunchView, StatusCount};
 
 /// A site as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

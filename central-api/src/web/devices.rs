@@ -1,0 +1,116 @@
+//! `GET /devices`: agents and devices of the caller's sites with their latest reported health (last seen, buffer
+//! depth, oldest unacknowledged punch, clock drift, reachability, current faults) and the recent fault history.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use protocol::Fault;
+
+use super::auth::WebCaller;
+use super::day::duration_text;
+use super::error::WebError;
+use super::layout::page;
+use crate::http::AppState;
+
+/// Fault history rows shown.
+const FAULT_HISTORY: i64 = 50;
+
+/// "3m ago" style age of an instant.
+fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
+    match t {
+        None => html! { span.muted { "never" } },
+        Some(t) => html! {
+            time datetime=(t.to_rfc3339()) title=(t.to_rfc3339()) { (duration_text((now - t).num_seconds().max(0))) " ago" }
+        },
+    }
+}
+
+fn faults(json: Option<&str>) -> Markup {
+    let parsed = json.map(serde_json::from_str::<Vec<Fault>>);
+    html! {
+        @match parsed {
+            None => span.muted { "—" },
+            Some(Err(_)) => span.bad { "unreadable fault list" },
+            Some(Ok(list)) if list.is_empty() => span.ok { "none" },
+            Some(Ok(list)) => ul {
+                @for f in &list { li.bad { (f.code) ": " (f.message) } }
+            },
+        }
+    }
+}
+
+/// The devices and agents page.
+pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCaller) -> Result<Markup, WebError> {
+    let scope = ctx.caller.scope();
+    let agents = state.store.agent_health(scope).await?;
+    let devices = state.store.device_health(scope).await?;
+    let history = state.store.recent_faults(scope, FAULT_HISTORY).await?;
+    let now = Utc::now();
+    let body = html! {
+        h1 { "Devices and agents" }
+        h2 { "Agents" }
+        @if agents.is_empty() { p { "No agent yet." } } @else {
+            div.table-wrap { table data-testid="agents" {
+                thead { tr {
+                    th scope="col" { "Agent" } th scope="col" { "Site" } th scope="col" { "Last seen" }
+                    th scope="col" { "Version" } th scope="col" { "Buffer depth" }
+                    th scope="col" { "Oldest unacknowledged" } th scope="col" { "Faults" }
+                } }
+                tbody { @for a in &agents {
+                    tr data-agent=(a.agent_id) data-site=(a.site_id) {
+                        th scope="row" { (a.agent_id) @if a.revoked { " " span.bad { "(revoked)" } } }
+                        td { (a.site_id) }
+                        td { (ago(a.received_at, now)) }
+                        td { (a.agent_version.as_deref().unwrap_or("—")) }
+                        td { @if let Some(d) = a.buffer_depth { (d) } @else { "—" } }
+                        td { @if let Some(s) = a.oldest_unacked_age_secs { (duration_text(s)) } @else { "—" } }
+                        td { (faults(a.faults_json.as_deref())) }
+                    }
+                } }
+            } }
+        }
+        h2 { "Devices" }
+        @if devices.is_empty() { p { "No device yet." } } @else {
+            div.table-wrap { table data-testid="devices" {
+                thead { tr {
+                    th scope="col" { "Serial" } th scope="col" { "Name" } th scope="col" { "Site" }
+                    th scope="col" { "Kind" } th scope="col" { "Zone" } th scope="col" { "Reachable" }
+                    th scope="col" { "Last read" } th scope="col" { "Records" } th scope="col" { "Clock drift" }
+                    th scope="col" { "Reported" } th scope="col" { "Faults" }
+                } }
+                tbody { @for d in &devices {
+                    tr data-device=(d.serial) data-site=(d.site_id) {
+                        th scope="row" { (d.serial) }
+                        td { (d.name) } td { (d.site_id) } td { (d.kind) } td { (d.time_zone) }
+                        td { @match d.reachable {
+                            Some(true) => span.ok { "✓ yes" },
+                            Some(false) => span.bad { "✗ no" },
+                            None => span.muted { "unknown" },
+                        } }
+                        td { (ago(d.last_success, now)) }
+                        td { @if let Some(n) = d.record_count { (n) } @else { "—" } }
+                        td { @if let Some(s) = d.clock_drift_secs { (s) " s" } @else { "—" } }
+                        td { (ago(d.received_at, now)) @if let Some(agent) = &d.agent_id { " by " (agent) } }
+                        td { (faults(d.faults_json.as_deref())) }
+                    }
+                } }
+            } }
+        }
+        h2 { "Recent faults" }
+        @if history.is_empty() { p { "No fault recorded." } } @else {
+            div.table-wrap { table data-testid="fault-history" {
+                thead { tr {
+                    th scope="col" { "Since" } th scope="col" { "Site" } th scope="col" { "Agent" }
+                    th scope="col" { "Device" } th scope="col" { "Fault" }
+                } }
+                tbody { @for f in &history {
+                    tr data-site=(f.site_id) {
+                        td { (f.since.format("%Y-%m-%d %H:%M:%S UTC")) } td { (f.site_id) } td { (f.agent_id) }
+                        td { (f.device_serial.as_deref().unwrap_or("—")) } td { (f.code) ": " (f.message) }
+                    }
+                } }
+            } }
+        }
+    };
+    Ok(page("Devices", &ctx, body))
+}
