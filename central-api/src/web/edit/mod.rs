@@ -65,7 +65,8 @@ pub fn error_summary(error: Option<&FieldError>) -> Markup {
 /// A labelled control with, when `error` is about it, the message right below it.
 pub fn field(name: &str, label: &str, control: Markup, error: Option<&FieldError>) -> Markup {
     html! {
-        div.field {
+        // The layout's stylesheet has no rule for a field; this keeps the label above its control.
+        div.field style="display:flex;flex-direction:column;gap:.2rem;max-width:32rem" {
             label for=(name) { (label) }
             (control)
             @if let Some(e) = error.filter(|e| e.field == name) {
