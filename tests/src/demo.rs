@@ -276,7 +276,7 @@ fn print_where_to_look(data: &Path, central_dir: &Path, central: &str, agent: So
     println!("demo: edge-agent      http://{agent}/healthz  http://{agent}/metrics  ({})", agent_file.display());
     println!("demo: agent status    cargo run -p edge-agent -- status --url http://{agent}");
     println!(
-        "demo: count AllLogs   sqlite3 {} 'SELECT device_serial, count(*) FROM all_logs GROUP BY 1'",
+        "demo: count AllLogs   sqlite3 {} \"SELECT device_serial, count(*) FROM all_logs WHERE agent_id = '{AGENT}' GROUP BY 1\"",
         db.display()
     );
     println!("demo: press Ctrl-C to stop");
