@@ -126,6 +126,15 @@ async fn login_redirects_and_csrf(backend: Backend) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get(header::SET_COOKIE).is_none());
     assert!(r.text().await.unwrap().contains("Unknown user or wrong password."));
+    // The form login shares the API's limiter: five failures, then 429 even with the right password.
+    for _ in 0..5 {
+        let r = http.post(format!("{url}/login")).form(&[("username", "adminB"), ("password", "nope")]).send();
+        assert_eq!(r.await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = http.post(format!("{url}/login")).form(&[("username", "adminB"), ("password", PASSWORD)]).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get(header::RETRY_AFTER).is_some() && r.headers().get(header::SET_COOKIE).is_none());
     // A form posted from another site is refused; an off-site `next` is ignored.
     let r = http
         .post(format!("{url}/login"))
@@ -163,7 +172,15 @@ async fn login_redirects_and_csrf(backend: Backend) {
     // With it, logout ends the session.
     let r = page.post_form("/logout", &[("_csrf", &csrf)]).await;
     assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/login".to_owned()));
-    assert!(r.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("Max-Age=0"));
+    let cookies: Vec<&str> = r.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("ac_session=;") && c.contains("Max-Age=0")), "{cookies:?}");
+    // The flash message travels to the next page, which shows it once and clears it.
+    let flash = cookies.iter().find(|c| c.starts_with("ac_flash=")).expect("a flash cookie");
+    let flash = flash.split(';').next().unwrap();
+    let r = http.get(format!("{url}/login")).header(header::COOKIE, flash).send().await.unwrap();
+    let cleared = r.headers().get_all(header::SET_COOKIE).iter().any(|v| v.to_str().unwrap().starts_with("ac_flash=;"));
+    assert!(cleared, "the flash is cleared once shown");
+    assert!(r.text().await.unwrap().contains("You have been logged out."));
     let r = page.http.get(format!("{url}/dashboard")).header(header::COOKIE, format!("ac_session={}", page.cookie));
     assert_eq!(r.send().await.unwrap().status(), StatusCode::SEE_OTHER, "the old cookie no longer works");
 
@@ -278,6 +295,17 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
         assert!(html.contains(&format!(r#"data-testid="{id}""#)), "{id}");
     }
     assert!(html.contains(&format!("/api/v1/reports/muster?site=A&amp;month={month}&amp;format=xlsx")), "{html}");
+    // The download link works with the session cookie.
+    let r = page
+        .http
+        .get(format!("{}/api/v1/reports/muster?site=A&month={month}&format=xlsx", f.central.url))
+        .header(header::COOKIE, format!("ac_session={}", page.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().contains("spreadsheetml"));
+    assert!(r.bytes().await.unwrap().starts_with(b"PK"), "an XLSX is a zip file");
     // Filters: a department, a status.
     let (_, html) = page.get(&format!("/muster?site=A&month={month}&department=Packing")).await;
     assert!(employee_row(&html, "102").is_some() && employee_row(&html, "101").is_none());
@@ -287,7 +315,7 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     // Day page: A's employee with punches, device, zone and why; B's employee is not found.
     let (s, html) = page.get(&format!("/employees/101/day/{tue}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains(r#"data-testid="day-status" class="st st-P">P<"#), "{html}");
+    assert!(html.contains(r#"data-testid="day-status" class="badge st st-P">P<"#), "{html}");
     assert!(html.contains("P means present."), "{html}");
     assert!(html.contains("09:20:00") && html.contains("Asia/Kolkata") && html.contains("(DEV-A)"), "{html}");
     assert!(html.contains(&format!("/manual-logs/new?employee=101&amp;date={tue}")));
@@ -301,7 +329,7 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     let (s, html) = page.get("/devices").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains(r#"data-device="DEV-A""#) && html.contains(r#"data-agent="agent-A""#), "{html}");
-    assert!(html.contains("<td>17</td>") && html.contains("-3 s"), "buffer depth and drift: {html}");
+    assert!(html.contains("<td>17</td>") && html.contains("-3 s (device behind)"), "buffer depth and drift: {html}");
     assert!(!html.contains("DEV-B") && !html.contains("agent-B") && !html.contains("device_unreachable"));
     let root = form_login(&f, "root", "/").await.0;
     let (_, html) = root.get("/devices").await;

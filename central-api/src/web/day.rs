@@ -108,7 +108,7 @@ pub async fn day_page(
             a data-testid="add-manual-punch" href=(format!("/manual-logs/new?employee={id}&date={date}")) { "Add a manual punch for this day" }
         }
         h2 { "Status" }
-        p { span data-testid="day-status" class=(format!("st st-{}", status.as_deref().unwrap_or("none"))) {
+        p { span data-testid="day-status" class=(format!("badge st st-{}", status.as_deref().unwrap_or("none"))) {
             (status.as_deref().unwrap_or("no record"))
         } }
         p.why data-testid="day-why" { (why(row.as_ref())) }

@@ -1,5 +1,8 @@
 //! `GET /devices`: agents and devices of the caller's sites with their latest reported health (last seen, buffer
-//! depth, oldest unacknowledged punch, clock drift, reachability, current faults) and the recent fault history.
+//! depth, oldest unacknowledged punch, clock drift, reachability, current faults) and the recent fault history, its
+//! times in the site's zone.
+
+use std::collections::HashMap;
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -25,6 +28,14 @@ fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Markup {
     }
 }
 
+/// An instant as wall-clock time in the site's zone, with the zone's name (UTC when the zone does not parse).
+fn in_zone(t: DateTime<Utc>, zone: Option<&str>) -> String {
+    match zone.and_then(|z| z.parse::<chrono_tz::Tz>().ok()) {
+        Some(tz) => format!("{} {tz}", t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S")),
+        None => format!("{} UTC", t.format("%Y-%m-%d %H:%M:%S")),
+    }
+}
+
 fn faults(json: Option<&str>) -> Markup {
     let parsed = json.map(serde_json::from_str::<Vec<Fault>>);
     html! {
@@ -45,6 +56,8 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
     let agents = state.store.agent_health(scope).await?;
     let devices = state.store.device_health(scope).await?;
     let history = state.store.recent_faults(scope, FAULT_HISTORY).await?;
+    let zones: HashMap<String, String> =
+        state.store.list_sites(scope).await?.into_iter().map(|s| (s.site_id, s.time_zone)).collect();
     let now = Utc::now();
     let body = html! {
         h1 { "Devices and agents" }
@@ -89,7 +102,12 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                         } }
                         td { (ago(d.last_success, now)) }
                         td { @if let Some(n) = d.record_count { (n) } @else { "—" } }
-                        td { @if let Some(s) = d.clock_drift_secs { (s) " s" } @else { "—" } }
+                        td { @match d.clock_drift_secs {
+                            Some(0) => "0 s",
+                            Some(s) if s < 0 => { (s) " s (device behind)" },
+                            Some(s) => { "+" (s) " s (device ahead)" },
+                            None => "—",
+                        } }
                         td { (ago(d.received_at, now)) @if let Some(agent) = &d.agent_id { " by " (agent) } }
                         td { (faults(d.faults_json.as_deref())) }
                     }
@@ -105,7 +123,8 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                 } }
                 tbody { @for f in &history {
                     tr data-site=(f.site_id) {
-                        td { (f.since.format("%Y-%m-%d %H:%M:%S UTC")) } td { (f.site_id) } td { (f.agent_id) }
+                        td { (in_zone(f.since, zones.get(&f.site_id).map(String::as_str))) }
+                        td { (f.site_id) } td { (f.agent_id) }
                         td { (f.device_serial.as_deref().unwrap_or("—")) } td { (f.code) ": " (f.message) }
                     }
                 } }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::auth::{CsrfForm, WebCaller};
 use super::error::{see_other, WebError};
-use super::layout::bare_page;
+use super::layout::{bare_page, decode_flash, flash_redirect, FLASH_COOKIE};
 use crate::access::Via;
 use crate::http::api::session::{start_session, LoginRefused, CLEAR_SESSION_COOKIE};
 use crate::http::AppState;
@@ -46,11 +46,14 @@ pub fn safe_next(next: &str) -> &str {
     }
 }
 
-fn login_form(username: &str, next: &str, error: Option<&str>) -> Markup {
+fn login_form(username: &str, next: &str, error: Option<&str>, flash: Option<&str>) -> Markup {
     bare_page(
         "Log in",
         html! {
             h1 { "Log in" }
+            @if let Some(message) = flash {
+                p.flash role="status" data-testid="flash" { (message) }
+            }
             @if let Some(error) = error {
                 p.error role="alert" data-testid="login-error" { (error) }
             }
@@ -66,9 +69,17 @@ fn login_form(username: &str, next: &str, error: Option<&str>) -> Markup {
     )
 }
 
-/// The login form.
-pub async fn login_page(Query(q): Query<LoginQuery>) -> Markup {
-    login_form("", q.next.as_deref().unwrap_or("/dashboard"), None)
+/// The login form (with the flash message left by a logout).
+pub async fn login_page(Query(q): Query<LoginQuery>, headers: HeaderMap) -> Markup {
+    let flash = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == FLASH_COOKIE).then_some(v))
+        .and_then(decode_flash);
+    login_form("", q.next.as_deref().unwrap_or("/dashboard"), None, flash.as_deref())
 }
 
 /// A browser's form post must come from this site: an `Origin` header, when sent, must name the `Host`.
@@ -100,7 +111,8 @@ pub async fn login_submit(
         Err(LoginRefused::Blocked(wait)) => {
             let message = format!("Too many failed attempts. Try again in {} seconds.", wait.as_secs() + 1);
             let mut response =
-                (StatusCode::TOO_MANY_REQUESTS, login_form(&form.username, &form.next, Some(&message))).into_response();
+                (StatusCode::TOO_MANY_REQUESTS, login_form(&form.username, &form.next, Some(&message), None))
+                    .into_response();
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
             response
         }
@@ -110,7 +122,7 @@ pub async fn login_submit(
             } else {
                 e.message
             };
-            (e.status, login_form(&form.username, &form.next, Some(&message))).into_response()
+            (e.status, login_form(&form.username, &form.next, Some(&message), None)).into_response()
         }
         Err(LoginRefused::Error(e)) => WebError::from(e).into_response(),
     }
@@ -125,8 +137,8 @@ pub async fn logout(
     if let Via::Session(hash) = &ctx.caller.via {
         state.store.delete_session(hash).await?;
     }
-    let mut response = see_other("/login");
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static(CLEAR_SESSION_COOKIE));
+    let mut response = flash_redirect("/login", "You have been logged out.");
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static(CLEAR_SESSION_COOKIE));
     Ok(response)
 }
 

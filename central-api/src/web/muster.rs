@@ -197,8 +197,8 @@ pub async fn muster_page(
             }
         }
         (grid(&roll))
-        p.legend {
-            @for (code, meaning) in STATUS_CODES { span.(format!("st st-{code}")) { (code) } " " (meaning) " · " }
+        p.codes {
+            @for (code, meaning) in STATUS_CODES { span class=(format!("st st-{code}")) { (code) } " " (meaning) " · " }
             "* pending (the day is not over)"
         }
     };
@@ -212,7 +212,6 @@ fn grid(roll: &MusterRoll) -> Markup {
         } @else {
             div.table-wrap {
                 table.muster {
-                    caption.muted { (roll.title) }
                     thead {
                         tr {
                             th scope="col" { "ID" }

@@ -19,7 +19,7 @@
     try { punch = JSON.parse(event.data); } catch (e) { return; }
     var row = document.createElement("tr");
     row.setAttribute("data-key", punch.key || "");
-    cell(row, punch.local_time);
+    cell(row, String(punch.local_time || "").replace("T", " "));
     cell(row, punch.time_zone);
     cell(row, punch.site_id);
     cell(row, punch.device_name ? punch.device_name + " (" + punch.device_serial + ")" : punch.device_serial);
