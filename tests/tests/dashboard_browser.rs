@@ -20,6 +20,18 @@ async fn el(browser: &Browser, css: &str) -> Element {
     browser.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
+/// Clicks something that loads a new page and waits until the old page is gone (its element goes stale), so the
+/// next lookup cannot find an element of the page being left.
+async fn click_to_page(browser: &Browser, css: &str) {
+    let element = el(browser, css).await;
+    element.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    let deadline = Instant::now() + WAIT;
+    while element.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "clicking {css} did not load a page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn text(browser: &Browser, css: &str) -> String {
     el(browser, css).await.text().await.unwrap()
 }
@@ -56,30 +68,30 @@ async fn a_clerk_works_through_the_dashboard_in_chromium() {
     el(&browser, "#username").await.send_keys("adminA").await.unwrap();
     el(&browser, "#password").await.send_keys(PASSWORD).await.unwrap();
     browser.screenshot("01-login").await.unwrap();
-    el(&browser, "form[action='/login'] button[type=submit]").await.click().await.unwrap();
+    click_to_page(&browser, "form[action='/login'] button[type=submit]").await;
     el(&browser, "section[data-site='A']").await;
     assert_eq!(path_and_query(&browser).await, "/dashboard");
     assert!(browser.client.find(Locator::Css("section[data-site='B']")).await.is_err(), "adminA sees A only");
     browser.screenshot("02-dashboard").await.unwrap();
 
     // The muster roll, one month back (the fixture's month) and forth.
-    el(&browser, "nav a[href='/muster']").await.click().await.unwrap();
-    el(&browser, "[data-testid=month-prev]").await.click().await.unwrap();
+    click_to_page(&browser, "nav a[href='/muster']").await;
+    click_to_page(&browser, "[data-testid=month-prev]").await;
     let cell = format!("tr[data-employee='101'] td[data-date='{thu}']");
     assert_eq!(text(&browser, &cell).await.trim(), "A", "101 punched only out on {thu}");
     assert!(path_and_query(&browser).await.contains(&format!("month={month}")));
     browser.screenshot("03-muster-previous-month").await.unwrap();
-    el(&browser, "[data-testid=month-next]").await.click().await.unwrap();
+    click_to_page(&browser, "[data-testid=month-next]").await;
     el(&browser, "[data-testid=month-prev]").await;
     assert!(!path_and_query(&browser).await.contains(&format!("month={month}")), "moved on a month");
     browser.screenshot("04-muster-this-month").await.unwrap();
-    el(&browser, "[data-testid=month-prev]").await.click().await.unwrap();
+    click_to_page(&browser, "[data-testid=month-prev]").await;
 
     // The employee's day, and a manual punch for it.
-    el(&browser, &format!("{cell} a")).await.click().await.unwrap();
+    click_to_page(&browser, &format!("{cell} a")).await;
     assert!(text(&browser, "[data-testid=day-status]").await.contains('A'));
     browser.screenshot("05-day-before").await.unwrap();
-    el(&browser, "[data-testid=add-manual-punch]").await.click().await.unwrap();
+    click_to_page(&browser, "[data-testid=add-manual-punch]").await;
     el(&browser, "[data-testid=manual-log-form]").await;
     assert_eq!(el(&browser, "#employee").await.prop("value").await.unwrap().as_deref(), Some("101"));
     assert_eq!(el(&browser, "#date").await.prop("value").await.unwrap(), Some(thu.to_string()));
@@ -87,11 +99,11 @@ async fn a_clerk_works_through_the_dashboard_in_chromium() {
     browser.client.execute("document.getElementById('time').value = '09:00';", vec![]).await.unwrap();
     el(&browser, "#reason").await.send_keys("forgot the card").await.unwrap();
     browser.screenshot("06-manual-punch-form").await.unwrap();
-    el(&browser, "[data-testid=manual-log-form] button[type=submit]").await.click().await.unwrap();
+    click_to_page(&browser, "[data-testid=manual-log-form] button[type=submit]").await;
     assert!(text(&browser, "[data-testid=flash]").await.contains("waits for approval"));
-    let approve = el(&browser, "button[data-testid^='approve-']").await;
+    el(&browser, "button[data-testid^='approve-']").await;
     browser.screenshot("07-manual-punches-pending").await.unwrap();
-    approve.click().await.unwrap();
+    click_to_page(&browser, "button[data-testid^='approve-']").await;
     assert!(text(&browser, "[data-testid=flash]").await.contains("approved"));
     browser.screenshot("08-manual-punch-approved").await.unwrap();
 
