@@ -89,7 +89,7 @@ async fn a_clerk_works_through_the_dashboard_in_chromium() {
 
     // The employee's day, and a manual punch for it.
     click_to_page(&browser, &format!("{cell} a")).await;
-    assert!(text(&browser, "[data-testid=day-status]").await.contains('A'));
+    assert_eq!(text(&browser, "[data-testid=day-status]").await.trim(), "A");
     browser.screenshot("05-day-before").await.unwrap();
     click_to_page(&browser, "[data-testid=add-manual-punch]").await;
     el(&browser, "[data-testid=manual-log-form]").await;
@@ -113,12 +113,13 @@ async fn a_clerk_works_through_the_dashboard_in_chromium() {
     loop {
         browser.client.goto(&day_url).await.unwrap();
         let status = text(&browser, "[data-testid=day-status]").await;
-        if status.contains('P') {
+        if status.trim() == "P" {
             break;
         }
         assert!(Instant::now() < deadline, "the day never changed: {status}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    assert!(text(&browser, "[data-testid=day-in]").await.contains("09:00"), "the approved punch is the day's in");
     browser.screenshot("09-day-after").await.unwrap();
 
     // The XLSX, downloaded by the browser itself.
@@ -143,6 +144,11 @@ async fn a_clerk_works_through_the_dashboard_in_chromium() {
         ("11-phone-muster", format!("/muster?site=A&month={month}")),
         ("12-phone-manual-punches", "/manual-logs".to_owned()),
         ("13-phone-day", format!("/employees/101/day/{thu}")),
+        ("14-phone-new-manual-punch", format!("/manual-logs/new?employee=101&date={thu}")),
+        ("15-phone-employees", "/employees".to_owned()),
+        ("16-phone-employee-edit", "/employees/101/edit".to_owned()),
+        ("17-phone-shifts", "/shifts".to_owned()),
+        ("18-phone-holidays", "/holidays".to_owned()),
     ] {
         browser.client.goto(&format!("{base}{path}")).await.unwrap();
         el(&browser, "main").await;
