@@ -222,6 +222,14 @@ async fn bad_values_come_back_next_to_their_field(backend: Backend) {
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
     let hired = f.store.employee_profile("150").await.unwrap().unwrap();
     assert_eq!((hired.site_id.as_deref(), hired.shift_code.as_deref(), hired.active), (Some("A"), Some("GEN"), true));
+    // An id that is not URL-safe is linked encoded, and the link works.
+    let odd = admin.post("/employees/new", &[("employee_id", "E 7/x"), ("name", "Odd Id"), ("site_id", "A")]).await;
+    assert_eq!(odd.status, StatusCode::SEE_OTHER, "{}", odd.body);
+    let listed = admin.get("/employees?q=odd").await;
+    assert!(listed.body.contains("href=\"/employees/E%207%2Fx/edit\""), "{}", listed.body);
+    let edit = admin.get("/employees/E%207%2Fx/edit").await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(edit.body.contains("action=\"/employees/E%207%2Fx/edit\""));
     let listed = admin.get("/employees?q=new+hire").await;
     assert!(listed.body.contains("data-employee=\"150\"") && !listed.body.contains("data-employee=\"101\""));
     let holiday = admin

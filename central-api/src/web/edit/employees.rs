@@ -18,6 +18,7 @@ use crate::store::StoreError;
 use crate::web::auth::{csrf_field, CsrfForm, WebCaller, WebContext};
 use crate::web::error::WebError;
 use crate::web::layout::{flash_redirect, page};
+use crate::web::muster::url_segment;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -95,7 +96,7 @@ pub async fn list(
                             td { @if p.active { "yes" } @else { "no" } }
                             td {
                                 @if may_write(&ctx.caller, p.site_id.as_deref()) {
-                                    a href=(format!("/employees/{}/edit", p.employee_id))
+                                    a href=(format!("/employees/{}/edit", url_segment(&p.employee_id)))
                                         aria-label=(format!("Edit {}", p.name)) { "Edit" }
                                 }
                             }
@@ -221,7 +222,7 @@ async fn render_form(
         )
         .collect();
     let (title, action) = if existing {
-        (format!("Edit employee {}", form.employee_id), format!("/employees/{}/edit", form.employee_id))
+        (format!("Edit employee {}", form.employee_id), format!("/employees/{}/edit", url_segment(&form.employee_id)))
     } else {
         ("Add an employee".to_owned(), "/employees/new".to_owned())
     };

@@ -21,6 +21,7 @@ use crate::store::StoreError;
 use crate::web::auth::{csrf_field, CsrfForm, WebCaller, WebContext};
 use crate::web::error::WebError;
 use crate::web::layout::{flash_redirect, page};
+use crate::web::muster::url_segment;
 
 /// How many decided manual punches the list shows.
 const RECENT: usize = 50;
@@ -92,7 +93,7 @@ fn table(ctx: &WebContext, rows: &[&RequestRow], actions: bool) -> Markup {
                     @for row in rows {
                         tr data-manual-log=(row.id) {
                             td { (row.id) }
-                            td { a href=(format!("/employees/{}/day/{}", row.employee_id, row.from.date())) { (row.employee_id) } }
+                            td { a href=(format!("/employees/{}/day/{}", url_segment(&row.employee_id), row.from.date())) { (row.employee_id) } }
                             td { (row.from.format("%Y-%m-%d %H:%M")) }
                             td { (direction_label(&row.kind)) }
                             td { (row.reason) }

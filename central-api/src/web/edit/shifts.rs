@@ -17,6 +17,7 @@ use crate::store::StoreError;
 use crate::web::auth::{csrf_field, CsrfForm, WebCaller, WebContext};
 use crate::web::error::WebError;
 use crate::web::layout::{flash_redirect, page};
+use crate::web::muster::url_segment;
 
 /// `GET /shifts`.
 pub async fn list(State(state): State<AppState>, WebCaller(ctx): WebCaller) -> Result<Markup, WebError> {
@@ -50,7 +51,7 @@ pub async fn list(State(state): State<AppState>, WebCaller(ctx): WebCaller) -> R
                             td { (s.shift.min_half_day.num_minutes()) }
                             td { (s.shift.max_work_for_half_day.num_minutes()) }
                             @if root {
-                                td { a href=(format!("/shifts/{}/edit", s.shift.code)) aria-label=(format!("Edit shift {}", s.shift.code)) { "Edit" } }
+                                td { a href=(format!("/shifts/{}/edit", url_segment(&s.shift.code))) aria-label=(format!("Edit shift {}", s.shift.code)) { "Edit" } }
                             }
                         }
                     }
@@ -115,7 +116,7 @@ impl ShiftForm {
 
 fn render_form(ctx: &WebContext, form: &ShiftForm, existing: bool, error: Option<&FieldError>) -> Response {
     let (title, action) = if existing {
-        (format!("Edit shift {}", form.code), format!("/shifts/{}/edit", form.code))
+        (format!("Edit shift {}", form.code), format!("/shifts/{}/edit", url_segment(&form.code)))
     } else {
         ("Add a shift".to_owned(), "/shifts/new".to_owned())
     };
