@@ -158,33 +158,35 @@ fn none_or(text: &str) -> Option<String> {
 
 /// The employee the form describes, checked as the API checks it.
 async fn checked(state: &AppState, form: &EmployeeForm) -> Result<Result<Employee, FieldError>, WebError> {
-    let shifts = state.store.shifts().await?;
-    let rules = state.store.week_off_rules().await?;
-    let employee = (|| {
-        let employee = Employee {
-            employee_id: form.employee_id.trim().to_owned(),
-            name: form.name.trim().to_owned(),
-            department: form.department.trim().to_owned(),
-            designation: form.designation.trim().to_owned(),
-            site_id: form.site_id.trim().to_owned(),
-            shift_code: none_or(&form.shift_code),
-            week_off_rule: none_or(&form.week_off_rule),
-            date_of_joining: super::date("date_of_joining", &form.date_of_joining)?,
-            date_of_leaving: super::date("date_of_leaving", &form.date_of_leaving)?,
-            active: form.active.is_some(),
-        };
-        employee.validate()?;
-        if employee.site_id.is_empty() {
-            return Err(FieldError::new("site_id", "choose a site"));
-        }
-        if let Some(code) = employee.shift_code.as_deref().filter(|c| !shifts.iter().any(|s| s.shift.code == *c)) {
-            return Err(FieldError::new("shift_code", format!("shift {code:?} does not exist")));
-        }
-        if let Some(code) = employee.week_off_rule.as_deref().filter(|c| !rules.iter().any(|r| r.code == *c)) {
-            return Err(FieldError::new("week_off_rule", format!("week-off rule {code:?} does not exist")));
-        }
-        Ok(employee)
-    })();
+    let shifts: Vec<String> = state.store.shifts().await?.into_iter().map(|s| s.shift.code).collect();
+    let rules: Vec<String> = state.store.week_off_rules().await?.into_iter().map(|r| r.code).collect();
+    Ok(employee_of(form, &shifts, &rules))
+}
+
+/// The employee `form` describes, given the shift and week-off rule codes that exist.
+fn employee_of(form: &EmployeeForm, shifts: &[String], rules: &[String]) -> Result<Employee, FieldError> {
+    let employee = Employee {
+        employee_id: form.employee_id.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+        department: form.department.trim().to_owned(),
+        designation: form.designation.trim().to_owned(),
+        site_id: form.site_id.trim().to_owned(),
+        shift_code: none_or(&form.shift_code),
+        week_off_rule: none_or(&form.week_off_rule),
+        date_of_joining: super::date("date_of_joining", &form.date_of_joining)?,
+        date_of_leaving: super::date("date_of_leaving", &form.date_of_leaving)?,
+        active: form.active.is_some(),
+    };
+    employee.validate()?;
+    if employee.site_id.is_empty() {
+        return Err(FieldError::new("site_id", "choose a site"));
+    }
+    if let Some(code) = employee.shift_code.as_deref().filter(|c| !shifts.iter().any(|s| s == c)) {
+        return Err(FieldError::new("shift_code", format!("shift {code:?} does not exist")));
+    }
+    if let Some(code) = employee.week_off_rule.as_deref().filter(|c| !rules.iter().any(|r| r == c)) {
+        return Err(FieldError::new("week_off_rule", format!("week-off rule {code:?} does not exist")));
+    }
     Ok(employee)
 }
 
