@@ -81,7 +81,14 @@ impl Application {
         Ok(Self {
             listener,
             tls,
-            state: AppState { store, auth, ingest, limiter: Default::default(), secure_cookies: config.tls.is_some() },
+            state: AppState {
+                store,
+                auth,
+                ingest,
+                limiter: Default::default(),
+                secure_cookies: config.tls.is_some(),
+                stopping: CancellationToken::new(),
+            },
             mqtt,
             mqtt_eventloop,
             attendance,
@@ -136,8 +143,10 @@ impl Application {
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         let http_token = token.clone();
+        let stopping = self.state.stopping.clone();
         tokio::spawn(async move {
             http_token.cancelled().await;
+            stopping.cancel();
             stopper.graceful_shutdown(Some(GRACE));
         });
         let app = router(self.state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();

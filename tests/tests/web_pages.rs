@@ -154,6 +154,12 @@ async fn login_redirects_and_csrf(backend: Backend) {
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set_cookie.contains(flag), "{set_cookie}");
     }
+    let r = page
+        .http
+        .get(format!("{url}/login?next=/devices"))
+        .header(header::COOKIE, format!("ac_session={}", page.cookie));
+    let r = r.send().await.unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/devices".to_owned()), "already logged in");
     let (s, dashboard) = page.get("/dashboard").await;
     assert_eq!(s, StatusCode::OK);
     assert!(dashboard.contains(r#"name="viewport""#) && dashboard.contains(r#"<nav aria-label="Main">"#));
@@ -249,6 +255,7 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     evil.name = "<script>alert(1)</script>".into();
     f.store.update_employee_profile(&evil, Utc::now().date_naive()).await.unwrap();
     let (page, _) = form_login(&f, "viewerA", "/dashboard").await;
+    let root = form_login(&f, "root", "/").await.0;
     let month = f.month.format("%Y-%m").to_string();
     let (mon, tue, wed, thu) = (
         first(f.month, Weekday::Mon),
@@ -319,6 +326,12 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     assert!(html.contains("P means present."), "{html}");
     assert!(html.contains("09:20:00") && html.contains("Asia/Kolkata") && html.contains("(DEV-A)"), "{html}");
     assert!(html.contains(&format!("/manual-logs/new?employee=101&amp;date={tue}")));
+    // 101 punching at B's device that day: counted for the day, but B's device is not shown to a viewer of A.
+    ingest(&f.store, "B", 10, vec![punch("B", "101", at(tue, 12, 0), PunchState::CheckIn)]).await.unwrap();
+    let (_, html) = page.get(&format!("/employees/101/day/{tue}")).await;
+    assert!(!html.contains("DEV-B") && html.contains(r#"data-testid="day-punches-elsewhere""#), "{html}");
+    let (_, html) = root.get(&format!("/employees/101/day/{tue}")).await;
+    assert!(html.contains("(DEV-B)") && !html.contains("day-punches-elsewhere"), "{html}");
     let (s, _) = page.get(&format!("/employees/201/day/{mon}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, html) = page.get(&format!("/employees/103/day/{mon}")).await;
@@ -331,7 +344,6 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     assert!(html.contains(r#"data-device="DEV-A""#) && html.contains(r#"data-agent="agent-A""#), "{html}");
     assert!(html.contains("<td>17</td>") && html.contains("-3 s (device behind)"), "buffer depth and drift: {html}");
     assert!(!html.contains("DEV-B") && !html.contains("agent-B") && !html.contains("device_unreachable"));
-    let root = form_login(&f, "root", "/").await.0;
     let (_, html) = root.get("/devices").await;
     assert!(html.contains("DEV-B") && html.contains("device_unreachable at B") && html.contains("✗ no"));
     f.cleanup().await;
@@ -382,7 +394,19 @@ async fn live_stream_is_scoped(backend: Backend) {
     assert_eq!((json["pin"].as_str(), json["site_id"].as_str()), (Some("101"), Some("A")));
     assert_eq!(json["employee_name"], "Employee 101");
     assert!(!text.contains(&key_b) && !text.contains("\"201\""), "B's punch reached a viewer of A: {text}");
-    drop(stream);
+
+    // Stopping the service ends the open stream cleanly (well before the 10 s grace the server gives requests).
+    let pid = i32::try_from(f.central.process.pid().unwrap()).unwrap();
+    // SAFETY: sending SIGTERM to the child process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => break,
+            other => panic!("the stream did not end cleanly when the service stopped: {other:?}"),
+        }
+    }
     f.cleanup().await;
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub limiter: Arc<LoginLimiter>,
     /// Served over HTTPS: session cookies get the `Secure` attribute.
     pub secure_cookies: bool,
+    /// Cancelled when the service starts stopping, so long-lived responses (the live punch stream) end at once.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Every route of the API.

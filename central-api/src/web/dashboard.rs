@@ -57,9 +57,8 @@ async fn today_counts(
     site: &SiteInfo,
     today: NaiveDate,
     holidays: &[HolidayRecord],
+    rules: &HashMap<String, WeekOffRule>,
 ) -> Result<TodayCounts, WebError> {
-    let rules: HashMap<String, WeekOffRule> =
-        state.store.week_off_rules().await?.into_iter().map(|r| (r.code, r.rule)).collect();
     let filter = AttendanceFilter {
         scope: ctx.caller.scope().map(str::to_owned),
         from: Some(today),
@@ -71,7 +70,7 @@ async fn today_counts(
     let rows = all_rows(state, filter).await?;
     let employees = state.store.employee_profiles(None, Some(&site.site_id)).await?;
     let holiday = is_day_off(holidays, &site.site_id, today);
-    Ok(count_today(&employees, &rows, &rules, holiday, today))
+    Ok(count_today(&employees, &rows, rules, holiday, today))
 }
 
 /// Today's figures from the site's employees and today's rows (see the module doc).
@@ -155,9 +154,11 @@ pub async fn dashboard(State(state): State<AppState>, WebCaller(ctx): WebCaller)
     };
     let counts = state.store.status_counts(ctx.caller.scope(), *first - Duration::days(CHART_DAYS), *last).await?;
     let holidays = state.store.holidays().await?;
+    let rules: HashMap<String, WeekOffRule> =
+        state.store.week_off_rules().await?.into_iter().map(|r| (r.code, r.rule)).collect();
     let mut sections = Vec::new();
     for (site, today) in sites.iter().zip(todays) {
-        let now = today_counts(&state, &ctx, site, today, &holidays).await?;
+        let now = today_counts(&state, &ctx, site, today, &holidays, &rules).await?;
         let days = chart_days(&counts, &site.site_id, today, now);
         sections.push(html! {
             section.site data-site=(site.site_id) aria-labelledby=(format!("site-{}", site.site_id)) {

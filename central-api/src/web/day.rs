@@ -1,5 +1,6 @@
 //! `GET /employees/{employee_id}/day/{YYYY-MM-DD}`: one employee's day. The punches that can count for it, each with
-//! its device (name, serial, direction) and its local time in the device's zone; manual logs of the span; the computed
+//! its device (name, serial, direction) and its local time in the device's zone (punches at sites the caller does
+//! not see are only counted); manual logs of the span; the computed
 //! row (status, in, out, work, overtime, late, early exit, flags, provisional, sandwich original); and a plain
 //! sentence saying why it got its status, followed by the engine's stored explanation.
 
@@ -91,7 +92,9 @@ pub async fn day_page(
         from = from.min(r.in_time.unwrap_or(from));
         to = to.max(r.out_time.map_or(to, |t| t + Duration::seconds(1)));
     }
-    let punches = state.store.punches_of(&employee_id, from, to).await?;
+    // Punches at sites the caller does not see are not shown (only counted), like everywhere else.
+    let (punches, elsewhere): (Vec<_>, Vec<_>) =
+        state.store.punches_of(&employee_id, from, to).await?.into_iter().partition(|p| ctx.caller.sees(&p.site_id));
     let manual = state.store.manual_logs(&employee_id, from, to).await?;
     let id = url_segment(&employee_id);
     let month = date.format("%Y-%m").to_string();
@@ -153,6 +156,11 @@ pub async fn day_page(
                     }
                 } }
             } }
+        }
+        @if !elsewhere.is_empty() {
+            p.muted data-testid="day-punches-elsewhere" {
+                (elsewhere.len()) " more punch(es) of this PIN at sites you do not see are not listed."
+            }
         }
         h2 { "Manual punches" }
         @if manual.is_empty() {

@@ -4,7 +4,7 @@
 //!
 //! The stream polls AllLogs by id every [`POLL`], so it sees punches stored by any replica. The scope is applied by
 //! the query each time (a revoked grant stops the flow at once) and the session is re-checked every
-//! [`SESSION_RECHECK`]; the stream ends when the session did.
+//! [`SESSION_RECHECK`]; the stream ends when the session did, and when the service stops.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -97,7 +97,10 @@ pub async fn live_events(
             if let Some(p) = live.pending.pop_front() {
                 return Some((Ok(punch_event(&p)), live));
             }
-            tokio::time::sleep(POLL).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = live.state.stopping.cancelled() => return None,
+            }
             if live.checked.elapsed() >= SESSION_RECHECK {
                 live.checked = Instant::now();
                 if let Via::Session(hash) = &live.ctx.caller.via {

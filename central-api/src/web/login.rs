@@ -14,7 +14,8 @@ use serde::Deserialize;
 use super::auth::{CsrfForm, WebCaller};
 use super::error::{see_other, WebError};
 use super::layout::{bare_page, decode_flash, flash_redirect, FLASH_COOKIE};
-use crate::access::Via;
+use crate::access::extract::{live_session, SESSION_COOKIE};
+use crate::access::{secrets, Via};
 use crate::http::api::session::{start_session, LoginRefused, CLEAR_SESSION_COOKIE};
 use crate::http::AppState;
 
@@ -69,17 +70,26 @@ fn login_form(username: &str, next: &str, error: Option<&str>, flash: Option<&st
     )
 }
 
-/// The login form (with the flash message left by a logout).
-pub async fn login_page(Query(q): Query<LoginQuery>, headers: HeaderMap) -> Markup {
-    let flash = headers
+fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(k, v)| (k == FLASH_COOKIE).then_some(v))
-        .and_then(decode_flash);
-    login_form("", q.next.as_deref().unwrap_or("/dashboard"), None, flash.as_deref())
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// The login form (with the flash message left by a logout); someone already logged in goes on to `next`.
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
+    let next = q.next.as_deref().unwrap_or("/dashboard");
+    if let Some(secret) = request_cookie(&headers, SESSION_COOKIE) {
+        if live_session(&state, &secrets::hash(secret)).await.is_ok() {
+            return see_other(safe_next(next));
+        }
+    }
+    let flash = request_cookie(&headers, FLASH_COOKIE).and_then(decode_flash);
+    login_form("", next, None, flash.as_deref()).into_response()
 }
 
 /// A browser's form post must come from this site: an `Origin` header, when sent, must name the `Host`.
