@@ -82,7 +82,7 @@ pub async fn list(
                 thead { tr {
                     th scope="col" { "Id" } th scope="col" { "Name" } th scope="col" { "Department" }
                     th scope="col" { "Site" } th scope="col" { "Shift" } th scope="col" { "Week-off" }
-                    th scope="col" { "Active" } th scope="col" { span.visually-hidden { "Actions" } }
+                    th scope="col" { "Active" } th scope="col" { "Edit" }
                 } }
                 tbody {
                     @for p in &shown {
