@@ -41,6 +41,14 @@ fn head(title: &str) -> Markup {
     }
 }
 
+/// The nav entry a path belongs to: an employee's day is part of the muster roll, the rest by their first segment.
+fn section(path: &str) -> &str {
+    if path.starts_with("/employees/") && path.contains("/day/") {
+        return "/muster";
+    }
+    NAV.iter().map(|(href, _)| *href).find(|href| path == *href || path.starts_with(&format!("{href}/"))).unwrap_or("")
+}
+
 /// A page of the dashboard for a logged-in administrator.
 pub fn page(title: &str, ctx: &WebContext, body: Markup) -> Markup {
     html! {
@@ -56,7 +64,7 @@ pub fn page(title: &str, ctx: &WebContext, body: Markup) -> Markup {
                         ul {
                             @for (href, label) in NAV {
                                 li {
-                                    @if ctx.path == *href || ctx.path.starts_with(&format!("{href}/")) {
+                                    @if section(&ctx.path) == *href {
                                         a href=(href) aria-current="page" { (label) }
                                     } @else {
                                         a href=(href) { (label) }
@@ -139,5 +147,14 @@ mod tests {
         let value = cookie.trim_start_matches("ac_flash=").split(';').next().unwrap_or_default();
         assert_eq!(decode_flash(value).map(|m| m.len()), Some(MAX_FLASH));
         assert_eq!(decode_flash("zz"), None);
+    }
+
+    #[test]
+    fn the_nav_marks_the_section_a_page_belongs_to() {
+        assert_eq!(section("/employees/1001/day/2026-11-03"), "/muster");
+        assert_eq!(section("/employees/1001/edit"), "/employees");
+        assert_eq!(section("/muster"), "/muster");
+        assert_eq!(section("/shifts/new"), "/shifts");
+        assert_eq!(section("/shiftsx"), "");
     }
 }

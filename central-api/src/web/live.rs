@@ -36,7 +36,7 @@ const RECENT: usize = 20;
 /// The live page.
 pub async fn live_page(State(state): State<AppState>, WebCaller(ctx): WebCaller) -> Result<Markup, WebError> {
     let last = state.store.last_log_id().await?;
-    let recent = state.store.punches_after(ctx.caller.scope(), (last - 2000).max(0), 2000).await?;
+    let recent = state.store.punches_after(ctx.caller.scope(), (last - MAX_REPLAY).max(0), MAX_REPLAY).await?;
     let body = html! {
         h1 { "Live punches" }
         p { "Status: " span data-testid="live-status" aria-live="polite" { "Connecting…" } }
@@ -80,6 +80,9 @@ fn punch_event(p: &PunchView) -> Event {
     event.json_data(p).unwrap_or_else(|_| Event::default().event("punch").id(p.id.to_string()).data("{}"))
 }
 
+/// How far back (in AllLogs ids) a reconnecting stream may resume.
+const MAX_REPLAY: i64 = 2000;
+
 /// The event stream.
 pub async fn live_events(
     State(state): State<AppState>,
@@ -87,9 +90,12 @@ pub async fn live_events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let last = state.store.last_log_id().await?;
+    // A reconnecting browser resumes where it stopped, but never further back than the last MAX_REPLAY AllLogs ids:
+    // a hand-made `Last-Event-ID: 0` does not replay the whole history.
     let after = match resume {
-        Some(id) if id >= 0 => id,
-        _ => state.store.last_log_id().await?,
+        Some(id) if id >= 0 => id.max(last - MAX_REPLAY),
+        _ => last,
     };
     let live = Live { state, ctx, after, pending: VecDeque::new(), checked: Instant::now() };
     let events = stream::unfold(live, |mut live| async move {

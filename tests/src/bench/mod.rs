@@ -5,6 +5,7 @@ pub mod buffer;
 pub mod drain_central;
 pub mod engine;
 pub mod ingest;
+pub mod latency;
 pub mod zk_read;
 
 /// One named benchmark.
@@ -21,6 +22,7 @@ pub const ALL: &[Bench] = &[
     zk_read::BENCH,
     engine::BENCH,
     attendance::BENCH,
+    latency::BENCH,
     buffer::APPEND,
     buffer::DRAIN,
     drain_central::BENCH,
