@@ -68,3 +68,16 @@ ensure_pyzk() {
     fi
     export PYZK_PYTHON="$venv/bin/python"
 }
+
+# Debian's Chromium and ChromeDriver for the real-browser dashboard test (tests/tests/dashboard_browser.rs drives
+# /usr/bin/chromium through /usr/bin/chromedriver). Installed when either is missing; a failure stops the run.
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+        echo "==> Chromium and ChromeDriver are installed"
+    else
+        apt_install chromium chromium-driver
+    fi
+    [ -x /usr/bin/chromium ] || die "/usr/bin/chromium is still missing after apt-get install chromium"
+    [ -x /usr/bin/chromedriver ] || die "/usr/bin/chromedriver is still missing after apt-get install chromium-driver"
+    /usr/bin/chromedriver --version >/dev/null 2>&1 || die "/usr/bin/chromedriver does not run (chromedriver --version failed)"
+}

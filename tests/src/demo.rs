@@ -8,6 +8,10 @@
 //! prints where to look, then one progress line every few seconds, and stops every part when its shutdown future
 //! completes (Ctrl-C or SIGTERM in the binary).
 //!
+//! For the dashboard, [`seed`] adds a shift around the current time with Sundays off for every employee, three weeks
+//! of computed attendance history, and a root login `admin` with a random password; the last line of the
+//! where-to-look block is `demo: dashboard  <url>/dashboard  (login: admin / <password>)`.
+//!
 //! Environment: `DEMO_LISTEN` (central, default `127.0.0.1:8080`), `DEMO_AGENT_LISTEN` (the agent's /healthz and
 //! /metrics, default `127.0.0.1:9187`), port 0 picks a free port; `DEMO_DATA_DIR` (must not hold a database yet;
 //! default: a temporary directory removed at exit); `DEMO_DEVICES` (1 to 5, default 3).
@@ -26,6 +30,8 @@ use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::zk_sim::{SimConfig, ZkSim};
+
+pub mod seed;
 
 const SITE: &str = "demo-site";
 const AGENT: &str = "demo-agent";
@@ -116,7 +122,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()> + Send
     central_config.mqtt = None;
     let store = Store::connect(&central_config).await.context("opening the demo database")?;
     store.migrate().await?;
-    let token = register(&store, &sims).await?;
+    let (token, password) = register(&store, &sims).await?;
 
     let app = central_api::app::Application::build(central_config)
         .await
@@ -145,6 +151,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()> + Send
     });
 
     print_where_to_look(&data_dir, &central_dir, &central_url, agent_listen, &agent_file);
+    println!("demo: dashboard  {central_url}/dashboard  (login: admin / {password})");
 
     let trigger = stop.clone();
     tokio::spawn(async move {
@@ -167,8 +174,12 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()> + Send
                 hired += 1;
                 let sim = &sims[hired % sims.len()];
                 let user = sim.add_user(&format!("New Hire {hired}"));
-                if let Err(e) = store.add_employee(&user.user_id, &user.name, Some(SITE)).await {
-                    tracing::warn!(error = %e, "enrolling a new employee");
+                let added = match store.add_employee(&user.user_id, &user.name, Some(SITE)).await {
+                    Ok(()) => seed::profile(&store, &user.user_id, &user.name).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = added {
+                    tracing::warn!(error = %format!("{e:#}"), "enrolling a new employee");
                 } else {
                     println!("demo: enrolled employee {} ({}) on {}", user.user_id, user.name, sim.config().serial);
                 }
@@ -189,9 +200,11 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()> + Send
     Ok(())
 }
 
-/// Creates the site, the agent (returning its token), the devices and their users as employees.
-async fn register(store: &Store, sims: &[ZkSim]) -> anyhow::Result<String> {
+/// Creates the site, the agent, the devices, their users as employees on the demo shift, their history and the
+/// admin login; returns the agent's token and the admin's password.
+async fn register(store: &Store, sims: &[ZkSim]) -> anyhow::Result<(String, String)> {
     store.create_site(SITE, "Demo site", ZONE.name()).await?;
+    let shift = seed::settings(store, Utc::now().with_timezone(&ZONE).naive_local()).await?;
     let token = AgentToken::generate(AGENT.parse().map_err(|e| anyhow::anyhow!("agent id: {e}"))?);
     store.create_agent(AGENT, SITE, &token.secret_hash()).await?;
     let mut enrolled = std::collections::BTreeSet::new();
@@ -213,10 +226,16 @@ async fn register(store: &Store, sims: &[ZkSim]) -> anyhow::Result<String> {
         for user in sim.users() {
             if enrolled.insert(user.user_id.clone()) {
                 store.add_employee(&user.user_id, &user.name, Some(SITE)).await?;
+                seed::profile(store, &user.user_id, &user.name).await?;
             }
         }
     }
-    Ok(token.reveal())
+    let employees: Vec<String> = enrolled.into_iter().collect();
+    if let Some(first) = sims.first() {
+        seed::history(store, &first.config().serial, &employees, &shift).await.context("the demo's history")?;
+    }
+    let password = seed::admin_login(store).await?;
+    Ok((token.reveal(), password))
 }
 
 /// `addr`, or with port 0 a free port on its address (the agent prints its address, but the demo prints it first).
@@ -254,24 +273,26 @@ fn print_where_to_look(data: &Path, central_dir: &Path, central: &str, agent: So
     let db = central_dir.join("central.db");
     println!("demo: data in {}", data.display());
     println!("demo: central-api     {central}  ({central}/healthz, {central}/metrics)");
-    // Issue 8 adds the dashboard here: its URL and the login to use.
     println!("demo: edge-agent      http://{agent}/healthz  http://{agent}/metrics  ({})", agent_file.display());
     println!("demo: agent status    cargo run -p edge-agent -- status --url http://{agent}");
     println!(
-        "demo: count AllLogs   sqlite3 {} 'SELECT device_serial, count(*) FROM all_logs GROUP BY 1'",
+        "demo: count AllLogs   sqlite3 {} \"SELECT device_serial, count(*) FROM all_logs WHERE agent_id = '{AGENT}' GROUP BY 1\"",
         db.display()
     );
     println!("demo: press Ctrl-C to stop");
 }
 
-/// Punches in AllLogs per device serial, read straight from the SQLite file.
+/// Punches the agent delivered to AllLogs per device serial (the seeded history left out), read straight from the
+/// SQLite file.
 ///
 /// # Errors
 /// When the database cannot be read.
 pub async fn count_by_device(database: &Path) -> anyhow::Result<Vec<(String, i64)>> {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", database.display())).await?;
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT device_serial, count(*) FROM all_logs GROUP BY device_serial ORDER BY device_serial")
+        sqlx::query_as("SELECT device_serial, count(*) FROM all_logs WHERE agent_id <> ?1 GROUP BY device_serial ORDER BY device_serial",
+        )
+        .bind(seed::HISTORY_AGENT)
             .fetch_all(&mut conn)
             .await?;
     conn.close().await?;

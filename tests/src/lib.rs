@@ -4,6 +4,7 @@ pub mod admin;
 pub mod adms_sim;
 pub mod attendance;
 pub mod bench;
+pub mod browser;
 pub mod central;
 pub mod demo;
 pub mod fake_central;

@@ -1,6 +1,6 @@
 //! The README's first command: the `demo` binary runs central-api, an edge-agent and simulated terminals; punches from
-//! every simulated device reach AllLogs within seconds and keep coming; SIGINT (Ctrl-C) stops every part and the
-//! program exits 0.
+//! every simulated device reach AllLogs within seconds and keep coming; the printed dashboard login works and the
+//! dashboard shows the seeded attendance; SIGINT (Ctrl-C) stops every part and the program exits 0.
 
 use std::process::Command;
 use std::time::Duration;
@@ -30,6 +30,15 @@ async fn demo_runs_the_whole_pipeline_and_stops_cleanly_on_ctrl_c() {
     let central_url = central.split_whitespace().next().expect("url").to_owned();
     let agent = demo.wait_for_line("demo: edge-agent ", Duration::from_secs(10)).await.expect("agent url");
     let healthz = agent.split_whitespace().next().expect("healthz url").to_owned();
+    let dashboard = demo.wait_for_line("demo: dashboard ", Duration::from_secs(10)).await.expect("dashboard line");
+    let dashboard_url = dashboard.split_whitespace().next().expect("dashboard url").to_owned();
+    assert_eq!(dashboard_url, format!("{central_url}/dashboard"));
+    let password = dashboard
+        .trim_end_matches(')')
+        .split_once("(login: admin / ")
+        .map(|(_, p)| p.to_owned())
+        .expect("the login is printed");
+    assert!(password.len() >= 12, "a real password: {dashboard}");
 
     let database = data.join("central").join("central.db");
     let devices = ["DEMO-GATE-1", "DEMO-GATE-2", "DEMO-GATE-3"];
@@ -62,6 +71,31 @@ async fn demo_runs_the_whole_pipeline_and_stops_cleanly_on_ctrl_c() {
     assert!(health.status().is_success());
     let metrics = client.get(format!("{central_url}/metrics")).send().await.expect("central metrics");
     assert!(metrics.text().await.expect("text").contains("central_punches_total{outcome=\"new\"}"));
+
+    // The printed login opens the dashboard, which shows the demo site; the seeded history is computed.
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let login = browser
+        .post(format!("{central_url}/login"))
+        .form(&[("username", "admin"), ("password", password.as_str()), ("next", "/dashboard")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), reqwest::StatusCode::SEE_OTHER, "the printed login is accepted");
+    let cookie = login.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
+    let page = browser.get(&dashboard_url).header("cookie", &cookie).send().await.expect("dashboard");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("data-site=\"demo-site\""));
+    let rows: serde_json::Value = browser
+        .get(format!("{central_url}/api/v1/attendance?site=demo-site&status=P&limit=1000"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("attendance")
+        .json()
+        .await
+        .expect("json");
+    let present = rows["items"].as_array().map_or(0, Vec::len);
+    assert!(present >= 8 * 10, "three weeks of history for 8 employees give many present days: {present}");
 
     let pid = demo.pid().expect("pid");
     let int = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill -INT");

@@ -44,6 +44,20 @@ pub struct NewDevice {
     pub direction: String,
 }
 
+/// Device statuses an administrator can set: `active` devices are read; an `inactive` one is kept for its history.
+pub const DEVICE_STATUSES: [&str; 2] = ["active", "inactive"];
+
+/// A registered device as stored, with its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceRecord {
+    pub device: NewDevice,
+    /// One of [`DEVICE_STATUSES`].
+    pub status: String,
+}
+
+/// serial, site_id, name, model, ip, port, kind, time_zone, direction, status.
+type DeviceRow = (String, String, String, Option<String>, Option<String>, Option<i32>, String, String, String, String);
+
 /// A PIN seen in punches with no matching employee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UnknownPin {
@@ -193,6 +207,67 @@ impl Store {
         .await
         .map(|r| r.rows_affected()))
         .map_err(|e| insert_error(e, "device", &device.serial))?;
+        Ok(())
+    }
+
+    /// The device with this serial.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn device(&self, serial: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        let row: Option<DeviceRow> = on_reader!(self, |pool| sqlx::query_as(
+            "SELECT serial, site_id, name, model, ip, port, kind, time_zone, direction, status FROM devices \
+             WHERE serial = $1"
+        )
+        .bind(serial)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row.map(|(serial, site_id, name, model, ip, port, kind, time_zone, direction, status)| DeviceRecord {
+            device: NewDevice {
+                serial,
+                site_id,
+                name,
+                model,
+                ip,
+                port: port.and_then(|p| u16::try_from(p).ok()),
+                kind,
+                time_zone,
+                direction,
+            },
+            status,
+        }))
+    }
+
+    /// Replaces a device's settings (everything but its serial and site). The device's punches are not touched:
+    /// each stored punch keeps the direction and times it was read with.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a status not in [`DEVICE_STATUSES`], [`StoreError::NotFound`] for an unknown
+    /// serial.
+    pub async fn update_device(&self, change: &DeviceRecord) -> Result<(), StoreError> {
+        if !DEVICE_STATUSES.contains(&change.status.as_str()) {
+            return Err(StoreError::Invalid(format!("status: {:?} is not active or inactive", change.status)));
+        }
+        let d = &change.device;
+        let done = on_pool!(self, |pool| sqlx::query(
+            "UPDATE devices SET name = $2, model = $3, ip = $4, port = $5, kind = $6, time_zone = $7, \
+             direction = $8, status = $9 WHERE serial = $1"
+        )
+        .bind(&d.serial)
+        .bind(&d.name)
+        .bind(&d.model)
+        .bind(&d.ip)
+        .bind(d.port.map(i32::from))
+        .bind(&d.kind)
+        .bind(&d.time_zone)
+        .bind(&d.direction)
+        .bind(&change.status)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound { what: "device", id: d.serial.clone() });
+        }
         Ok(())
     }
 

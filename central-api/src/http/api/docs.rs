@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, people, reports, requests, session, sites};
+use super::{attendance, people, reports, requests, session, sites, updates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use super::{attendance, people, reports, requests, session, sites};
         requests::reject_leave,
         attendance::list_attendance, attendance::list_logs, attendance::unknown_pins,
         reports::muster, reports::daily,
+        updates::update_shift, updates::update_week_off_rule, updates::update_device,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),

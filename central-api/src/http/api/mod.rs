@@ -10,11 +10,12 @@ pub mod reports;
 pub mod requests;
 pub mod session;
 pub mod sites;
+pub mod updates;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -39,10 +40,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agents", get(sites::list_agents).post(sites::create_agent))
         .route("/api/v1/agents/{id}/revoke", post(sites::revoke_agent))
         .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
+        .route("/api/v1/devices/{serial}", put(updates::update_device))
         .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
         .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
         .route("/api/v1/shifts", get(people::list_shifts).post(people::create_shift))
+        .route("/api/v1/shifts/{code}", put(updates::update_shift))
         .route("/api/v1/week-off-rules", get(people::list_week_off_rules).post(people::create_week_off_rule))
+        .route("/api/v1/week-off-rules/{code}", put(updates::update_week_off_rule))
         .route("/api/v1/holidays", get(people::list_holidays).post(people::create_holiday))
         .route("/api/v1/holidays/{id}", delete(people::delete_holiday))
         .route("/api/v1/manual-logs", get(requests::list_manual_logs).post(requests::create_manual_log))

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::sites::{scoped_site, SiteFilter};
+use super::updates::FieldError;
 use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
 use crate::attendance::engine::{Holiday, HolidayKind, Shift};
@@ -41,7 +42,8 @@ fn yes() -> bool {
 }
 
 impl Employee {
-    fn from_profile(p: EmployeeProfile) -> Self {
+    /// The API view of a stored profile.
+    pub fn from_profile(p: EmployeeProfile) -> Self {
         Self {
             employee_id: p.employee_id,
             name: p.name,
@@ -56,7 +58,8 @@ impl Employee {
         }
     }
 
-    fn profile(&self) -> EmployeeProfile {
+    /// The store's profile of this employee.
+    pub fn profile(&self) -> EmployeeProfile {
         EmployeeProfile {
             employee_id: self.employee_id.clone(),
             name: self.name.clone(),
@@ -71,15 +74,25 @@ impl Employee {
         }
     }
 
-    fn validate(&self) -> Result<(), ApiError> {
-        self.employee_id.parse::<protocol::Pin>().map_err(|e| invalid("employee_id", e))?;
-        text("name", &self.name, 200)?;
-        if self.department.chars().count() > 200 {
-            return Err(invalid("department", "is longer than 200 characters"));
+    /// Checks every field (the web form runs the same checks).
+    ///
+    /// # Errors
+    /// The first field that is wrong, named.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        self.employee_id.parse::<protocol::Pin>().map_err(|e| FieldError::new("employee_id", e))?;
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        for (field, value) in
+            [("name", &self.name), ("department", &self.department), ("designation", &self.designation)]
+        {
+            if value.chars().count() > 200 {
+                return Err(FieldError::new(field, "is longer than 200 characters"));
+            }
         }
         if let (Some(j), Some(l)) = (self.date_of_joining, self.date_of_leaving) {
             if l < j {
-                return Err(invalid("date_of_leaving", format!("{l} is before date_of_joining {j}")));
+                return Err(FieldError::new("date_of_leaving", format!("{l} is before date_of_joining {j}")));
             }
         }
         Ok(())
@@ -93,6 +106,10 @@ pub struct ShiftInfo {
     pub name: String,
     pub start: NaiveTime,
     pub end: NaiveTime,
+    pub grace_late_in_mins: i64,
+    pub grace_early_out_mins: i64,
+    pub min_half_day_mins: i64,
+    pub max_work_for_half_day_mins: i64,
 }
 
 /// A shift to create: the engine's defaults (see `Shift::new`) with these fields overridden.
@@ -221,7 +238,16 @@ pub async fn list_shifts(State(state): State<AppState>, caller: Caller) -> Resul
     Ok(Json(
         shifts
             .into_iter()
-            .map(|s| ShiftInfo { code: s.shift.code, name: s.name, start: s.shift.start, end: s.shift.end })
+            .map(|s| ShiftInfo {
+                grace_late_in_mins: s.shift.grace_late_in.num_minutes(),
+                grace_early_out_mins: s.shift.grace_early_out.num_minutes(),
+                min_half_day_mins: s.shift.min_half_day.num_minutes(),
+                max_work_for_half_day_mins: s.shift.max_work_for_half_day.num_minutes(),
+                code: s.shift.code,
+                name: s.name,
+                start: s.shift.start,
+                end: s.shift.end,
+            })
             .collect(),
     ))
 }
