@@ -102,13 +102,13 @@ fn table(ctx: &WebContext, rows: &[&RequestRow], actions: bool) -> Markup {
                                 @if !actions {
                                     (row.approval) @if let Some(by) = &row.decided_by { " by " (by) }
                                 } @else if may_decide(&ctx.caller, row) {
-                                    form style="display:inline" method="post" action=(format!("/manual-logs/{}/approve", row.id)) {
+                                    form.inline method="post" action=(format!("/manual-logs/{}/approve", row.id)) {
                                         (csrf_field(ctx))
                                         button type="submit" data-testid=(format!("approve-{}", row.id))
                                             aria-label=(format!("Approve manual punch {}", row.id)) { "Approve" }
                                     }
                                     " "
-                                    form style="display:inline" method="post" action=(format!("/manual-logs/{}/reject", row.id)) {
+                                    form.inline method="post" action=(format!("/manual-logs/{}/reject", row.id)) {
                                         (csrf_field(ctx))
                                         button type="submit" data-testid=(format!("reject-{}", row.id))
                                             aria-label=(format!("Reject manual punch {}", row.id)) { "Reject" }

@@ -66,7 +66,7 @@ pub fn error_summary(error: Option<&FieldError>) -> Markup {
 pub fn field(name: &str, label: &str, control: Markup, error: Option<&FieldError>) -> Markup {
     html! {
         // The layout's stylesheet has no rule for a field; this keeps the label above its control.
-        div.field style="display:flex;flex-direction:column;gap:.2rem;max-width:32rem" {
+        div.field {
             label for=(name) { (label) }
             (control)
             @if let Some(e) = error.filter(|e| e.field == name) {
