@@ -29,8 +29,12 @@ fn storage(e: crate::store::StoreError) -> ApiError {
 
 /// The value of cookie `name` in the request's Cookie headers.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    header_cookie(&parts.headers, name)
+}
+
+/// The value of cookie `name` in these Cookie headers.
+pub fn header_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -70,25 +70,15 @@ fn login_form(username: &str, next: &str, error: Option<&str>, flash: Option<&st
     )
 }
 
-fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(k, v)| (k == name).then_some(v))
-}
-
 /// The login form (with the flash message left by a logout); someone already logged in goes on to `next`.
 pub async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>, headers: HeaderMap) -> Response {
     let next = q.next.as_deref().unwrap_or("/dashboard");
-    if let Some(secret) = request_cookie(&headers, SESSION_COOKIE) {
+    if let Some(secret) = crate::access::extract::header_cookie(&headers, SESSION_COOKIE) {
         if live_session(&state, &secrets::hash(secret)).await.is_ok() {
             return see_other(safe_next(next));
         }
     }
-    let flash = request_cookie(&headers, FLASH_COOKIE).and_then(decode_flash);
+    let flash = crate::access::extract::header_cookie(&headers, FLASH_COOKIE).and_then(decode_flash);
     login_form("", next, None, flash.as_deref()).into_response()
 }
 

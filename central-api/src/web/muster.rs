@@ -14,9 +14,9 @@ use super::dashboard::site_today;
 use super::error::WebError;
 use super::layout::page;
 use crate::access::Action;
-use crate::http::api::reports::all_rows;
+use crate::http::api::reports::muster_days;
 use crate::http::AppState;
-use crate::reports::muster::{self, MusterDay, MusterEmployee, MusterRoll};
+use crate::reports::muster::{self, MusterEmployee, MusterRoll};
 use crate::store::listing::AttendanceFilter;
 
 /// Status codes, with what they mean (the legend and the status filter).
@@ -123,18 +123,7 @@ pub async fn muster_page(
         by_employee: true,
         ..AttendanceFilter::default()
     };
-    let rows: Vec<MusterDay> = all_rows(&state, filter)
-        .await?
-        .into_iter()
-        .map(|r| MusterDay {
-            employee_id: r.employee_id,
-            date: r.work_date,
-            status: r.status,
-            provisional: r.provisional,
-            late_by_secs: r.late_by_secs,
-            overtime_secs: r.overtime_secs,
-        })
-        .collect();
+    let rows = muster_days(&state, filter).await?;
     let month_text = format!("{:04}-{:02}", month.0, month.1);
     let mut roll = muster::build(&format!("Muster roll {site_id} {month_text}"), days, &employees, &rows);
     if let Some(s) = &status {

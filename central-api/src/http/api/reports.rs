@@ -59,6 +59,22 @@ pub async fn all_rows(state: &AppState, mut filter: AttendanceFilter) -> Result<
     }
 }
 
+/// The muster roll's cells: every attendance row matching the filter, reduced to what the roll shows.
+pub async fn muster_days(state: &AppState, filter: AttendanceFilter) -> Result<Vec<MusterDay>, ApiError> {
+    Ok(all_rows(state, filter)
+        .await?
+        .into_iter()
+        .map(|r| MusterDay {
+            employee_id: r.employee_id,
+            date: r.work_date,
+            status: r.status,
+            provisional: r.provisional,
+            late_by_secs: r.late_by_secs,
+            overtime_secs: r.overtime_secs,
+        })
+        .collect())
+}
+
 fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response {
     (
         [
@@ -113,18 +129,7 @@ pub async fn muster(
         by_employee: true,
         ..AttendanceFilter::default()
     };
-    let rows: Vec<MusterDay> = all_rows(&state, filter)
-        .await?
-        .into_iter()
-        .map(|r| MusterDay {
-            employee_id: r.employee_id,
-            date: r.work_date,
-            status: r.status,
-            provisional: r.provisional,
-            late_by_secs: r.late_by_secs,
-            overtime_secs: r.overtime_secs,
-        })
-        .collect();
+    let rows = muster_days(&state, filter).await?;
     let scope_name = [q.site.as_deref(), q.department.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let title = format!("Muster roll {} {}", scope_name, q.month);
     let roll = muster::build(&title, days, &employees, &rows);

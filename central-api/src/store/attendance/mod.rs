@@ -62,7 +62,8 @@ pub async fn employees_in(tx: &mut Tx, scope: &Scope<'_>) -> Result<Vec<String>,
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// Marks `from..=to` dirty for every employee in `scope`, in `tx`. A day already marked gets its `marks` bumped, so
+/// Marks `from..=to` dirty for every employee in `scope`, in `tx`. A day already marked gets a new `marks` (PostgreSQL:
+/// the next value of a sequence, see migration 0004; SQLite: one more), so
 /// a worker that claimed it before this change does not release it.
 ///
 /// # Errors
@@ -86,7 +87,7 @@ pub async fn mark_days(tx: &mut Tx, scope: &Scope<'_>, from: NaiveDate, to: Naiv
              SELECT e, d::date FROM UNNEST($1::text[]) AS e, generate_series($2::date, $3::date, interval '1 day') d \
              ORDER BY 1, 2 \
              ON CONFLICT (employee_id, work_date) DO UPDATE \
-             SET marked_at = excluded.marked_at, marks = attendance_dirty.marks + 1",
+             SET marked_at = excluded.marked_at, marks = excluded.marks",
         )
         .bind(&employees)
         .bind(from)
