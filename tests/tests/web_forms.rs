@@ -1,7 +1,8 @@
 //! The dashboard's editing pages against a real central-api, spoken to as a browser would (session cookie, forms
 //! with the CSRF field, redirects not followed): a viewer sees no decision buttons and can post nothing; a form
 //! with a bad value comes back with status 400 and the message next to the field; a manual punch entered and
-//! approved through the pages changes the employee's computed day once the service's worker ran.
+//! approved through the pages changes the employee's computed day once the service's worker ran; an agent added on
+//! the devices page gets a working token, shown once, that stops working when it is revoked there.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,8 @@ use system_tests::on_both_backends;
 on_both_backends!(
     a_viewer_sees_no_buttons_and_cannot_post,
     bad_values_come_back_next_to_their_field,
-    an_approved_manual_punch_changes_the_day
+    an_approved_manual_punch_changes_the_day,
+    agents_are_added_and_revoked_from_the_devices_page
 );
 
 /// A logged-in browser-like client.
@@ -299,5 +301,57 @@ async fn an_approved_manual_punch_changes_the_day(backend: Backend) {
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     let decided = f.store.list_manual_logs(None, None, Some("approved")).await.unwrap();
     assert_eq!(decided.len(), 1);
+    f.cleanup().await;
+}
+
+/// Sends one punch of `agent` at site A with `token`; returns the ingest answer's status.
+async fn ingest_as(f: &AdminFixture, agent: &str, token: &str, seq: u64) -> StatusCode {
+    let punches = system_tests::central::punches("A", "DEV-A", &["101"], system_tests::central::day_at(7), 1);
+    let body = system_tests::central::batch(agent, "A", seq, punches);
+    f.central.post_batch(&f.http, token, &body, protocol::Encoding::Json).await.unwrap().status()
+}
+
+async fn agents_are_added_and_revoked_from_the_devices_page(backend: Backend) {
+    let f = AdminFixture::new(backend).await.unwrap();
+    let admin = Web::login(&f, "adminA").await;
+    let viewer = Web::login(&f, "viewerA").await;
+    let admin_b = Web::login(&f, "adminB").await;
+    let new_agent = [("agent_id", "gate-2"), ("site_id", "A")];
+
+    let page = viewer.get("/devices").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("data-testid=\"agent-form\""), "a viewer gets no form");
+    assert_eq!(viewer.post("/agents", &new_agent).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin_b.post("/agents", &new_agent).await.status, StatusCode::NOT_FOUND, "B's admin does not see A");
+    assert_eq!(admin.post_raw("/agents", &new_agent).await.status, StatusCode::FORBIDDEN, "no CSRF field");
+    let refused = admin.post("/agents", &[("agent_id", "bad id!"), ("site_id", "A")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("agent_id"), "{}", refused.body);
+    assert_eq!(f.store.agent("gate-2").await.unwrap().map(|a| a.agent_id), None, "nothing was registered");
+
+    assert!(admin.get("/devices").await.body.contains("data-testid=\"agent-form\""), "the admin gets the form");
+    let created = admin.post("/agents", &new_agent).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let token = created
+        .body
+        .split("data-testid=\"agent-token\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the page shows the token")
+        .to_owned();
+    assert_eq!(ingest_as(&f, "gate-2", &token, 1).await, StatusCode::OK, "the new token is accepted");
+    assert_eq!(admin.post("/agents", &new_agent).await.status, StatusCode::CONFLICT, "the id is taken");
+
+    let page = admin.get("/devices").await;
+    assert!(page.body.contains("data-testid=\"revoke-gate-2\""), "a revoke button for the new agent");
+    assert!(!viewer.get("/devices").await.body.contains("data-testid=\"revoke-"), "none for a viewer");
+    assert_eq!(viewer.post("/agents/gate-2/revoke", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin_b.post("/agents/gate-2/revoke", &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(ingest_as(&f, "gate-2", &token, 2).await, StatusCode::OK, "still valid after refused revokes");
+    let revoked = admin.post("/agents/gate-2/revoke", &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(revoked.location.as_deref(), Some("/devices"));
+    assert_eq!(ingest_as(&f, "gate-2", &token, 3).await, StatusCode::UNAUTHORIZED, "a revoked token is refused");
+    assert!(!admin.get("/devices").await.body.contains("data-testid=\"revoke-gate-2\""), "no button once revoked");
     f.cleanup().await;
 }

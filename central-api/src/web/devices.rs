@@ -1,6 +1,7 @@
 //! `GET /devices`: agents and devices of the caller's sites with their latest reported health (last seen, buffer
 //! depth, oldest unacknowledged punch, clock drift, reachability, current faults) and the recent fault history, its
-//! times in the site's zone.
+//! times in the site's zone. An administrator also gets a revoke button per agent and the form that registers one
+//! ([`super::edit::agents`]).
 
 use std::collections::HashMap;
 
@@ -11,6 +12,7 @@ use protocol::Fault;
 
 use super::auth::WebCaller;
 use super::day::duration_text;
+use super::edit::agents::{new_agent_form, revoke_button};
 use super::error::WebError;
 use super::layout::page;
 use crate::http::AppState;
@@ -56,8 +58,8 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
     let agents = state.store.agent_health(scope).await?;
     let devices = state.store.device_health(scope).await?;
     let history = state.store.recent_faults(scope, FAULT_HISTORY).await?;
-    let zones: HashMap<String, String> =
-        state.store.list_sites(scope).await?.into_iter().map(|s| (s.site_id, s.time_zone)).collect();
+    let sites = state.store.list_sites(scope).await?;
+    let zones: HashMap<String, String> = sites.iter().map(|s| (s.site_id.clone(), s.time_zone.clone())).collect();
     let now = Utc::now();
     let body = html! {
         h1 { "Devices and agents" }
@@ -68,6 +70,7 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                     th scope="col" { "Agent" } th scope="col" { "Site" } th scope="col" { "Last seen" }
                     th scope="col" { "Version" } th scope="col" { "Buffer depth" }
                     th scope="col" { "Oldest unacknowledged" } th scope="col" { "Faults" }
+                    th scope="col" { "Token" }
                 } }
                 tbody { @for a in &agents {
                     tr data-agent=(a.agent_id) data-site=(a.site_id) {
@@ -78,10 +81,12 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                         td { @if let Some(d) = a.buffer_depth { (d) } @else { "—" } }
                         td { @if let Some(s) = a.oldest_unacked_age_secs { (duration_text(s)) } @else { "—" } }
                         td { (faults(a.faults_json.as_deref())) }
+                        td { (revoke_button(&ctx, &a.agent_id, &a.site_id, a.revoked)) }
                     }
                 } }
             } }
         }
+        (new_agent_form(&ctx, &sites))
         h2 { "Devices" }
         @if devices.is_empty() { p { "No device yet." } } @else {
             div.table-wrap { table data-testid="devices" {

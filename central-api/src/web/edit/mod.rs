@@ -1,4 +1,4 @@
-//! The dashboard's editing pages (manual punches, employees, shifts, holidays): forms posted with
+//! The dashboard's editing pages (manual punches, employees, shifts, holidays, agents): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -6,6 +6,7 @@
 //! as text, so a bad value is never a bare decoding error: the form comes back with status 400 and the message next
 //! to the field ([`FieldError`], the same checks and field names as the API's).
 
+pub mod agents;
 pub mod employees;
 pub mod holidays;
 pub mod manual_logs;
@@ -37,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/shifts/{code}/edit", get(shifts::edit_form).post(shifts::update))
         .route("/holidays", get(holidays::list).post(holidays::create))
         .route("/holidays/{id}/delete", post(holidays::delete))
+        .route("/agents", post(agents::create))
+        .route("/agents/{id}/revoke", post(agents::revoke))
 }
 
 /// A form page answered with `status` (400 when it comes back with an error).

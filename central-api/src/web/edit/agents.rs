@@ -1,0 +1,116 @@
+//! Agents from the dashboard: `POST /agents` registers an agent on a site and shows its token this once (root, or an
+//! admin of the site); `POST /agents/{id}/revoke` revokes it, after which its batches are refused. The forms sit on
+//! the devices page (`GET /devices`), which calls [`new_agent_form`] and [`revoke_button`].
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::access::{Action, Caller};
+use crate::auth::AgentToken;
+use crate::http::AppState;
+use crate::store::listing::SiteInfo;
+use crate::web::auth::{csrf_field, CsrfForm, WebCaller, WebContext};
+use crate::web::error::WebError;
+use crate::web::layout::{flash_redirect, page};
+use crate::web::muster::url_segment;
+
+/// The new-agent form as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct AgentForm {
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    site_id: String,
+}
+
+/// Whether `caller` may register or revoke agents of `site`.
+pub fn may_manage(caller: &Caller, site: &str) -> bool {
+    caller.require(Action::Write, Some(site)).is_ok()
+}
+
+/// The form that registers an agent, offering the sites the caller manages (nothing when there are none).
+pub fn new_agent_form(ctx: &WebContext, sites: &[SiteInfo]) -> Markup {
+    let mine: Vec<&SiteInfo> = sites.iter().filter(|s| may_manage(&ctx.caller, &s.site_id)).collect();
+    html! {
+        @if !mine.is_empty() {
+            h3 { "Add an agent" }
+            form.stack method="post" action="/agents" data-testid="agent-form" {
+                (csrf_field(ctx))
+                div.field {
+                    label for="agent_id" { "Agent id" }
+                    input #agent_id name="agent_id" type="text" required;
+                }
+                div.field {
+                    label for="site_id" { "Site" }
+                    select #site_id name="site_id" {
+                        @for s in &mine { option value=(s.site_id) { (s.name) " (" (s.site_id) ")" } }
+                    }
+                }
+                button type="submit" { "Add and show its token" }
+            }
+        }
+    }
+}
+
+/// The revoke button of an agent row (nothing when the caller may not, or the agent is already revoked).
+pub fn revoke_button(ctx: &WebContext, agent_id: &str, site_id: &str, revoked: bool) -> Markup {
+    html! {
+        @if !revoked && may_manage(&ctx.caller, site_id) {
+            form.inline method="post" action=(format!("/agents/{}/revoke", url_segment(agent_id))) {
+                (csrf_field(ctx))
+                button type="submit" data-testid=(format!("revoke-{agent_id}"))
+                    aria-label=(format!("Revoke agent {agent_id}")) { "Revoke" }
+            }
+        }
+    }
+}
+
+/// `POST /agents`: registers the agent and answers with a page holding its token (never cached).
+pub async fn create(
+    State(state): State<AppState>,
+    WebCaller(ctx): WebCaller,
+    CsrfForm(form): CsrfForm<AgentForm>,
+) -> Result<Response, WebError> {
+    let agent: protocol::AgentId =
+        form.agent_id.trim().parse().map_err(|e| WebError::bad_request(format!("agent_id: {e}")))?;
+    let site = form.site_id.trim();
+    if site.is_empty() {
+        return Err(WebError::bad_request("site_id: must not be empty"));
+    }
+    ctx.caller.require(Action::Write, Some(site))?;
+    let token = AgentToken::generate(agent.clone());
+    state.store.create_agent(agent.as_str(), site, &token.secret_hash()).await?;
+    tracing::info!(agent = %agent, site, by = %ctx.caller.username, "agent registered from the dashboard");
+    let body = html! {
+        h1 { "Agent " (agent.as_str()) " added" }
+        p { "Its token is shown this once. Put it in the agent's configuration (" code { "[central] token" }
+            " in edge-agent.toml) now; only a hash of it is kept." }
+        p { code data-testid="agent-token" { (token.reveal()) } }
+        p { a href="/devices" { "Back to devices and agents" } }
+    };
+    let mut response = page("Agent added", &ctx, body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `POST /agents/{id}/revoke`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    WebCaller(ctx): WebCaller,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let agent = state.store.agent(&id).await?;
+    let Some(agent) = agent.filter(|a| ctx.caller.sees(&a.site_id)) else {
+        return Err(WebError::not_found(format!("agent {id:?} does not exist")));
+    };
+    ctx.caller.require(Action::Write, Some(&agent.site_id))?;
+    state.store.revoke_agent(&id).await?;
+    tracing::info!(agent = %id, by = %ctx.caller.username, "agent revoked from the dashboard");
+    Ok(flash_redirect("/devices", &format!("Agent {id} revoked: its token no longer works.")))
+}
