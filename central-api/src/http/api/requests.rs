@@ -68,7 +68,7 @@ async fn employee_site(state: &AppState, caller: &Caller, employee: &str) -> Res
         .ok_or_else(|| invalid("employee_id", format!("employee {employee:?} does not exist")))
 }
 
-async fn decide(
+pub async fn decide(
     state: &AppState,
     caller: &Caller,
     table: RequestTable,

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::{error_summary, field, form_page, input, select, status_for};
 use crate::access::{Action, Caller, Role};
+use crate::http::api::requests;
 use crate::http::api::updates::FieldError;
 use crate::http::AppState;
 use crate::store::attendance::requests::NewManualLog;
@@ -269,16 +270,12 @@ pub async fn create(
     Ok(flash_redirect("/manual-logs", &message))
 }
 
+/// Approves or rejects through the API's own check and store call; an already decided log is a flash message.
 async fn decide(state: &AppState, ctx: &WebContext, id: i64, approve: bool) -> Result<Response, WebError> {
-    let site = state.store.request_site(RequestTable::ManualLogs, id).await?;
-    let Some(site) = site.filter(|s| ctx.caller.sees(s)) else {
-        return Err(WebError::not_found(format!("manual log {id} does not exist")));
-    };
-    ctx.caller.require(Action::Write, Some(&site))?;
-    let message = match state.store.decide_manual_log(id, approve, &ctx.caller.username).await {
-        Ok(()) if approve => format!("Manual punch #{id} approved; the employee's day is being recomputed."),
-        Ok(()) => format!("Manual punch #{id} rejected."),
-        Err(StoreError::Invalid(m)) => format!("Manual punch #{id} was not changed: {m}"),
+    let message = match requests::decide(state, &ctx.caller, RequestTable::ManualLogs, id, approve).await {
+        Ok(_) if approve => format!("Manual punch #{id} approved; the employee's day is being recomputed."),
+        Ok(_) => format!("Manual punch #{id} rejected."),
+        Err(e) if e.status == StatusCode::CONFLICT => format!("Manual punch #{id} was not changed: {}", e.message),
         Err(e) => return Err(e.into()),
     };
     Ok(flash_redirect("/manual-logs", &message))
