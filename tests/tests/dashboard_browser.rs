@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium (Debian's chromium + chromium-driver, driven over WebDriver): log in
 //! through the form, open the dashboard, page the muster roll back and forth, open an employee's day, add a manual
 //! punch for it and approve it on /manual-logs, see the day's status change from A to P, download the XLSX muster
-//! roll through the browser and read it, and check that a phone-width (390 px) page does not scroll sideways.
+//! roll through the browser and read it, watch a punch arrive on the live page (and another site's not), and check
+//! that a phone-width (390 px) page does not scroll sideways.
 //! Screenshots of every step go to `target/test-artifacts/dashboard/`.
 
 use std::time::{Duration, Instant};
@@ -10,7 +11,9 @@ use calamine::{Reader, Xlsx};
 use chrono::Datelike;
 use fantoccini::elements::Element;
 use fantoccini::Locator;
+use protocol::PunchState;
 use system_tests::admin::{first, AdminFixture, PASSWORD};
+use system_tests::attendance::{at, ingest, punch};
 use system_tests::browser::Browser;
 use system_tests::central::Backend;
 
@@ -136,6 +139,33 @@ async fn a_clerk_works_through_the_dashboard_in_chromium() {
     let day_column = header.iter().position(|h| h.trim() == format!("{:02}", thu.day())).expect("a column for the day");
     assert_eq!(row_101[day_column], "P", "the downloaded roll has the approved day: {row_101:?}");
     println!("downloaded {}", file.display());
+
+    // Live punches: a punch stored after the page opened appears through the event stream; site B's does not.
+    browser.client.goto(&format!("{base}/live")).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while text(&browser, "[data-testid=live-status]").await.trim() != "Connected" {
+        assert!(Instant::now() < deadline, "the live page never connected to its event stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let today = chrono::Utc::now().date_naive();
+    let b_punch = punch("B", "201", at(today, 7, 6), PunchState::CheckIn);
+    assert_eq!(ingest(&f.store, "B", 1000, vec![b_punch]).await.unwrap(), 1);
+    let a_punch = punch("A", "102", at(today, 7, 7), PunchState::CheckIn);
+    assert_eq!(ingest(&f.store, "A", 1000, vec![a_punch]).await.unwrap(), 1);
+    // Streamed rows go on top of the rows the page was rendered with.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let row_text = text(&browser, "[data-testid=live-punches] tbody tr").await;
+        if row_text.contains("07:07") {
+            assert!(row_text.contains("102"), "the new punch is 102's: {row_text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the punch stored after the page opened never arrived: {row_text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let table = text(&browser, "[data-testid=live-punches]").await;
+    assert!(!table.contains("DEV-B"), "site B's punch is not streamed to A's admin: {table}");
+    browser.screenshot("09b-live-punch-arrived").await.unwrap();
 
     // A phone: nothing scrolls sideways but the tables inside their own boxes.
     browser.resize(390, 844).await.unwrap();
