@@ -116,14 +116,19 @@ pub async fn create_agent(
     caller: Caller,
     Body(req): Body<NewAgent>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), ApiError> {
+    Ok((StatusCode::CREATED, Json(register_agent(&state, &caller, req).await?)))
+}
+
+/// Registers an agent after the caller's check and returns its token (the API and the dashboard's form share it).
+///
+/// # Errors
+/// `400` naming `agent_id`, `403`/`404` from the scope check, `409` for a taken id.
+pub async fn register_agent(state: &AppState, caller: &Caller, req: NewAgent) -> Result<CreatedAgent, ApiError> {
     let agent: protocol::AgentId = req.agent_id.parse().map_err(|e| invalid("agent_id", e))?;
     caller.require(Action::Write, Some(&req.site_id))?;
-    let token = AgentToken::generate(agent);
-    state.store.create_agent(&req.agent_id, &req.site_id, &token.secret_hash()).await.map_err(store_error)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedAgent { agent_id: req.agent_id, site_id: req.site_id, token: token.reveal() }),
-    ))
+    let token = AgentToken::generate(agent.clone());
+    state.store.create_agent(agent.as_str(), &req.site_id, &token.secret_hash()).await.map_err(store_error)?;
+    Ok(CreatedAgent { agent_id: agent.as_str().to_owned(), site_id: req.site_id, token: token.reveal() })
 }
 
 /// Revokes an agent's token (root, or admin of its site).
@@ -134,13 +139,21 @@ pub async fn revoke_agent(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let agent = state.store.agent(&id).await.map_err(store_error)?;
+    revoke_agent_checked(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes agent `id` after the caller's check (the API and the dashboard's button share it).
+///
+/// # Errors
+/// `404` for an agent the caller does not see, `403` from the scope check.
+pub async fn revoke_agent_checked(state: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let agent = state.store.agent(id).await.map_err(store_error)?;
     let Some(agent) = agent.filter(|a| caller.sees(&a.site_id)) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("agent {id:?} does not exist")));
     };
     caller.require(Action::Write, Some(&agent.site_id))?;
-    state.store.revoke_agent(&id).await.map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT)
+    state.store.revoke_agent(id).await.map_err(store_error)
 }
 
 /// Devices of the caller's sites.

@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::access::{Action, Caller};
-use crate::auth::AgentToken;
+use crate::http::api::sites::{register_agent, revoke_agent_checked, NewAgent};
 use crate::http::AppState;
 use crate::store::listing::SiteInfo;
 use crate::web::auth::{csrf_field, CsrfForm, WebCaller, WebContext};
@@ -76,21 +76,19 @@ pub async fn create(
     WebCaller(ctx): WebCaller,
     CsrfForm(form): CsrfForm<AgentForm>,
 ) -> Result<Response, WebError> {
-    let agent: protocol::AgentId =
-        form.agent_id.trim().parse().map_err(|e| WebError::bad_request(format!("agent_id: {e}")))?;
-    let site = form.site_id.trim();
-    if site.is_empty() {
+    let site_id = form.site_id.trim().to_owned();
+    if site_id.is_empty() {
         return Err(WebError::bad_request("site_id: must not be empty"));
     }
-    ctx.caller.require(Action::Write, Some(site))?;
-    let token = AgentToken::generate(agent.clone());
-    state.store.create_agent(agent.as_str(), site, &token.secret_hash()).await?;
-    tracing::info!(agent = %agent, site, by = %ctx.caller.username, "agent registered from the dashboard");
+    let request = NewAgent { agent_id: form.agent_id.trim().to_owned(), site_id };
+    let created = register_agent(&state, &ctx.caller, request).await?;
+    tracing::info!(agent = %created.agent_id, site = %created.site_id, by = %ctx.caller.username,
+        "agent registered from the dashboard");
     let body = html! {
-        h1 { "Agent " (agent.as_str()) " added" }
+        h1 { "Agent " (created.agent_id) " added" }
         p { "Its token is shown this once. Put it in the agent's configuration (" code { "[central] token" }
             " in edge-agent.toml) now; only a hash of it is kept." }
-        p { code data-testid="agent-token" { (token.reveal()) } }
+        p { code data-testid="agent-token" { (created.token) } }
         p { a href="/devices" { "Back to devices and agents" } }
     };
     let mut response = page("Agent added", &ctx, body).into_response();
@@ -105,12 +103,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let agent = state.store.agent(&id).await?;
-    let Some(agent) = agent.filter(|a| ctx.caller.sees(&a.site_id)) else {
-        return Err(WebError::not_found(format!("agent {id:?} does not exist")));
-    };
-    ctx.caller.require(Action::Write, Some(&agent.site_id))?;
-    state.store.revoke_agent(&id).await?;
+    revoke_agent_checked(&state, &ctx.caller, &id).await?;
     tracing::info!(agent = %id, by = %ctx.caller.username, "agent revoked from the dashboard");
     Ok(flash_redirect("/devices", &format!("Agent {id} revoked: its token no longer works.")))
 }
