@@ -65,7 +65,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         )),
     });
 
-    let (link, link_task) = make_link(&config, &shutdown)?;
+    let (link, link_task) = make_link(&config, &faults, &shutdown)?;
     let mut tasks = Vec::new();
     tasks.extend(link_task);
     let forwarder = Forwarder::new(
@@ -122,6 +122,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
 fn make_link(
     config: &Config,
+    faults: &Faults,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Link, Option<tokio::task::JoinHandle<()>>)> {
     let central = &config.central;
@@ -151,6 +152,8 @@ fn make_link(
                 ),
                 None => (rest.to_owned(), if tls { 8883 } else { 1883 }),
             };
+            let token = central.token.as_deref().unwrap_or_default();
+            let (_, keys) = protocol::AgentKeys::from_token(token).context("central.token")?;
             let (link, task) = MqttLink::start(
                 MqttLinkOptions {
                     host,
@@ -160,7 +163,8 @@ fn make_link(
                     site: config.agent.site.clone(),
                     topics: config.mqtt.topics.clone(),
                     username: config.mqtt.username.clone(),
-                    password: central.token.clone(),
+                    keys,
+                    faults: faults.clone(),
                     ca_file: central.ca_file.clone(),
                     client_cert: central.client_cert.clone(),
                     client_key: central.client_key.clone(),
