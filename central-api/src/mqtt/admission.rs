@@ -57,7 +57,7 @@ impl Gatekeeper {
         let agent = &topic.agent;
         if !is_signed_frame(payload) {
             if self.allow_unsigned {
-                self.alarms.unsigned_accepted(agent, registered, kind.as_str(), topic_text).await;
+                self.alarms.unsigned_accepted(agent, registered, kind, topic_text).await;
                 return Admission::Unsigned { payload };
             }
             let message = format!(
@@ -65,7 +65,7 @@ impl Gatekeeper {
                  (mqtt.allow_unsigned is off); nothing was stored",
                 claim(kind, payload)
             );
-            self.alarms.raise(agent, registered, UNSIGNED, message).await;
+            self.alarms.raise(agent, registered, UNSIGNED, kind, message).await;
             return Admission::Refused;
         }
         let refused = |reason: &dyn std::fmt::Display| {
@@ -74,16 +74,16 @@ impl Gatekeeper {
         let frame = match SignedFrame::from_bytes(payload) {
             Ok(frame) => frame,
             Err(e) => {
-                self.alarms.raise(agent, registered, BAD_PROOF, refused(&e)).await;
+                self.alarms.raise(agent, registered, BAD_PROOF, kind, refused(&e)).await;
                 return Admission::Refused;
             }
         };
         let Some(keys) = keys else {
-            self.alarms.raise(agent, false, BAD_PROOF, refused(&"the agent is not registered")).await;
+            self.alarms.raise(agent, false, BAD_PROOF, kind, refused(&"the agent is not registered")).await;
             return Admission::Refused;
         };
         if let Err(e) = keys.open(&frame, agent, kind) {
-            self.alarms.raise(agent, true, BAD_PROOF, refused(&e)).await;
+            self.alarms.raise(agent, true, BAD_PROOF, kind, refused(&e)).await;
             return Admission::Refused;
         }
         Admission::Signed { payload: frame.payload, keys }

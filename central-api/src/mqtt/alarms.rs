@@ -3,7 +3,7 @@
 //!
 //! Each is logged, and appended to the agent's fault history (shown on the devices page) when the topic names a
 //! registered agent. Whoever can publish on the broker can send many of them, so the history gets at most one row
-//! per agent and code every [`RECORD_INTERVAL`]; the next row says how many were not recorded. The acceptance of an
+//! per agent, code and kind of message every [`RECORD_INTERVAL`]; the next row says how many were not recorded. The acceptance of an
 //! unsigned message is warned about once per agent for the life of the process.
 
 use std::collections::{HashMap, HashSet};
@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use protocol::AgentId;
+use protocol::{AgentId, FrameKind};
 
 use crate::store::Store;
 
@@ -20,7 +20,7 @@ use crate::store::Store;
 pub const BAD_PROOF: &str = "mqtt_bad_proof";
 /// A message on an agent's topic without a signed frame.
 pub const UNSIGNED: &str = "mqtt_unsigned";
-/// At most one history row per agent and code in this time.
+/// At most one history row per agent, code and kind of message in this time.
 pub const RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
 struct Recent {
@@ -31,7 +31,7 @@ struct Recent {
 /// Raises and rate-limits the MQTT faults of one replica.
 pub struct Alarms {
     store: Store,
-    recent: Mutex<HashMap<(AgentId, &'static str), Recent>>,
+    recent: Mutex<HashMap<(AgentId, &'static str, FrameKind), Recent>>,
     warned_unsigned: Mutex<HashSet<AgentId>>,
 }
 
@@ -40,16 +40,16 @@ impl Alarms {
         Self { store, recent: Mutex::new(HashMap::new()), warned_unsigned: Mutex::new(HashSet::new()) }
     }
 
-    /// Logs the fault and, for a `registered` agent, appends it to its history unless one was recorded within
-    /// [`RECORD_INTERVAL`].
-    pub async fn raise(&self, agent: &AgentId, registered: bool, code: &'static str, message: String) {
+    /// Logs the fault about a `kind` of message and, for a `registered` agent, appends it to its history unless one
+    /// was recorded within [`RECORD_INTERVAL`].
+    pub async fn raise(&self, agent: &AgentId, registered: bool, code: &'static str, kind: FrameKind, message: String) {
         tracing::warn!(%agent, code, %message, "MQTT message refused");
         if !registered {
             return;
         }
         let suppressed = {
             let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let key = (agent.clone(), code);
+            let key = (agent.clone(), code, kind);
             match recent.get_mut(&key) {
                 Some(entry) if entry.recorded.elapsed() < RECORD_INTERVAL => {
                     entry.suppressed += 1;
@@ -78,15 +78,15 @@ impl Alarms {
     }
 
     /// Warns, once per agent, that an unsigned message was accepted because `mqtt.allow_unsigned` is on.
-    pub async fn unsigned_accepted(&self, agent: &AgentId, registered: bool, what: &str, topic: &str) {
+    pub async fn unsigned_accepted(&self, agent: &AgentId, registered: bool, kind: FrameKind, topic: &str) {
         let first =
             self.warned_unsigned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(agent.clone());
         if first {
             let message = format!(
-                "accepted an unsigned {what} on {topic} because mqtt.allow_unsigned is on: nothing proves agent \
+                "accepted an unsigned {kind} on {topic} because mqtt.allow_unsigned is on: nothing proves agent \
                  {agent} sent it; upgrade the agent, then turn the setting off"
             );
-            self.raise(agent, registered, UNSIGNED, message).await;
+            self.raise(agent, registered, UNSIGNED, kind, message).await;
         }
     }
 }
