@@ -43,7 +43,7 @@ impl Alarms {
     /// Logs the fault about a `kind` of message and, for a `registered` agent, appends it to its history unless one
     /// was recorded within [`RECORD_INTERVAL`].
     pub async fn raise(&self, agent: &AgentId, registered: bool, code: &'static str, kind: FrameKind, message: String) {
-        tracing::warn!(%agent, code, %message, "MQTT message refused");
+        tracing::warn!(%agent, code, %message, "MQTT fault");
         if !registered {
             return;
         }
