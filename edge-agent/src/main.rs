@@ -122,6 +122,7 @@ async fn run(file: PathBuf) -> anyhow::Result<ExitCode> {
     let config = Config::load(&file)?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    edge_agent::agent::arm_stop_deadline(&shutdown);
     let result = edge_agent::agent::run(config, shutdown.clone()).await;
     shutdown.cancel();
     signals.abort();

@@ -59,6 +59,18 @@ pub fn render_metrics(state: &AgentState) -> String {
             );
             metric("edge_buffer_punches_new_total", "counter", "Punches stored.", &one(stats.new_total as f64));
             metric(
+                "edge_buffer_damaged",
+                "gauge",
+                "1 when the buffer was found to have lost punches at start.",
+                &one(f64::from(u8::from(stats.damaged))),
+            );
+            metric(
+                "edge_buffer_dead_letters",
+                "gauge",
+                "Punches held in the dead letters (refused by central for good).",
+                &one(stats.dead_letters as f64),
+            );
+            metric(
                 "edge_buffer_punches_duplicate_total",
                 "counter",
                 "Punches dropped as already known.",

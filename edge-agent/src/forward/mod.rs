@@ -141,12 +141,18 @@ impl Forwarder {
             let count = batch.punches.len() as u64;
             self.metrics.batches_sent.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(first = batch.first_seq, last = batch.last_seq, count, "sending batch");
+            self.metrics.sending(true);
             let sent = tokio::select! {
                 sent = self.link.send_batch(&batch) => sent,
                 () = shutdown.cancelled() => return,
             };
-            let problem = match sent {
-                Ok(ack) => match self.apply(&batch, &ack).await {
+            let answer = match sent {
+                Ok(ack) => Ok(self.apply(&batch, &ack).await),
+                Err(e) => Err(e),
+            };
+            self.metrics.sending(false);
+            let problem = match answer {
+                Ok(answer) => match answer {
                     Answer::Stored(deleted) => {
                         backoff.reset();
                         self.metrics.backoff_ms.store(0, Ordering::Relaxed);
