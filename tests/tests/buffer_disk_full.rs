@@ -130,21 +130,29 @@ async fn a_full_disk_recovers_by_itself_and_loses_nothing() {
 
     // 2. Something else takes the rest of the disk; central comes back. Acknowledgements now fail for lack of
     // space, which poisons sled; the agent keeps answering and waits for space.
-    let filler = fs.path().join("filler");
-    let _ = std::fs::write(&filler, vec![0u8; usize::try_from(fs.free_bytes().unwrap()).unwrap()]);
+    let fill = |n: usize| {
+        let free = usize::try_from(fs.free_bytes().unwrap()).unwrap();
+        let _ = std::fs::write(fs.path().join(format!("filler-{n}")), vec![0u8; free]);
+    };
+    fill(0);
     let mut central = serve_central(&db, central_addr, &[]).await.expect("central-api");
     let pings_before = pings.load(Ordering::SeqCst);
-    for _ in 0..10 {
+    for n in 1..=10 {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        // Whatever the acknowledgements freed inside the filesystem is taken too: it stays full.
+        fill(n);
         let (_, took) = push(&mut sim, &mut rows, &mut next, 10).await;
         slowest = slowest.max(took);
     }
     let waiting_pings = pings.load(Ordering::SeqCst) - pings_before;
-    eprintln!("while waiting for space: {waiting_pings} watchdog pings, AllLogs {}", db.all_logs().await);
+    let stuck_at = db.all_logs().await;
+    eprintln!("while waiting for space: {waiting_pings} watchdog pings, AllLogs {stuck_at}");
     assert!(waiting_pings >= 5, "waiting for space is idle by choice: the watchdog keeps pinging ({waiting_pings})");
 
     // 3. Space returns: the filler goes and the filesystem grows. No restart: the agent must pick up by itself.
-    std::fs::remove_file(&filler).expect("remove filler");
+    for n in 0..=10 {
+        let _ = std::fs::remove_file(fs.path().join(format!("filler-{n}")));
+    }
     fs.resize(64 << 20).expect("grow");
     let recovered = Instant::now();
     sim.max_attempts = 600;
