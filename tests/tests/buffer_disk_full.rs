@@ -98,7 +98,7 @@ async fn a_full_disk_recovers_by_itself_and_loses_nothing() {
     let mut agent = Spawned::start_under_watchdog(
         "edge-agent",
         &["run", "--config", &config.to_string_lossy()],
-        &[("RUST_LOG", "error"), ("NOTIFY_SOCKET", &notify_env), ("WATCHDOG_USEC", "2000000")],
+        &[("RUST_LOG", "error,edge_agent::buffer=warn"), ("NOTIFY_SOCKET", &notify_env), ("WATCHDOG_USEC", "2000000")],
     )
     .expect("edge-agent");
     let local = agent.listening_url().await.expect("agent");

@@ -20,7 +20,7 @@ use super::recovery::{self, OpenError};
 /// How long a flush may take before the store is taken for poisoned.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Reopen attempts back off up to this.
-const MAX_REOPEN_DELAY: Duration = Duration::from_secs(10);
+const MAX_REOPEN_DELAY: Duration = Duration::from_secs(2);
 /// A store that could not be reopened for this long, for a reason other than a full disk, is stuck.
 const STUCK_AFTER: Duration = Duration::from_secs(60);
 
