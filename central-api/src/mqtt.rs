@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use protocol::{AgentStatus, AgentTopic, BatchAck, Encoding, PunchBatch, TopicKind, Topics};
+use protocol::{
+    AckOutcome, AgentStatus, AgentTopic, BatchAck, BatchId, Encoding, PunchBatch, RejectionKind, TopicKind, Topics,
+    Versioned, PROTOCOL_VERSION,
+};
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -216,16 +219,32 @@ impl Worker {
     }
 
     async fn handle_batch(&self, topic: &AgentTopic, payload: &[u8], shutdown: &CancellationToken) -> Done {
-        let batch: PunchBatch = match protocol::decode(payload, Encoding::Bincode) {
-            Ok(batch) => batch,
-            Err(e) => return self.reject(topic, 0, 0, format!("cannot decode the batch: {e}")).await,
-        };
+        let Versioned { value: batch, wire_version } =
+            match protocol::decode_upgrading::<PunchBatch>(payload, Encoding::Bincode) {
+                Ok(read) => read,
+                Err(e) => {
+                    let reason = format!("cannot decode the batch: {e}");
+                    let ack = BatchAck::rejected_range(
+                        topic.agent.clone(),
+                        0,
+                        0,
+                        BatchId::NONE,
+                        RejectionKind::Permanent,
+                        reason,
+                    );
+                    return self.reject(topic, ack, PROTOCOL_VERSION).await;
+                }
+            };
+        if wire_version != PROTOCOL_VERSION {
+            tracing::debug!(agent = %topic.agent, wire_version, "batch in the previous protocol version");
+        }
         if batch.agent != topic.agent || batch.site != topic.site {
             let reason = format!(
                 "topic is for agent {} at site {} but the batch is from agent {} at site {}",
                 topic.agent, topic.site, batch.agent, batch.site
             );
-            return self.reject(topic, batch.first_seq, batch.last_seq, reason).await;
+            let ack = BatchAck::rejected(&batch, RejectionKind::Permanent, reason);
+            return self.reject(topic, ack, wire_version).await;
         }
         let mut attempt = 0;
         loop {
@@ -233,8 +252,8 @@ impl Worker {
                 Ok(sender) => self.ingest.store_batch(&sender, &batch, IngestPath::Mqtt).await.map_err(Failure::Ingest),
                 Err(e) => Err(Failure::Auth(e)),
             };
-            let reason = match outcome {
-                Ok(ack) => return self.publish_ack(topic, &ack).await,
+            let (kind, reason) = match outcome {
+                Ok(ack) => return self.publish_ack(topic, &ack, wire_version).await,
                 Err(Failure::Auth(AuthError::Store(e)) | Failure::Ingest(IngestError::Storage(e))) => {
                     attempt += 1;
                     let delay = backoff(attempt);
@@ -244,17 +263,19 @@ impl Worker {
                         () = shutdown.cancelled() => return Done::Leave,
                     }
                 }
-                Err(Failure::Auth(AuthError::BadToken)) => format!("agent {} is not registered", topic.agent),
-                Err(Failure::Auth(e)) => e.to_string(),
-                Err(Failure::Ingest(e)) => e.to_string(),
+                Err(Failure::Auth(AuthError::BadToken)) => {
+                    (RejectionKind::Unauthorized, format!("agent {} is not registered", topic.agent))
+                }
+                Err(Failure::Auth(e)) => (RejectionKind::Unauthorized, e.to_string()),
+                Err(Failure::Ingest(e)) => (RejectionKind::Permanent, e.to_string()),
             };
-            return self.reject(topic, batch.first_seq, batch.last_seq, reason).await;
+            return self.reject(topic, BatchAck::rejected(&batch, kind, reason), wire_version).await;
         }
     }
 
     async fn handle_status(&self, topic: &AgentTopic, payload: &[u8], shutdown: &CancellationToken) -> Done {
-        let status: AgentStatus = match protocol::decode(payload, Encoding::Bincode) {
-            Ok(status) => status,
+        let status: AgentStatus = match protocol::decode_upgrading(payload, Encoding::Bincode) {
+            Ok(read) => read.value,
             Err(e) => {
                 tracing::warn!(agent = %topic.agent, error = %e, "dropping an undecodable status");
                 return Done::Ack;
@@ -289,19 +310,24 @@ impl Worker {
         }
     }
 
-    async fn reject(&self, topic: &AgentTopic, first_seq: u64, last_seq: u64, reason: String) -> Done {
-        tracing::warn!(agent = %topic.agent, site = %topic.site, first_seq, last_seq, %reason, "batch rejected");
+    async fn reject(&self, topic: &AgentTopic, ack: BatchAck, wire_version: u16) -> Done {
+        if let AckOutcome::Rejected { reason, kind } = &ack.outcome {
+            tracing::warn!(
+                agent = %topic.agent, site = %topic.site, first_seq = ack.first_seq, last_seq = ack.last_seq,
+                ?kind, %reason, "batch rejected"
+            );
+        }
         self.ingest.metrics().batch_rejected(IngestPath::Mqtt);
-        let ack = BatchAck::rejected(topic.agent.clone(), first_seq, last_seq, reason);
-        match self.publish_ack(topic, &ack).await {
+        match self.publish_ack(topic, &ack, wire_version).await {
             // A refusal is final whether or not its ack got out: never redeliver poison.
             Done::Ack | Done::Leave => Done::Ack,
         }
     }
 
-    async fn publish_ack(&self, topic: &AgentTopic, ack: &BatchAck) -> Done {
+    /// Publishes `ack` on the agent's acks topic, in the protocol version its batch was written in.
+    async fn publish_ack(&self, topic: &AgentTopic, ack: &BatchAck, wire_version: u16) -> Done {
         let ack_topic = self.topics.topic(TopicKind::Acks, &topic.site, &topic.agent);
-        let payload = match protocol::encode(ack, Encoding::Bincode) {
+        let payload = match protocol::encode_ack(ack, Encoding::Bincode, wire_version) {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode an acknowledgement");

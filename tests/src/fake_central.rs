@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use protocol::{AgentStatus, BatchAck, Encoding, PunchBatch, PunchKey};
+use protocol::{AgentStatus, BatchAck, Encoding, PunchBatch, PunchKey, RejectionKind};
 use tokio_util::sync::CancellationToken;
 
 /// How the fake answers the next ingest requests.
@@ -206,7 +206,7 @@ async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     };
     let count = u32::try_from(batch.punches.len()).unwrap_or(u32::MAX);
     match behaviour {
-        Behaviour::Ack => ack(BatchAck::stored(batch.agent, batch.first_seq, batch.last_seq, count, 0)),
+        Behaviour::Ack => ack(BatchAck::stored(&batch, count, 0, 0)),
         Behaviour::ServerError | Behaviour::StoreThenFail => {
             (StatusCode::INTERNAL_SERVER_ERROR, "database unavailable").into_response()
         }
@@ -214,7 +214,7 @@ async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             std::future::pending::<()>().await;
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        Behaviour::Reject(reason) => ack(BatchAck::rejected(batch.agent, batch.first_seq, batch.last_seq, reason)),
+        Behaviour::Reject(reason) => ack(BatchAck::rejected(&batch, RejectionKind::Retry, reason)),
         Behaviour::Forbidden(message) => json_error(StatusCode::FORBIDDEN, "agent_disabled", &message),
         Behaviour::OkWithoutAck => (StatusCode::OK, "ok").into_response(),
     }

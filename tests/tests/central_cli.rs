@@ -85,7 +85,7 @@ async fn https_with_configured_certificates() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let ack: BatchAck = protocol::decode(&response.bytes().await.unwrap(), Encoding::Bincode).unwrap();
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 4, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 4, duplicates: 0, quarantined: 0 });
 
     // A client that does not trust the certificate cannot talk to it.
     let untrusting = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();

@@ -138,21 +138,21 @@ async fn batches_over_mqtt_are_stored_and_acknowledged(backend: Backend) {
     agents.publish(&first).await;
     let (topic, ack) = agents.next_ack().await;
     assert_eq!(topic, format!("{prefix}/v1/plant-1/gate-1/acks"));
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 20, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 20, duplicates: 0, quarantined: 0 });
     assert_eq!((ack.first_seq, ack.last_seq), (10, 29));
     assert_eq!(db.all_logs().await, 20);
 
     // Redelivery of the same batch: acknowledged again, nothing new.
     agents.publish(&first).await;
     let (_, ack) = agents.next_ack().await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 0, duplicates: 20 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 0, duplicates: 20, quarantined: 0 });
     assert_eq!(db.all_logs().await, 20);
 
     // Poison: garbage bytes on gate-1's topic.
     agents.publish_raw("plant-1", "gate-1", vec![0xff, 0x00, 0x13]).await;
     let (topic, ack) = agents.next_ack().await;
     assert_eq!(topic, format!("{prefix}/v1/plant-1/gate-1/acks"));
-    let AckOutcome::Rejected { reason } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
+    let AckOutcome::Rejected { reason, .. } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
     assert!(reason.contains("cannot decode the batch"), "{reason}");
 
     // Topic says gate-1 at plant-1, payload says gate-2 at plant-2.
@@ -160,7 +160,7 @@ async fn batches_over_mqtt_are_stored_and_acknowledged(backend: Backend) {
     let payload = protocol::encode(&foreign, Encoding::Bincode).unwrap();
     agents.publish_raw("plant-1", "gate-1", payload).await;
     let (_, ack) = agents.next_ack().await;
-    let AckOutcome::Rejected { reason } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
+    let AckOutcome::Rejected { reason, .. } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
     assert!(reason.contains("topic is for agent gate-1"), "{reason}");
 
     // An agent central does not know, and one bound to another site.
@@ -168,12 +168,12 @@ async fn batches_over_mqtt_are_stored_and_acknowledged(backend: Backend) {
     agents.publish(&stranger).await;
     let (topic, ack) = agents.next_ack().await;
     assert!(topic.ends_with("/plant-1/ghost/acks"), "{topic}");
-    let AckOutcome::Rejected { reason } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
+    let AckOutcome::Rejected { reason, .. } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
     assert!(reason.contains("ghost is not registered"), "{reason}");
     let wrong_site = batch("gate-2", "plant-1", 1, punches("plant-1", "DEV-A", &["5"], day_at(8), 3));
     agents.publish(&wrong_site).await;
     let (_, ack) = agents.next_ack().await;
-    let AckOutcome::Rejected { reason } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
+    let AckOutcome::Rejected { reason, .. } = &ack.outcome else { panic!("expected a rejection, got {ack:?}") };
     assert!(reason.contains("bound to site plant-2"), "{reason}");
     assert_eq!(db.all_logs().await, 20, "rejected batches leave no rows");
 
@@ -225,7 +225,7 @@ async fn two_replicas_share_the_load_and_store_each_punch_once() {
     let mut stored = HashMap::<String, (u32, u32)>::new();
     for _ in 0..published {
         let (topic, ack) = agents.next_ack().await;
-        let AckOutcome::Stored { new, duplicates } = ack.outcome else { panic!("unexpected rejection: {ack:?}") };
+        let AckOutcome::Stored { new, duplicates, .. } = ack.outcome else { panic!("unexpected rejection: {ack:?}") };
         let entry = stored.entry(topic).or_default();
         entry.0 += new;
         entry.1 += duplicates;
@@ -296,7 +296,7 @@ async fn a_batch_in_flight_when_a_replica_dies_is_redelivered() {
     let mut restarted = db.serve(&refs(&env)).await.unwrap();
     wait_until_consuming(&mut restarted).await;
     let (_, ack) = agents.next_ack().await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 5, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 5, duplicates: 0, quarantined: 0 });
     assert_eq!(db.all_logs().await, 5);
     drop(restarted);
     db.cleanup().await;

@@ -59,9 +59,9 @@ async fn start_acker(topics: Topics, mode: AckerMode) -> (Arc<Mutex<HashSet<Punc
             let ack = if mode == AckerMode::Store {
                 let mut stored = task_stored.lock().expect("lock");
                 stored.extend(batch.punches.iter().map(|p| p.punch.key()));
-                BatchAck::stored(batch.agent.clone(), batch.first_seq, batch.last_seq, 0, 0)
+                BatchAck::stored(&batch, 0, 0, 0)
             } else {
-                BatchAck::rejected(batch.agent.clone(), batch.first_seq, batch.last_seq, "unknown site")
+                BatchAck::rejected(&batch, protocol::RejectionKind::Retry, "unknown site")
             };
             let payload = protocol::encode(&ack, Encoding::Bincode).expect("encode");
             let _ = client

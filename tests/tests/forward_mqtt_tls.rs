@@ -113,7 +113,7 @@ async fn a_batch_goes_over_mqtts_with_a_client_certificate_and_not_without_one()
             if let Event::Incoming(Packet::Publish(publish)) = event {
                 let Ok(topic) = acker_topics.parse(&publish.topic) else { continue };
                 let Ok(batch) = protocol::decode::<PunchBatch>(&publish.payload, Encoding::Bincode) else { continue };
-                let ack = BatchAck::stored(batch.agent, batch.first_seq, batch.last_seq, 5, 0);
+                let ack = BatchAck::stored(&batch, 5, 0, 0);
                 let payload = protocol::encode(&ack, Encoding::Bincode).expect("encode");
                 let acks = acker_topics.topic(TopicKind::Acks, &topic.site, &topic.agent);
                 let _ = acker.publish(acks, QoS::AtLeastOnce, false, payload).await;

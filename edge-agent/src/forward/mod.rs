@@ -206,10 +206,10 @@ impl Forwarder {
 
     /// Applies central's answer: deletes the batch only for a stored answer to exactly this batch.
     async fn apply(&self, batch: &PunchBatch, ack: &BatchAck) -> Answer {
-        if ack.agent != self.options.agent || ack.first_seq != batch.first_seq || ack.last_seq != batch.last_seq {
+        if ack.agent != self.options.agent || !ack.answers(batch) {
             return Answer::Mismatch(format!(
-                "answer for agent {} seq {}..={} does not match the batch {}..={}; ignored",
-                ack.agent, ack.first_seq, ack.last_seq, batch.first_seq, batch.last_seq
+                "answer for agent {} seq {}..={} (batch {}) does not match the batch {}..={} (batch {}); ignored",
+                ack.agent, ack.first_seq, ack.last_seq, ack.batch_id, batch.first_seq, batch.last_seq, batch.batch_id
             ));
         }
         match (&ack.outcome, ack.acknowledged_up_to()) {
@@ -218,7 +218,7 @@ impl Forwarder {
                 // Central has the batch; if the delete failed we send it again and central counts duplicates.
                 Err(e) => Answer::Mismatch(format!("acknowledged batch could not be deleted from the buffer: {e}")),
             },
-            (AckOutcome::Rejected { reason }, _) => Answer::Rejected(reason.clone()),
+            (AckOutcome::Rejected { reason, .. }, _) => Answer::Rejected(reason.clone()),
             (AckOutcome::Stored { .. }, None) => Answer::Mismatch("stored answer without a watermark".into()),
         }
     }

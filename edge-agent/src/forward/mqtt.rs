@@ -107,7 +107,7 @@ impl MqttLink {
         let wait = async {
             loop {
                 match answers.recv().await {
-                    Ok(ack) if ack.first_seq == batch.first_seq && ack.last_seq == batch.last_seq => return Ok(ack),
+                    Ok(ack) if ack.answers(batch) => return Ok(ack),
                     Ok(other) => {
                         tracing::debug!(first = other.first_seq, last = other.last_seq, "answer for another range")
                     }
