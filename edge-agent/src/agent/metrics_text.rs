@@ -87,6 +87,18 @@ pub fn render_metrics(state: &AgentState) -> String {
     metric("edge_forward_errors_total", "counter", "Failed deliveries.", &one(count(&f.send_errors)));
     metric("edge_forward_rejections_total", "counter", "Batches refused by central.", &one(count(&f.rejections)));
     metric(
+        "edge_forward_dead_lettered_total",
+        "counter",
+        "Batches refused for good and moved to the dead letters.",
+        &one(count(&f.dead_lettered)),
+    );
+    metric(
+        "edge_forward_quarantined_total",
+        "counter",
+        "Punches central acknowledged but kept aside (quarantine).",
+        &one(count(&f.quarantined)),
+    );
+    metric(
         "edge_forward_rate_punches_per_second",
         "gauge",
         "Punches acknowledged per second over the last 10 s.",

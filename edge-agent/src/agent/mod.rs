@@ -6,6 +6,7 @@
 //! unacknowledged punches stay in the buffer and are sent after the next start.
 
 pub mod damage;
+pub mod dead_letters;
 pub mod http;
 pub mod metrics_text;
 pub mod push_commands;

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use protocol::Punch;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::layout::{
     ack_log_key, chunk_count, decode_chunk, encode_chunk, entry_bytes, read_u64, seq_key, StoredPunch, DEAD_LETTER,
@@ -22,7 +22,7 @@ const VERSION: u8 = 1;
 const MAX_REASON: usize = 1000;
 
 /// One stored run of dead letters, for listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub first_seq: u64,
     pub last_seq: u64,
