@@ -115,7 +115,10 @@ async fn run(how: Damage) {
     assert!(text.contains("edge_agent_fault{code=\"buffer_damaged\"} 1"), "{how:?}: fault in the metrics");
     let health: serde_json::Value = reqwest::get(format!("{local}/healthz")).await.unwrap().json().await.unwrap();
     let fault = health.to_string();
-    assert!(fault.contains("buffer_damaged") && fault.contains(SN), "{how:?}: the fault names the push device: {fault}");
+    assert!(
+        fault.contains("buffer_damaged") && fault.contains(SN),
+        "{how:?}: the fault names the push device: {fault}"
+    );
 
     // The push terminal shakes hands again (as it does on reconnecting), learns stamp 0 and sends everything.
     let _ = agent.wait_for_line("edge-agent adms listening on ", Duration::from_secs(30)).await;
@@ -129,9 +132,7 @@ async fn run(how: Damage) {
         expected.insert(PunchKey::of(&serial, &pin(i).parse().unwrap(), at(i)));
     }
     assert_eq!(expected.len() as u64, total);
-    assert_all_logs_exact(&db, &expected, Duration::from_secs(120))
-        .await
-        .unwrap_or_else(|e| panic!("{how:?}: {e:#}"));
+    assert_all_logs_exact(&db, &expected, Duration::from_secs(120)).await.unwrap_or_else(|e| panic!("{how:?}: {e:#}"));
     let recorded = db
         .scalar("SELECT count(*) FROM fault_history WHERE code = 'buffer_damaged' AND device_serial IS NULL")
         .await

@@ -32,7 +32,8 @@ fn pin(i: usize) -> String {
 }
 
 async fn metric(http: &reqwest::Client, local: &str, name: &str) -> Option<f64> {
-    let text = http.get(format!("{local}/metrics")).timeout(Duration::from_secs(5)).send().await.ok()?.text().await.ok()?;
+    let text =
+        http.get(format!("{local}/metrics")).timeout(Duration::from_secs(5)).send().await.ok()?.text().await.ok()?;
     text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
 }
 
@@ -53,7 +54,12 @@ fn watchdog_socket(path: &Path) -> Arc<AtomicU64> {
 }
 
 /// Pushes one batch of rows; returns whether it was taken and how long the answer took.
-async fn push(sim: &mut AdmsSim, rows: &mut Vec<(NaiveDateTime, String)>, next: &mut usize, n: usize) -> (bool, Duration) {
+async fn push(
+    sim: &mut AdmsSim,
+    rows: &mut Vec<(NaiveDateTime, String)>,
+    next: &mut usize,
+    n: usize,
+) -> (bool, Duration) {
     let batch: Vec<_> = (*next..*next + n).map(|i| (at(i), row(&pin(i), at(i), 0, 1))).collect();
     let started = Instant::now();
     sim.record(batch.clone());

@@ -68,7 +68,9 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<String> {
 async fn local(buffer: &Buffer, action: Action) -> anyhow::Result<String> {
     Ok(match action {
         Action::List => list_text(&buffer.dead_letters()?),
-        Action::Retry(first) => format!("{} punches queued to be sent again\n", buffer.retry_dead_letters(first).await?),
+        Action::Retry(first) => {
+            format!("{} punches queued to be sent again\n", buffer.retry_dead_letters(first).await?)
+        }
         Action::Export => export_text(buffer)?,
     })
 }
@@ -83,7 +85,9 @@ async fn remote(config: &Config, action: Action) -> anyhow::Result<String> {
     let context = || format!("the buffer is in use by the running agent; asking it at {base} (metrics.listen)");
     let response = match action {
         Action::List => http.get(format!("{base}/dead-letters")).send().await,
-        Action::Retry(first) => http.post(format!("{base}/dead-letters/retry")).json(&RetryRequest { first }).send().await,
+        Action::Retry(first) => {
+            http.post(format!("{base}/dead-letters/retry")).json(&RetryRequest { first }).send().await
+        }
         Action::Export => http.get(format!("{base}/dead-letters/export")).send().await,
     }
     .with_context(context)?;

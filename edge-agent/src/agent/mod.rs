@@ -121,12 +121,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         state.forward.clone(),
     );
     tasks.push(watched.spawn("forwarder", forwarder.run(shutdown.clone())));
-    tasks.push(watched.spawn("status sender", status_report::run_status_sender(
-        state.clone(),
-        link,
-        config.status.interval,
-        shutdown.clone(),
-    )));
+    tasks.push(watched.spawn(
+        "status sender",
+        status_report::run_status_sender(state.clone(), link, config.status.interval, shutdown.clone()),
+    ));
 
     let listener = TcpListener::bind(config.metrics.listen)
         .await

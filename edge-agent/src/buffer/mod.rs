@@ -587,7 +587,13 @@ impl Buffer {
         if full {
             self.inner.faults.raise(faults::BUFFER_FULL, self.full_message(), Utc::now());
             if !was_full {
-                tracing::error!(size, live, limit, ?space, "buffer at its disk limit: refusing new punches until it drains");
+                tracing::error!(
+                    size,
+                    live,
+                    limit,
+                    ?space,
+                    "buffer at its disk limit: refusing new punches until it drains"
+                );
             }
         } else if was_full {
             tracing::info!(size, live, limit, ?space, "buffer below its disk limit again: taking punches");
@@ -598,10 +604,9 @@ impl Buffer {
     fn full_message(&self) -> String {
         let size = self.db().ok().and_then(|db| db.size_on_disk().ok()).unwrap_or(0);
         let live = self.lock_write().live_bytes;
-        let free = disk::filesystem_space(&self.inner.options.path)
-            .map_or_else(String::new, |(free, total)| {
-                format!(", {} MB free of {} MB on its filesystem", free / 1_000_000, total / 1_000_000)
-            });
+        let free = disk::filesystem_space(&self.inner.options.path).map_or_else(String::new, |(free, total)| {
+            format!(", {} MB free of {} MB on its filesystem", free / 1_000_000, total / 1_000_000)
+        });
         format!(
             "buffer at its limit: {} MB of punches and keys, {} MB on disk, limit {} MB{free}; new punches wait on \
              the devices until it drains",

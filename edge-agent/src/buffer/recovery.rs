@@ -140,13 +140,17 @@ fn check_format(db: &sled::Db) -> Result<(), FormatError> {
     };
     match db.get(META_FORMAT) {
         Ok(Some(marker)) if marker.as_ref() == FORMAT_MARKER => Ok(()),
-        Ok(Some(marker)) => Err(FormatError::Bad(format!("unknown buffer format {:?}", String::from_utf8_lossy(&marker)))),
+        Ok(Some(marker)) => {
+            Err(FormatError::Bad(format!("unknown buffer format {:?}", String::from_utf8_lossy(&marker))))
+        }
         Ok(None) if db.is_empty() => {
             db.insert(META_FORMAT, FORMAT_MARKER).map_err(|e| no_space("writing the format marker", e))?;
             db.flush().map_err(|e| no_space("flushing the format marker", e))?;
             Ok(())
         }
-        Ok(None) => Err(FormatError::Bad("the store holds data but no format marker; it is not an edge-agent buffer".into())),
+        Ok(None) => {
+            Err(FormatError::Bad("the store holds data but no format marker; it is not an edge-agent buffer".into()))
+        }
         Err(e) => Err(FormatError::Bad(format!("reading the format marker: {e}"))),
     }
 }

@@ -19,7 +19,8 @@ use protocol::{Punch, PunchKey};
 
 use super::keylookup;
 use super::layout::{
-    chunk_count, read_u64, seq_key, DEAD_LETTER, KEY, META_ACKED, META_LIVE_BYTES, META_NEXT_SEQ, PUNCH, QUARANTINE, RETRIED,
+    chunk_count, read_u64, seq_key, DEAD_LETTER, KEY, META_ACKED, META_LIVE_BYTES, META_NEXT_SEQ, PUNCH, QUARANTINE,
+    RETRIED,
 };
 use super::layout::{dead_letter_count, decode_chunk, encode_chunk, encode_keys, entry_bytes, CHUNK_PUNCHES};
 use super::marker::{MarkerRead, MarkerValue};

@@ -194,7 +194,7 @@ impl Forwarder {
                             "central could not take punches {}..={} now: {reason}; they stay buffered and are retried",
                             batch.first_seq, batch.last_seq
                         );
-                        (faults::LINK_DOWN, message)
+                        (faults::BATCH_REJECTED, message)
                     }
                     Answer::Mismatch(message) => (faults::LINK_DOWN, message),
                 },
