@@ -439,7 +439,10 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
     }
     if transport == Some(Transport::Https) && raw.url.starts_with("http://") && !raw.allow_plain_http {
         if let Err(reason) = plain_http_allowed(&raw.url) {
-            p.add("central.url", format!("{reason}; use https://, or set central.allow_plain_http = true to accept it"));
+            p.add(
+                "central.url",
+                format!("{reason}; use https://, or set central.allow_plain_http = true to accept it"),
+            );
         }
     }
     let token = match (raw.token, &raw.token_file) {
