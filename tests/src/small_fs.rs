@@ -50,7 +50,7 @@ impl SmallFs {
         if unsafe { libc::statvfs(path.as_ptr(), &raw mut stat) } != 0 {
             bail!("statvfs: {}", std::io::Error::last_os_error());
         }
-        Ok(u64::from(stat.f_bavail) * u64::from(stat.f_frsize))
+        Ok(stat.f_bavail * stat.f_frsize)
     }
 }
 

@@ -29,10 +29,13 @@ pub fn stopping() {
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
 }
 
+/// A task's name and the flag set when it ends.
+type Watched = (String, Arc<AtomicBool>);
+
 /// The long-running tasks, each with a flag set when it ends.
 #[derive(Debug, Clone, Default)]
 pub struct Tasks {
-    ended: Arc<Mutex<Vec<(String, Arc<AtomicBool>)>>>,
+    ended: Arc<Mutex<Vec<Watched>>>,
 }
 
 impl Tasks {

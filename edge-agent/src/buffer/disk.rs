@@ -19,9 +19,9 @@ pub fn filesystem_space(path: &Path) -> Option<(u64, u64)> {
     if unsafe { libc::statvfs(path.as_ptr(), &raw mut stat) } != 0 {
         return None;
     }
-    let block = u64::from(stat.f_frsize);
-    #[allow(clippy::useless_conversion)]
-    Some((u64::from(stat.f_bavail).saturating_mul(block), u64::from(stat.f_blocks).saturating_mul(block)))
+    #[allow(clippy::useless_conversion)] // the field types differ between targets
+    let (block, free, total) = (u64::from(stat.f_frsize), u64::from(stat.f_bavail), u64::from(stat.f_blocks));
+    Some((free.saturating_mul(block), total.saturating_mul(block)))
 }
 
 /// Free space kept for acknowledgements and sled's housekeeping: a sixteenth of the filesystem, at least 2 MiB and

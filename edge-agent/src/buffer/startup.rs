@@ -189,7 +189,7 @@ pub(super) fn restore(db: &sled::Db, salvage: &Salvage, after: u64) -> Result<()
     }
     let mut seq = after + 1;
     for chunk in salvage.punches.chunks(CHUNK_PUNCHES) {
-        let value = encode_chunk(now_ms, chunk).map_err(|e| sled::Error::Unsupported(e))?;
+        let value = encode_chunk(now_ms, chunk).map_err(sled::Error::Unsupported)?;
         let keys = encode_keys(chunk);
         live += entry_bytes(9, value.len()) + entry_bytes(9, keys.len());
         batch.insert(&seq_key(PUNCH, seq), value);
