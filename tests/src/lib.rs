@@ -17,5 +17,6 @@ pub mod punches;
 pub mod pyzk;
 pub mod serial_sim;
 pub mod services;
+pub mod small_fs;
 pub mod tls;
 pub mod zk_sim;

@@ -412,6 +412,10 @@ async fn proof_alone_stops_forged_batches_and_acks(backend: Backend) {
     attacker.publish(&b_acks, with_a_key).await;
     let fault = wait_unverified_containing(&agent_b, &format!("does not match central's key for agent {name_b}")).await;
     assert!(fault.contains(&range), "{fault}");
+    // A forged permanent refusal would set the batch aside as dead letters: refused like the rest.
+    let refusal = BatchAck::rejected(&in_flight, protocol::RejectionKind::Permanent, "forged refusal");
+    attacker.publish(&b_acks, bare(&refusal)).await;
+    wait_unverified_containing(&agent_b, "(rejected, Permanent)").await;
     // B's own signed batch, published as an answer: the agent's key signs batches, never acknowledgements.
     attacker.publish(&b_acks, in_flight_frame.clone()).await;
     wait_unverified_containing(&agent_b, "carries a batch where a acknowledgement belongs").await;
@@ -426,6 +430,7 @@ async fn proof_alone_stops_forged_batches_and_acks(backend: Backend) {
     attacker.publish(&b_acks, earlier_answer).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(agent_b.buffer.depth(), 5, "no forged or replayed acknowledgement deleted anything");
+    assert_eq!(agent_b.buffer.dead_letter_count(), 0, "nor set anything aside");
 
     // Central back: B's batch goes through; nothing forged was ever stored.
     let central = serve(&db, &env).await;

@@ -236,3 +236,19 @@ fn serial_and_modbus_values_are_checked_by_key() {
     let both = GOOD.replace("time_field = 1", "time_field = 1\npattern = \"{pin} {time}\"");
     assert_eq!(problems(&both), ["device[1].pattern: give either pattern or delimiter, not both"]);
 }
+
+#[test]
+fn plain_http_to_another_machine_is_refused_unless_allowed() {
+    let remote = GOOD.replace("https://central.example.com", "http://central.example.com:8080");
+    let found = problems(&remote);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("central.url: ") && found[0].contains("allow_plain_http"), "{found:?}");
+    let lan = GOOD.replace("https://central.example.com", "http://192.168.1.10:8080");
+    assert!(problems(&lan)[0].contains("in clear"));
+    let allowed = remote.replace("token = \"secret\"", "token = \"secret\"\nallow_plain_http = true");
+    assert!(parse(&allowed).is_ok());
+    for local in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"] {
+        let text = GOOD.replace("https://central.example.com", local);
+        assert!(parse(&text).is_ok(), "{local} is loopback");
+    }
+}
