@@ -31,6 +31,7 @@ async fn rig() -> Rig {
             serial: SN.parse().unwrap(),
             zone: chrono_tz::Asia::Kolkata,
             direction: Direction::In,
+            allow_from: Vec::new(),
         }],
         max_body_bytes: 64 * 1024,
         unknown_log_interval: Duration::from_secs(60),
@@ -159,4 +160,52 @@ async fn user_records_commands_and_other_tables() {
     assert_eq!((status, answer.as_str()), (200, "OK"));
     let results = rig.receiver.commands().results(&serial());
     assert_eq!((results.len(), results[0].id, results[0].code), (1, id, 0));
+}
+
+#[tokio::test]
+async fn a_push_from_outside_allow_from_is_refused_and_raised() {
+    let sink = Arc::new(MemorySink::new());
+    let board = DeviceStatusBoard::new();
+    let device = |serial: &str, nets: &[&str]| AdmsDevice {
+        serial: serial.parse().unwrap(),
+        zone: chrono_tz::Asia::Kolkata,
+        direction: Direction::In,
+        allow_from: nets.iter().map(|n| n.parse().unwrap()).collect(),
+    };
+    let options = AdmsOptions {
+        site: "plant-1".parse().unwrap(),
+        devices: vec![device("FENCED01", &["10.9.9.0/24"]), device("LOCAL01", &["10.9.9.0/24", "127.0.0.1/32"])],
+        max_body_bytes: 64 * 1024,
+        unknown_log_interval: Duration::from_secs(60),
+        poll_delay_secs: 5,
+        error_delay_secs: 7,
+    };
+    let receiver = Arc::new(AdmsReceiver::new(sink.clone(), board.clone(), options, Arc::new(CommandQueue::new())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(edge_agent::adms::server::serve(listener, receiver, stop.clone()));
+    let _stop = stop.drop_guard();
+    let client = reqwest::Client::new();
+    let body = "1001\t2026-03-02 08:00:00\t0\t1\t0\t0\n";
+
+    // The fenced serial, pushed from 127.0.0.1: refused on every path, nothing stored, the fault names the address.
+    for path in ["/iclock/cdata?SN=FENCED01&options=all", "/iclock/getrequest?SN=FENCED01", "/iclock/ping?SN=FENCED01"]
+    {
+        let response = client.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+    }
+    let response =
+        client.post(format!("{url}/iclock/cdata?SN=FENCED01&table=ATTLOG&Stamp=1")).body(body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(sink.punches().is_empty());
+    let fenced = board.snapshot().into_iter().find(|d| d.device.as_str() == "FENCED01").expect("raised on the board");
+    let fault = fenced.faults.iter().find(|f| f.code == "push_from_unexpected_address").expect("fault raised");
+    assert!(fault.message.contains("127.0.0.1"), "{}", fault.message);
+
+    // The serial whose list includes this address pushes as before.
+    let response =
+        client.post(format!("{url}/iclock/cdata?SN=LOCAL01&table=ATTLOG&Stamp=1")).body(body).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(sink.punches().len(), 1);
 }

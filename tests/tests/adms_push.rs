@@ -44,6 +44,7 @@ async fn simulator_retries_until_the_buffer_takes_rows_and_runs_commands() {
             serial: SN.parse().unwrap(),
             zone: chrono_tz::Asia::Kolkata,
             direction: Direction::Both,
+            allow_from: Vec::new(),
         }],
         max_body_bytes: 1 << 20,
         unknown_log_interval: Duration::from_secs(60),

@@ -16,6 +16,8 @@ use crate::sink::{PunchSink, SinkError};
 
 /// The device fault raised for a serial that is not configured at this site.
 pub const UNKNOWN_DEVICE_FAULT: &str = "unknown_push_device";
+/// The device fault raised for a push naming a configured serial from an address outside its `allow_from`.
+pub const FOREIGN_ADDRESS_FAULT: &str = "push_from_unexpected_address";
 /// Distinct unknown serials raised as device faults; more are only logged, so strangers cannot grow the board.
 const MAX_UNKNOWN_FAULTS: usize = 16;
 /// Distinct unknown serials whose last log time is remembered.
@@ -38,6 +40,20 @@ pub struct AdmsDevice {
     pub serial: DeviceSerial,
     pub zone: Tz,
     pub direction: Direction,
+    /// Networks the device may push from; empty accepts any address.
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+impl AdmsDevice {
+    /// Whether a push from `peer` may speak for this device.
+    pub fn allows(&self, peer: std::net::IpAddr) -> bool {
+        // An IPv4 sender reaching a dual-stack listener shows up as ::ffff:a.b.c.d.
+        let peer = match peer {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_from.is_empty() || self.allow_from.iter().any(|net| net.contains(&peer))
+    }
 }
 
 /// How the receiver behaves.
@@ -101,11 +117,27 @@ impl<S: PunchSink> AdmsReceiver<S> {
         &self.commands
     }
 
-    /// The configured device with serial `sn`; an unknown one is logged (once per interval) and raised as a fault.
-    pub fn device(&self, sn: Option<&str>, path: &str) -> Option<&AdmsDevice> {
+    /// The configured device with serial `sn` pushing from `peer`; an unknown serial, or a known one pushing from an
+    /// address outside its `allow_from`, is refused, logged (once per interval) and raised as a fault.
+    pub fn device(&self, sn: Option<&str>, peer: std::net::IpAddr, path: &str) -> Option<&AdmsDevice> {
         let sn = sn.unwrap_or("");
         if let Some(device) = self.devices.get(sn) {
-            return Some(device);
+            if device.allows(peer) {
+                return Some(device);
+            }
+            if self.due(&format!("{sn}@{peer}")) {
+                tracing::warn!(
+                    device = %device.serial, %peer, path,
+                    "push for a configured serial from an address outside its allow_from; refused"
+                );
+                self.board.fault(
+                    &device.serial,
+                    Utc::now(),
+                    FOREIGN_ADDRESS_FAULT,
+                    format!("a push naming {} came from {peer}, which its allow_from does not list", device.serial),
+                );
+            }
+            return None;
         }
         let now = Instant::now();
         let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
@@ -127,6 +159,20 @@ impl<S: PunchSink> AdmsReceiver<S> {
             }
         }
         None
+    }
+
+    /// Whether a refusal named `key` is due to be logged again (once per `unknown_log_interval`).
+    fn due(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut seen = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.get(key).is_some_and(|last| now.duration_since(*last) < self.options.unknown_log_interval) {
+            return false;
+        }
+        if seen.len() >= MAX_UNKNOWN_TRACKED {
+            seen.clear();
+        }
+        seen.insert(key.to_owned(), now);
+        true
     }
 
     /// The handshake: the options block, with the stamps stored for the device.

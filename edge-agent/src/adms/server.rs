@@ -11,9 +11,10 @@
 //!
 //! An unknown serial gets 403, a body over the limit 413; neither is `OK`, so nothing is lost on the device.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -51,7 +52,9 @@ pub async fn serve<S: PunchSink>(
     receiver: Arc<AdmsReceiver<S>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(receiver)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, router(receiver).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 /// The `key=value` pairs of a query string, percent-decoded, at most [`MAX_QUERY_PAIRS`].
@@ -119,42 +122,60 @@ fn reply(reply: Reply) -> Response {
     }
 }
 
-async fn handshake<S: PunchSink>(State(r): State<Arc<AdmsReceiver<S>>>, RawQuery(raw): RawQuery) -> Response {
+async fn handshake<S: PunchSink>(
+    State(r): State<Arc<AdmsReceiver<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let query = Query::new(raw);
-    let Some(device) = r.device(query.get("SN"), "cdata") else { return unknown() };
+    let Some(device) = r.device(query.get("SN"), peer.ip(), "cdata") else { return unknown() };
     match r.handshake(device).await {
         Ok(body) => text(StatusCode::OK, body),
         Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("ERROR: {e}")),
     }
 }
 
-async fn upload<S: PunchSink>(State(r): State<Arc<AdmsReceiver<S>>>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+async fn upload<S: PunchSink>(
+    State(r): State<Arc<AdmsReceiver<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
     let query = Query::new(raw);
-    let Some(device) = r.device(query.get("SN"), "cdata") else { return unknown() };
+    let Some(device) = r.device(query.get("SN"), peer.ip(), "cdata") else { return unknown() };
     let table = query.get("table").unwrap_or("").to_ascii_uppercase();
     let stamp = query.get("Stamp").or_else(|| query.get("OpStamp")).and_then(|s| s.trim().parse::<u64>().ok());
     reply(r.upload(device, &table, stamp, &body).await)
 }
 
-async fn getrequest<S: PunchSink>(State(r): State<Arc<AdmsReceiver<S>>>, RawQuery(raw): RawQuery) -> Response {
+async fn getrequest<S: PunchSink>(
+    State(r): State<Arc<AdmsReceiver<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let query = Query::new(raw);
-    let Some(device) = r.device(query.get("SN"), "getrequest") else { return unknown() };
+    let Some(device) = r.device(query.get("SN"), peer.ip(), "getrequest") else { return unknown() };
     text(StatusCode::OK, r.poll(device, query.get("INFO")))
 }
 
 async fn devicecmd<S: PunchSink>(
     State(r): State<Arc<AdmsReceiver<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
     let query = Query::new(raw);
-    let Some(device) = r.device(query.get("SN"), "devicecmd") else { return unknown() };
+    let Some(device) = r.device(query.get("SN"), peer.ip(), "devicecmd") else { return unknown() };
     text(StatusCode::OK, r.command_results(device, &body))
 }
 
-async fn ping<S: PunchSink>(State(r): State<Arc<AdmsReceiver<S>>>, RawQuery(raw): RawQuery) -> Response {
+async fn ping<S: PunchSink>(
+    State(r): State<Arc<AdmsReceiver<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let query = Query::new(raw);
-    match r.device(query.get("SN"), "ping") {
+    match r.device(query.get("SN"), peer.ip(), "ping") {
         Some(_) => text(StatusCode::OK, "OK".into()),
         None => unknown(),
     }

@@ -37,10 +37,14 @@ pub async fn start_sources(
     for device in &config.devices {
         board.register(&device.serial);
         match &device.settings {
-            DeviceSettings::Adms(_) => push_devices.push(AdmsDevice {
+            DeviceSettings::Adms(settings) => push_devices.push(AdmsDevice {
                 serial: device.serial.clone(),
                 zone: device.time_zone,
                 direction: device.direction,
+                allow_from: settings
+                    .allowed_networks()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("device {} allow_from", device.serial))?,
             }),
             DeviceSettings::Serial(settings) => {
                 let reader = crate::serial::settings::device_config(&config.agent.site, device, settings)

@@ -39,7 +39,31 @@ pub struct ZkSettings {
 
 /// A terminal pushing over ZKTeco PUSH / ADMS to the agent's push receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct AdmsSettings {}
+pub struct AdmsSettings {
+    /// Addresses (`192.168.1.201`) or networks (`192.168.1.0/24`, `fd00::/8`) the device may push from; empty
+    /// (the default) accepts any sender that knows the serial.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+}
+
+impl AdmsSettings {
+    /// The `allow_from` entries as networks (a bare address is a network of one).
+    ///
+    /// # Errors
+    /// The first entry that is neither an address nor a network, named.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allow_from
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{entry:?} is neither an IP address nor a network such as 192.168.1.0/24"))
+            })
+            .collect()
+    }
+}
 
 /// A terminal on a serial line (RS-232/485). See `serial::format` for the line format keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -230,7 +254,8 @@ fn default_state_offset() -> u16 {
 /// format that does not parse, a register map that does not fit.
 pub fn check(settings: &DeviceSettings) -> Vec<(&'static str, String)> {
     match settings {
-        DeviceSettings::Zk(_) | DeviceSettings::Adms(_) => Vec::new(),
+        DeviceSettings::Zk(_) => Vec::new(),
+        DeviceSettings::Adms(a) => a.allowed_networks().err().map(|e| ("allow_from", e)).into_iter().collect(),
         DeviceSettings::Serial(s) => crate::serial::settings::check(s),
         DeviceSettings::Modbus(m) => crate::modbus::settings::check(m),
     }

@@ -213,6 +213,24 @@ fn push_serial_and_modbus_devices_parse() {
 }
 
 #[test]
+fn push_allow_from_takes_addresses_and_networks_and_names_a_bad_entry() {
+    let good = format!("{GOOD}{PUSH_SERIAL_MODBUS}").replace(
+        "serial = \"OIN7030067\"",
+        "serial = \"OIN7030067\"\nallow_from = [\"192.168.1.201\", \"10.0.0.0/8\", \"fd00::/8\"]",
+    );
+    let config = parse(&good).expect("valid");
+    let DeviceSettings::Adms(adms) = &config.devices[2].settings else { panic!("adms device") };
+    let nets = adms.allowed_networks().expect("valid networks");
+    assert_eq!(nets.len(), 3);
+    assert!(nets[0].contains(&"192.168.1.201".parse::<std::net::IpAddr>().unwrap()));
+    assert!(!nets[0].contains(&"192.168.1.202".parse::<std::net::IpAddr>().unwrap()));
+    let bad = good.replace("\"10.0.0.0/8\"", "\"10.0.0.0/33\"");
+    let found = problems(&bad);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("device[2].allow_from: \"10.0.0.0/33\" is neither an IP address"), "{found:?}");
+}
+
+#[test]
 fn serial_and_modbus_values_are_checked_by_key() {
     let text = format!("{GOOD}{PUSH_SERIAL_MODBUS}")
         .replace("parity = \"even\"", "parity = \"mark\"\nstop_bits = 3")
