@@ -2,9 +2,10 @@
 //! [`CgiClient`], and [`run`], one task per `[[device]]` of kind `dahua`.
 //!
 //! A history read asks `recordFinder` for the records from the window's start to a day past now, `count` at a
-//! time. The device answers the oldest first and has no offset parameter, so the next find starts at the last
-//! record's `CreateTime` (records of that second already taken are recognised by `RecNo`); the read ends when a
-//! find returns fewer than `count`. A find that brings nothing new while full is asked again with a larger count.
+//! time. The device answers the oldest first, may return fewer than asked, and has no offset parameter, so the next
+//! find starts at the last record's `CreateTime` (records of that second already taken are recognised by `RecNo`);
+//! the read ends when a find brings nothing new. A full find that brings nothing new (more records in one second
+//! than a find returns) is asked again with a larger count.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -128,7 +129,7 @@ impl Terminal for Dahua {
             return Ok(None);
         }
         let answer = self.client.find(search.start, search.end, search.count).await?;
-        let full = answer.records.len() >= search.count as usize;
+        let asked_full = answer.records.len() >= search.count as usize;
         let mut events = Vec::new();
         let mut latest = search.start;
         for record in &answer.records {
@@ -145,17 +146,24 @@ impl Terminal for Dahua {
                 Err(reason) => tracing::warn!(reason, "unreadable access record skipped"),
             }
         }
-        if !full {
+        // The device may cap a find below `count`, so a short answer does not end the read; a find that brings
+        // nothing new does (the next one would start at the same second again).
+        if answer.records.is_empty() {
             search.done = true;
         } else if events.is_empty() && latest == search.start {
-            // More records in one second than a find returns: ask for more at once.
-            if search.count >= MAX_COUNT {
+            if !asked_full {
+                search.done = true;
+            } else if search.count >= MAX_COUNT {
+                // More records in one second than a find returns: ask for more at once.
                 return Err(TerminalError::Protocol(format!(
                     "over {MAX_COUNT} records at one second ({}); cannot page past them",
                     search.start
                 )));
+            } else {
+                search.count = (search.count * 2).min(MAX_COUNT);
             }
-            search.count = (search.count * 2).min(MAX_COUNT);
+        } else if events.is_empty() {
+            search.start = latest;
         } else {
             search.start = latest;
             search.count = self.page_size;

@@ -13,6 +13,7 @@ pub mod context;
 pub mod cursor;
 pub mod digest;
 pub mod multipart;
+pub mod probe;
 pub mod session;
 pub mod settings;
 pub mod stream;
