@@ -226,7 +226,8 @@ async fn probe_terminal(args: ProbeArgs, zone: chrono_tz::Tz, timeout: Duration)
         accept_invalid_certs: args.insecure,
         ca_pem: None,
     };
-    let request = ProbeRequest { kind, client, zone, last: args.last, days: args.days, epoch_is_local: args.epoch_is_local };
+    let request =
+        ProbeRequest { kind, client, zone, last: args.last, days: args.days, epoch_is_local: args.epoch_is_local };
     let report = probe(&request).await.with_context(|| format!("probing {}", args.address))?;
     print!("{report}");
     Ok(ExitCode::SUCCESS)

@@ -312,7 +312,13 @@ fn bad_request() -> Response {
         .into_response()
 }
 
-async fn magic_box(State(s): Shared, Query(q): Params, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+async fn magic_box(
+    State(s): Shared,
+    Query(q): Params,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refusal) = s.gate.check(&method, &uri.to_string(), &headers) {
         return refusal;
     }
@@ -328,7 +334,13 @@ async fn magic_box(State(s): Shared, Query(q): Params, method: Method, OriginalU
     }
 }
 
-async fn global(State(s): Shared, Query(q): Params, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+async fn global(
+    State(s): Shared,
+    Query(q): Params,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refusal) = s.gate.check(&method, &uri.to_string(), &headers) {
         return refusal;
     }
@@ -339,18 +351,32 @@ async fn global(State(s): Shared, Query(q): Params, method: Method, OriginalUri(
     text(format!("result={}\r\n", now.with_timezone(&s.config.zone).format("%Y-%m-%d %H:%M:%S")))
 }
 
-async fn access_user(State(s): Shared, Query(q): Params, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+async fn access_user(
+    State(s): Shared,
+    Query(q): Params,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refusal) = s.gate.check(&method, &uri.to_string(), &headers) {
         return refusal;
     }
     match q.get("action").map(String::as_str) {
-        Some("startFind") => axum::Json(serde_json::json!({"Token": 7, "Total": s.config.users, "Caps": 100})).into_response(),
+        Some("startFind") => {
+            axum::Json(serde_json::json!({"Token": 7, "Total": s.config.users, "Caps": 100})).into_response()
+        }
         Some("stopFind") => text("OK\r\n".into()),
         _ => bad_request(),
     }
 }
 
-async fn record_finder(State(s): Shared, Query(q): Params, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+async fn record_finder(
+    State(s): Shared,
+    Query(q): Params,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refusal) = s.gate.check(&method, &uri.to_string(), &headers) {
         return refusal;
     }
@@ -391,12 +417,20 @@ async fn record_finder(State(s): Shared, Query(q): Params, method: Method, Origi
     text(body)
 }
 
-async fn event_manager(State(s): Shared, Query(q): Params, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response {
+async fn event_manager(
+    State(s): Shared,
+    Query(q): Params,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refusal) = s.gate.check(&method, &uri.to_string(), &headers) {
         return refusal;
     }
     let codes = q.get("codes").map(String::as_str).unwrap_or("");
-    if q.get("action").map(String::as_str) != Some("attach") || !(codes.contains("AccessControl") || codes.contains("All")) {
+    if q.get("action").map(String::as_str) != Some("attach")
+        || !(codes.contains("AccessControl") || codes.contains("All"))
+    {
         return bad_request();
     }
     if s.log.lock().unwrap_or_else(|p| p.into_inner()).refuse_streams {

@@ -169,7 +169,8 @@ impl HikSim {
         let start = now - Duration::seconds(10 * (n as i64 + 1));
         let mut log = self.lock();
         log.last_time = log.last_time.max(start);
-        let made: Vec<HikEvent> = (0..n).map(|_| Self::make(&mut log, &self.inner.config, Duration::seconds(10))).collect();
+        let made: Vec<HikEvent> =
+            (0..n).map(|_| Self::make(&mut log, &self.inner.config, Duration::seconds(10))).collect();
         made
     }
 
@@ -211,14 +212,8 @@ impl HikSim {
             employee: Some(employee),
             status: Some(STATUSES[n % 2]),
         };
-        let lock_event = HikEvent {
-            serial_no: log.next_serial + 1,
-            at,
-            major: 5,
-            minor: LOCK_OPEN,
-            employee: None,
-            status: None,
-        };
+        let lock_event =
+            HikEvent { serial_no: log.next_serial + 1, at, major: 5, minor: LOCK_OPEN, employee: None, status: None };
         log.next_serial += 2;
         log.events.push(event.clone());
         log.events.push(lock_event);

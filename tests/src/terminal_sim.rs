@@ -127,8 +127,8 @@ impl StreamHub {
 
 /// A part of a multipart stream: delimiter, headers with the length, body, line break.
 pub fn part(boundary: &str, content_type: &str, body: &[u8]) -> Bytes {
-    let mut out = format!("--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len())
-        .into_bytes();
+    let mut out =
+        format!("--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     out.extend_from_slice(body);
     out.extend_from_slice(b"\r\n");
     Bytes::from(out)

@@ -98,15 +98,24 @@ async fn hikvision_history_realtime_drop_and_reset_read_every_punch_once() {
     let run = start(&dev, Arc::new(MemorySink::new()));
     wait_until("95 history punches", Duration::from_secs(20), || run.sink.punches().len() == 95).await;
     let (searches, served) = sim.search_stats();
-    assert!(searches >= 7 && served == 190, "190 events (95 punches, 95 lock events) in pages of 30: {searches}, {served}");
+    assert!(
+        searches >= 7 && served == 190,
+        "190 events (95 punches, 95 lock events) in pages of 30: {searches}, {served}"
+    );
     let first = &run.sink.punches()[0];
-    assert_eq!((first.source, first.verify, first.state), (PunchSource::Hikvision, VerifyMode::Face, PunchState::CheckIn));
+    assert_eq!(
+        (first.source, first.verify, first.state),
+        (PunchSource::Hikvision, VerifyMode::Face, PunchState::CheckIn)
+    );
     assert_eq!((first.raw_verify, first.raw_state), (Some(0x4b), Some(1)));
     assert_eq!(first.local_time, made[0].at.with_timezone(&chrono_tz::Asia::Kolkata).naive_local());
     let status = &run.board.snapshot()[0];
     assert_eq!(status.kind, "hikvision");
     let info = status.info.as_ref().unwrap();
-    assert_eq!((info.model.as_deref(), info.reported_serial.as_deref()), (Some("DS-K1T671M"), Some(sim.config().serial.as_str())));
+    assert_eq!(
+        (info.model.as_deref(), info.reported_serial.as_deref()),
+        (Some("DS-K1T671M"), Some(sim.config().serial.as_str()))
+    );
     assert_eq!((status.user_count, info.user_capacity), (Some(25), Some(3000)));
 
     // Realtime: each punch arrives through the stream without another search.
@@ -125,7 +134,8 @@ async fn hikvision_history_realtime_drop_and_reset_read_every_punch_once() {
     made.extend(sim.punch(5, true));
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.refuse_streams(false);
-    wait_until("punches made during the drop", Duration::from_secs(20), || run.sink.punches().len() == made.len()).await;
+    wait_until("punches made during the drop", Duration::from_secs(20), || run.sink.punches().len() == made.len())
+        .await;
 
     // A reset restarts the numbering below the cursor: the new events are read by time.
     sim.refuse_streams(true);
@@ -134,7 +144,8 @@ async fn hikvision_history_realtime_drop_and_reset_read_every_punch_once() {
     made.extend(sim.punch(4, true));
     sim.refuse_streams(false);
     wait_until("punches after the reset", Duration::from_secs(20), || run.sink.punches().len() == made.len()).await;
-    wait_until("reset fault", Duration::from_secs(5), || run.faults().contains(&"event_numbering_reset".to_owned())).await;
+    wait_until("reset fault", Duration::from_secs(5), || run.faults().contains(&"event_numbering_reset".to_owned()))
+        .await;
     assert_eq!(sim.keys(&made), run.sink.punches().iter().map(|p| p.key()).collect(), "every punch exactly once");
     run.finish().await;
 }
@@ -171,7 +182,8 @@ async fn dahua_history_realtime_drop_and_reset_read_every_punch_once() {
     made.extend(sim.punch(5, true));
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.refuse_streams(false);
-    wait_until("punches made during the drop", Duration::from_secs(20), || run.sink.punches().len() == made.len()).await;
+    wait_until("punches made during the drop", Duration::from_secs(20), || run.sink.punches().len() == made.len())
+        .await;
 
     sim.refuse_streams(true);
     sim.drop_streams();
@@ -179,7 +191,8 @@ async fn dahua_history_realtime_drop_and_reset_read_every_punch_once() {
     made.extend(sim.punch(4, true));
     sim.refuse_streams(false);
     wait_until("punches after the reset", Duration::from_secs(20), || run.sink.punches().len() == made.len()).await;
-    wait_until("reset fault", Duration::from_secs(5), || run.faults().contains(&"event_numbering_reset".to_owned())).await;
+    wait_until("reset fault", Duration::from_secs(5), || run.faults().contains(&"event_numbering_reset".to_owned()))
+        .await;
     assert_eq!(sim.keys(&made), run.sink.punches().iter().map(|p| p.key()).collect(), "every punch exactly once");
     run.finish().await;
 }
@@ -187,12 +200,18 @@ async fn dahua_history_realtime_drop_and_reset_read_every_punch_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_without_history_search_work_from_the_stream_and_say_so() {
     let hik = HikSim::start(HikSimConfig { history_supported: false, ..HikSimConfig::default() }).await.unwrap();
-    let dahua = DahuaSim::start(DahuaSimConfig { history_supported: false, ..DahuaSimConfig::default() }).await.unwrap();
+    let dahua =
+        DahuaSim::start(DahuaSimConfig { history_supported: false, ..DahuaSimConfig::default() }).await.unwrap();
     hik.preload(10);
     dahua.preload(10);
-    let hik_run = start(&device(&hik.config().serial, settings(&hik.url(), "Hik12345"), "hikvision"), Arc::new(MemorySink::new()));
-    let dahua_run =
-        start(&device(&dahua.config().serial, settings(&dahua.url(), "Dahua12345"), "dahua"), Arc::new(MemorySink::new()));
+    let hik_run = start(
+        &device(&hik.config().serial, settings(&hik.url(), "Hik12345"), "hikvision"),
+        Arc::new(MemorySink::new()),
+    );
+    let dahua_run = start(
+        &device(&dahua.config().serial, settings(&dahua.url(), "Dahua12345"), "dahua"),
+        Arc::new(MemorySink::new()),
+    );
     for run in [&hik_run, &dahua_run] {
         wait_until("history_not_supported", Duration::from_secs(10), || {
             run.faults().contains(&"history_not_supported".to_owned())
@@ -219,8 +238,10 @@ async fn refused_credentials_raise_auth_failed_without_hammering_the_device() {
     let dahua = DahuaSim::start(DahuaSimConfig::default()).await.unwrap();
     hik.preload(5);
     dahua.preload(5);
-    let hik_run = start(&device(&hik.config().serial, settings(&hik.url(), "wrong"), "hikvision"), Arc::new(MemorySink::new()));
-    let dahua_run = start(&device(&dahua.config().serial, settings(&dahua.url(), "wrong"), "dahua"), Arc::new(MemorySink::new()));
+    let hik_run =
+        start(&device(&hik.config().serial, settings(&hik.url(), "wrong"), "hikvision"), Arc::new(MemorySink::new()));
+    let dahua_run =
+        start(&device(&dahua.config().serial, settings(&dahua.url(), "wrong"), "dahua"), Arc::new(MemorySink::new()));
     for run in [&hik_run, &dahua_run] {
         wait_until("auth_failed", Duration::from_secs(10), || run.faults().contains(&"auth_failed".to_owned())).await;
         let status = &run.board.snapshot()[0];
@@ -239,9 +260,14 @@ async fn refused_credentials_raise_auth_failed_without_hammering_the_device() {
 async fn a_wrong_clock_and_another_device_are_reported() {
     let hik = HikSim::start(HikSimConfig { clock_offset_secs: 600, ..HikSimConfig::default() }).await.unwrap();
     let dahua = DahuaSim::start(DahuaSimConfig { clock_offset_secs: -900, ..DahuaSimConfig::default() }).await.unwrap();
-    let hik_run = start(&device(&hik.config().serial, settings(&hik.url(), "Hik12345"), "hikvision"), Arc::new(MemorySink::new()));
-    let dahua_run =
-        start(&device(&dahua.config().serial, settings(&dahua.url(), "Dahua12345"), "dahua"), Arc::new(MemorySink::new()));
+    let hik_run = start(
+        &device(&hik.config().serial, settings(&hik.url(), "Hik12345"), "hikvision"),
+        Arc::new(MemorySink::new()),
+    );
+    let dahua_run = start(
+        &device(&dahua.config().serial, settings(&dahua.url(), "Dahua12345"), "dahua"),
+        Arc::new(MemorySink::new()),
+    );
     wait_until("clock_drift", Duration::from_secs(10), || {
         hik_run.faults().contains(&"clock_drift".to_owned()) && dahua_run.faults().contains(&"clock_drift".to_owned())
     })

@@ -67,7 +67,9 @@ impl ProbeReport {
     pub fn drift_secs(&self) -> Option<i64> {
         self.identity.clock.map(|clock| match clock {
             DeviceClock::Zoned(at) => (at.with_timezone(&Utc) - self.agent_time).num_seconds(),
-            DeviceClock::Local(local) => (local - self.agent_time.with_timezone(&self.zone).naive_local()).num_seconds(),
+            DeviceClock::Local(local) => {
+                (local - self.agent_time.with_timezone(&self.zone).naive_local()).num_seconds()
+            }
         })
     }
 }
@@ -99,7 +101,16 @@ pub async fn probe(request: &ProbeRequest) -> Result<ProbeReport, TerminalError>
             look(&terminal, request).await?
         }
     };
-    Ok(ProbeReport { kind: request.kind, url, zone: request.zone, identity, agent_time, history, last, days: request.days })
+    Ok(ProbeReport {
+        kind: request.kind,
+        url,
+        zone: request.zone,
+        identity,
+        agent_time,
+        history,
+        last,
+        days: request.days,
+    })
 }
 
 type Look = (Identity, DateTime<Utc>, Result<(usize, usize), String>, Vec<DeviceEvent>);
@@ -177,7 +188,11 @@ impl fmt::Display for ProbeReport {
         }
         match &self.history {
             Ok((read, punches)) => {
-                writeln!(f, "  history        {read} events in the last {} days, {punches} of them punches", self.days)?;
+                writeln!(
+                    f,
+                    "  history        {read} events in the last {} days, {punches} of them punches",
+                    self.days
+                )?;
             }
             Err(reason) => writeln!(f, "  history        not readable: {reason}")?,
         }
