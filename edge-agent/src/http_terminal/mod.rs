@@ -12,6 +12,7 @@
 pub mod context;
 pub mod cursor;
 pub mod digest;
+pub mod fuzzing;
 pub mod multipart;
 pub mod probe;
 pub mod session;

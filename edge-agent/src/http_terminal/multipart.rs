@@ -380,7 +380,7 @@ mod tests {
             Err(MultipartError::PartTooLarge { len: 5, limit: 4 })
         ));
         let mut reader = MultipartReader::new(Some("b"), 4);
-        assert!(reader.push(&vec![b'x'; 100]).unwrap().is_empty());
+        assert!(reader.push(&[b'x'; 100]).unwrap().is_empty());
         let mut headers = b"--b\r\n".to_vec();
         headers.extend(vec![b'h'; MAX_HEADER_BYTES + 1]);
         assert_eq!(reader.push(&headers), Err(MultipartError::HeadersTooLong));

@@ -108,8 +108,13 @@ pub fn check(s: &TerminalSettings, kind: &str) -> Vec<(&'static str, String)> {
     let sources = [s.password.is_some(), s.password_file.is_some(), s.password_env.is_some()];
     if sources.iter().filter(|given| **given).count() != 1 {
         wrong.push(("password", "give exactly one of password, password_file, password_env".into()));
-    } else if let Err(e) = password(s) {
-        wrong.push(("password", e));
+    } else if let Some(file) = &s.password_file {
+        if let Err(e) = std::fs::read_to_string(file) {
+            wrong.push(("password_file", format!("{file}: {e}")));
+        }
+    } else if s.password_env.as_deref().is_some_and(str::is_empty) {
+        // The variable itself is read when the agent starts (it may be set only in the service's environment).
+        wrong.push(("password_env", "is empty".into()));
     }
     if s.user.is_empty() {
         wrong.push(("user", "is empty".into()));
