@@ -248,6 +248,9 @@ struct RawCentral {
     client_key: Option<PathBuf>,
     #[serde(default = "default_request_timeout")]
     request_timeout_secs: u64,
+    /// Allow `http://` to a central that is not on this machine (the token then travels in clear).
+    #[serde(default)]
+    allow_plain_http: bool,
 }
 
 #[derive(Deserialize)]
@@ -404,6 +407,19 @@ fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     })
 }
 
+/// `http://` is only for a central on this machine: the agent's token would otherwise cross the network in clear.
+fn plain_http_allowed(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!("{url:?} is plain http:// to another machine: the agent's token would be sent in clear"))
+    }
+}
+
 fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<CentralConfig> {
     let transport = match raw.transport.as_str() {
         "https" => Some(Transport::Https),
@@ -420,6 +436,14 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
     };
     if transport.is_some() && !schemes.iter().any(|s| raw.url.starts_with(s)) {
         p.add("central.url", format!("{:?} must start with {}", raw.url, schemes.join(" or ")));
+    }
+    if transport == Some(Transport::Https) && raw.url.starts_with("http://") && !raw.allow_plain_http {
+        if let Err(reason) = plain_http_allowed(&raw.url) {
+            p.add(
+                "central.url",
+                format!("{reason}; use https://, or set central.allow_plain_http = true to accept it"),
+            );
+        }
     }
     let token = match (raw.token, &raw.token_file) {
         (Some(_), Some(_)) => {

@@ -15,6 +15,12 @@ pub const BUFFER_FULL: &str = "buffer_full";
 pub const BUFFER_STORAGE: &str = "buffer_storage";
 /// The buffer failed to open and was moved aside; a fresh one was created.
 pub const BUFFER_MOVED_ASIDE: &str = "buffer_moved_aside";
+/// The buffer's store failed (an I/O error, a flush that never completed) and is being reopened.
+pub const BUFFER_STORE_FAILED: &str = "buffer_store_failed";
+/// At start the buffer held fewer punches than its marker says were stored: some were lost with the store.
+pub const BUFFER_DAMAGED: &str = "buffer_damaged";
+/// Central refused the agent's token (HTTP 401, or an unauthorized refusal over MQTT).
+pub const AUTH_FAILED: &str = "auth_failed";
 /// Batches cannot be delivered (transport error, timeout, server error).
 pub const LINK_DOWN: &str = "link_down";
 /// The central service refused a batch or a request (rejected ack, 400/403/413).

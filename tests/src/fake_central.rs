@@ -27,8 +27,12 @@ pub enum Behaviour {
     ServerError,
     /// Never answer (the client's timeout fires).
     Stall,
-    /// 200 with a `Rejected` acknowledgement.
+    /// 200 with a `Rejected` acknowledgement of kind `retry`.
     Reject(String),
+    /// 200 with a `Rejected` acknowledgement of the given kind.
+    RejectAs(RejectionKind, String),
+    /// This HTTP status with a JSON error body.
+    Refuse(u16, String),
     /// 403 with a JSON error body.
     Forbidden(String),
     /// 200 with a body that is not an acknowledgement.
@@ -175,7 +179,8 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if !authorized(&shared, &headers) {
-        return json_error(StatusCode::FORBIDDEN, "bad_token", "unknown agent token");
+        // As central answers a token it does not know.
+        return json_error(StatusCode::UNAUTHORIZED, "bad_token", "unknown agent token");
     }
     let batch: PunchBatch = match protocol::decode(&body, Encoding::Bincode) {
         Ok(batch) => batch,
@@ -215,6 +220,10 @@ async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
         Behaviour::Reject(reason) => ack(BatchAck::rejected(&batch, RejectionKind::Retry, reason)),
+        Behaviour::RejectAs(kind, reason) => ack(BatchAck::rejected(&batch, kind, reason)),
+        Behaviour::Refuse(status, message) => {
+            json_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "refused", &message)
+        }
         Behaviour::Forbidden(message) => json_error(StatusCode::FORBIDDEN, "agent_disabled", &message),
         Behaviour::OkWithoutAck => (StatusCode::OK, "ok").into_response(),
     }

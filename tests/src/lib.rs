@@ -18,6 +18,7 @@ pub mod punches;
 pub mod pyzk;
 pub mod serial_sim;
 pub mod services;
+pub mod small_fs;
 pub mod terminal_sim;
 pub mod tls;
 pub mod zk_sim;

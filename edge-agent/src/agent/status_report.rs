@@ -41,7 +41,7 @@ pub fn build_status(state: &AgentState, now: DateTime<Utc>) -> AgentStatus {
         faults,
         command_results: Vec::new(),
         hostname: hostname().to_owned(),
-        dead_letters: 0,
+        dead_letters: state.buffer.dead_letter_count(),
         config_version: None,
     }
 }

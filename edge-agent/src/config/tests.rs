@@ -252,3 +252,19 @@ fn hikvision_and_dahua_devices_are_read_and_checked() {
     let named = problems(&format!("{GOOD}{hik_local}"));
     assert!(named.iter().any(|p| p.contains("device[2].epoch_is_local")), "{named:?}");
 }
+
+#[test]
+fn plain_http_to_another_machine_is_refused_unless_allowed() {
+    let remote = GOOD.replace("https://central.example.com", "http://central.example.com:8080");
+    let found = problems(&remote);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("central.url: ") && found[0].contains("allow_plain_http"), "{found:?}");
+    let lan = GOOD.replace("https://central.example.com", "http://192.168.1.10:8080");
+    assert!(problems(&lan)[0].contains("in clear"));
+    let allowed = remote.replace("token = \"secret\"", "token = \"secret\"\nallow_plain_http = true");
+    assert!(parse(&allowed).is_ok());
+    for local in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"] {
+        let text = GOOD.replace("https://central.example.com", local);
+        assert!(parse(&text).is_ok(), "{local} is loopback");
+    }
+}
