@@ -102,6 +102,7 @@ pub struct HikSim {
     inner: Arc<Inner>,
     pub addr: SocketAddr,
     stop: CancellationToken,
+    https: bool,
 }
 
 const STATUSES: [&str; 2] = ["checkIn", "checkOut"];
@@ -120,6 +121,22 @@ impl HikSim {
     /// # Errors
     /// When the address cannot be bound.
     pub async fn start_on(config: HikSimConfig, addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_inner(config, addr, None).await
+    }
+
+    /// Starts on a random loopback port serving HTTPS with `tls` (reach it as `https://localhost:<port>`).
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn start_tls(config: HikSimConfig, tls: rustls::ServerConfig) -> anyhow::Result<Self> {
+        Self::start_inner(config, "127.0.0.1:0".parse()?, Some(tls)).await
+    }
+
+    async fn start_inner(
+        config: HikSimConfig,
+        addr: SocketAddr,
+        tls: Option<rustls::ServerConfig>,
+    ) -> anyhow::Result<Self> {
         let gate = DigestGate::new(&config.model, &config.user, &config.password);
         let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap_or_default();
         let log = Log {
@@ -144,15 +161,26 @@ impl HikSim {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let until = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(until.cancelled_owned()).await;
-        });
-        Ok(Self { inner, addr, stop })
+        let https = tls.is_some();
+        match tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(until.cancelled_owned()).await;
+            }),
+            Some(tls) => tokio::spawn(async move {
+                let listener = crate::tls::TlsListener::new(listener, tls);
+                let _ = axum::serve(listener, app).with_graceful_shutdown(until.cancelled_owned()).await;
+            }),
+        };
+        Ok(Self { inner, addr, stop, https })
     }
 
     /// The base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.https {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     pub fn config(&self) -> &HikSimConfig {

@@ -120,6 +120,8 @@ async fn hikvision_history_realtime_drop_and_reset_read_every_punch_once() {
 
     // Realtime: each punch arrives through the stream without another search.
     wait_until("stream open", Duration::from_secs(5), || sim.open_streams() == 1).await;
+    // The read that brought the history may still be confirming it has everything.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = sim.search_stats().0;
     for _ in 0..3 {
         made.extend(sim.punch(1, false));
@@ -169,6 +171,8 @@ async fn dahua_history_realtime_drop_and_reset_read_every_punch_once() {
     assert_eq!(status.info.as_ref().unwrap().model.as_deref(), Some("ASI7213X"));
 
     wait_until("stream open", Duration::from_secs(5), || sim.open_streams() == 1).await;
+    // The read that brought the history may still be confirming it has everything.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = sim.search_stats().0;
     for _ in 0..3 {
         made.extend(sim.punch(1, false));
@@ -317,4 +321,34 @@ async fn probe_prints_identity_clock_and_last_punches() {
         assert!(!refused.status.success());
         assert!(String::from_utf8_lossy(&refused.stderr).contains("refused the credentials"), "{refused:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hikvision_over_https_checks_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = system_tests::tls::make_pki(dir.path()).unwrap();
+    let tls = system_tests::tls::server_config_without_client_auth(&pki).unwrap();
+    let sim = HikSim::start_tls(HikSimConfig::default(), tls).await.unwrap();
+    let made = sim.preload(5);
+    let mut trusted = settings(&sim.url(), "Hik12345");
+    trusted.ca_file = Some(pki.ca.display().to_string());
+    let run = start(&device(&sim.config().serial, trusted, "hikvision"), Arc::new(MemorySink::new()));
+    wait_until("5 punches over HTTPS", Duration::from_secs(10), || run.sink.punches().len() == 5).await;
+    wait_until("stream open", Duration::from_secs(5), || sim.open_streams() == 1).await;
+    let live = sim.punch(1, false);
+    wait_until("a realtime punch over HTTPS", Duration::from_secs(2), || run.sink.punches().len() == 6).await;
+    let all: Vec<_> = made.into_iter().chain(live).collect();
+    assert_eq!(sim.keys(&all), run.sink.punches().iter().map(|p| p.key()).collect());
+    run.finish().await;
+
+    // Without the site's CA the certificate is refused and the device shows as unreachable, saying why.
+    let untrusted = start(
+        &device(&sim.config().serial, settings(&sim.url(), "Hik12345"), "hikvision"),
+        Arc::new(MemorySink::new()),
+    );
+    wait_until("unreachable", Duration::from_secs(10), || untrusted.faults().contains(&"unreachable".to_owned())).await;
+    let message = untrusted.board.snapshot()[0].faults[0].message.to_lowercase();
+    assert!(message.contains("certificate"), "{message}");
+    assert!(untrusted.sink.punches().is_empty());
+    untrusted.finish().await;
 }
