@@ -1,19 +1,20 @@
 //! The ISAPI requests the driver makes, over one [`DigestClient`]: identity, clock, user counts, one page of the
 //! history search, and the realtime `alertStream`.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::DateTime;
 use chrono_tz::Tz;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::acs_event::parse_time;
 use super::alert::{parse_alert, Alert, MAX_ALERT_BYTES};
 use super::search::{self, SearchAnswer, SearchCondition, SearchPage, SearchStatus};
 use super::xml::{leaves, MAX_XML_BYTES};
-use crate::http_terminal::context::uint;
+use crate::http_terminal::context::{uint, DeviceTime};
 use crate::http_terminal::digest::{Answer, DigestClient, HttpError};
 use crate::http_terminal::multipart::boundary_of;
 use crate::http_terminal::stream::{EventStream, PartParser};
-use crate::http_terminal::terminal::TerminalError;
+use crate::http_terminal::terminal::{DeviceClock, TerminalError};
 
 pub const DEVICE_INFO_PATH: &str = "/ISAPI/System/deviceInfo";
 pub const TIME_PATH: &str = "/ISAPI/System/time";
@@ -77,16 +78,21 @@ impl IsapiClient {
         })
     }
 
-    /// `GET /ISAPI/System/time`: the device's `localTime` with its offset.
+    /// `GET /ISAPI/System/time`: the device's `localTime`, with its offset when the firmware writes one.
     ///
     /// # Errors
-    /// [`TerminalError`] for a failed request or a time without an offset.
-    pub async fn time(&self) -> Result<DateTime<FixedOffset>, TerminalError> {
+    /// [`TerminalError`] for a failed request or a `localTime` that is not a time.
+    pub async fn time(&self) -> Result<DeviceClock, TerminalError> {
         let answer = self.get_ok(TIME_PATH, MAX_XML_BYTES).await?;
         let leaves = leaves(&answer.body).map_err(|e| TerminalError::Protocol(format!("time: {e}")))?;
         let local = leaves.get("localTime").ok_or_else(|| TerminalError::Protocol("time: no localTime".into()))?;
-        DateTime::parse_from_rfc3339(local)
-            .map_err(|e| TerminalError::Protocol(format!("time: localTime {local:?}: {e}")))
+        if let Ok(at) = DateTime::parse_from_rfc3339(local) {
+            return Ok(DeviceClock::Zoned(at));
+        }
+        match parse_time(local) {
+            Some(DeviceTime::Local(naive)) => Ok(DeviceClock::Local(naive)),
+            _ => Err(TerminalError::Protocol(format!("time: localTime {local:?} is not a time"))),
+        }
     }
 
     /// User count, face count and user capacity; `None` for whatever the device does not answer.

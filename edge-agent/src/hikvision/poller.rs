@@ -25,7 +25,7 @@ use crate::http_terminal::digest::DigestClient;
 use crate::http_terminal::session::{self, SessionConfig};
 use crate::http_terminal::settings::{client_options, session_config, TerminalSettings};
 use crate::http_terminal::stream::{EventStream, StreamItem};
-use crate::http_terminal::terminal::{DeviceClock, DeviceEvent, Identity, Terminal, TerminalError};
+use crate::http_terminal::terminal::{DeviceEvent, Identity, Terminal, TerminalError};
 use crate::sink::PunchSink;
 
 /// Events asked for per page unless configured (the `maxResults` maximum many terminals report).
@@ -98,13 +98,7 @@ impl Terminal for Hikvision {
             face_count: counts.faces,
             ..DeviceInfo::default()
         };
-        Ok(Identity {
-            serial: description.serial_number,
-            info,
-            users: counts.users,
-            records: None,
-            clock: Some(DeviceClock::Zoned(clock)),
-        })
+        Ok(Identity { serial: description.serial_number, info, users: counts.users, records: None, clock: Some(clock) })
     }
 
     fn start_search(&self, since: Option<DateTime<Utc>>) -> Search {
