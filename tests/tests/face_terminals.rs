@@ -130,14 +130,17 @@ async fn hikvision_history_realtime_drop_and_reset_read_every_punch_once() {
     }
     assert_eq!(sim.search_stats().0, before, "realtime punches came without a search");
 
-    // The stream drops and stays down while 5 punches happen; the reconnection reads them from the history.
+    // The stream drops and stays down while 5 punches happen: the device stays reachable, says its stream is down,
+    // and the reopening reads them from the history.
     sim.refuse_streams(true);
     sim.drop_streams();
     made.extend(sim.punch(5, true));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until("stream_down", Duration::from_secs(5), || run.faults().contains(&"stream_down".to_owned())).await;
+    assert!(run.board.snapshot()[0].reachable);
     sim.refuse_streams(false);
     wait_until("punches made during the drop", Duration::from_secs(20), || run.sink.punches().len() == made.len())
         .await;
+    wait_until("stream_down cleared", Duration::from_secs(5), || run.faults().is_empty()).await;
 
     // A reset restarts the numbering below the cursor: the new events are read by time.
     sim.refuse_streams(true);

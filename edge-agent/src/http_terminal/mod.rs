@@ -41,6 +41,8 @@ pub mod faults {
     pub const HISTORY_NOT_SUPPORTED: &str = "history_not_supported";
     /// The device has no realtime event stream: history reads only.
     pub const REALTIME_NOT_SUPPORTED: &str = "realtime_not_supported";
+    /// The realtime stream cannot be opened for now (the device refuses it); history reads go on.
+    pub const STREAM_DOWN: &str = "stream_down";
     /// The device's event numbering restarted (reset, replaced unit).
     pub const NUMBERING_RESET: &str = "event_numbering_reset";
 }

@@ -3,8 +3,10 @@
 //! A session identifies the device (refusing one that reports another serial), measures its clock, opens the
 //! realtime stream, then reads the history from the stored cursor (so nothing that happened before the stream
 //! opened is missed), then takes stream events as they come. Every `poll_interval` the identity, clock and history
-//! are read again as a backstop. A stream that ends, breaks, or stays silent past the driver's idle limit ends the
-//! session; the next one reads the history again, which fills the gap.
+//! are read again as a backstop. A stream that ends, breaks, or stays silent past the driver's idle limit is opened
+//! again (at once, or with backoff when it lived only briefly or the device refuses it, noted as `stream_down`), and
+//! every reopening is followed by a history read, which fills the gap. A device that cannot be reached or refuses
+//! the credentials ends the session; the next one starts after a backoff.
 //!
 //! Durability: punches are appended to the sink before the cursor moves past them, page by page. A stream event
 //! moves the cursor only when it directly follows it in the device's numbering; otherwise the next history read
@@ -23,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use super::cursor::{EventCursor, HistoryJudge};
 use super::digest::HttpError;
-use super::stream::StreamItem;
+use super::stream::{EventStream, StreamItem};
 use super::terminal::{DeviceClock, DeviceEvent, Identity, Terminal, TerminalError};
 use super::{faults, CURSOR_NAME};
 use crate::device_status::{Contact, DeviceStatusBoard};
@@ -77,6 +79,7 @@ struct Notes {
     history_unsupported: Option<String>,
     realtime_unsupported: Option<String>,
     reset: Option<(Instant, String)>,
+    stream_down: Option<String>,
     clock: Option<String>,
     zone: Option<String>,
 }
@@ -93,11 +96,58 @@ struct Session<T: Terminal, S: PunchSink> {
     realtime_supported: bool,
 }
 
-/// How a session ended without error.
-enum End {
-    Shutdown,
-    /// The stream went away; start again at once (the history read fills the gap).
-    Reconnect,
+/// The realtime stream of a session: open, or down with the time of the next try.
+struct Link {
+    stream: Option<EventStream>,
+    retry_at: Option<Instant>,
+    opened_at: Instant,
+    backoff: Backoff,
+}
+
+impl Link {
+    /// A link to open at once (`wanted`) or never.
+    fn new(wanted: bool) -> Self {
+        Self {
+            stream: None,
+            retry_at: wanted.then(Instant::now),
+            opened_at: Instant::now(),
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+        }
+    }
+
+    fn opened(&mut self, stream: EventStream) {
+        self.stream = Some(stream);
+        self.retry_at = None;
+        self.opened_at = Instant::now();
+    }
+
+    /// The stream ended: reopen at once, unless it lived only briefly (then back off, so a device that closes
+    /// every stream at once is not hammered).
+    fn dropped(&mut self) {
+        self.stream = None;
+        let delay = if self.opened_at.elapsed() < STABLE_STREAM {
+            self.backoff.next_delay()
+        } else {
+            self.backoff.reset();
+            Duration::from_millis(100)
+        };
+        self.retry_at = Some(Instant::now() + delay);
+    }
+
+    fn failed(&mut self) {
+        self.retry_at = Some(Instant::now() + self.backoff.next_delay());
+    }
+}
+
+/// A stream that lived this long is reopened at once when it drops.
+const STABLE_STREAM: Duration = Duration::from_secs(10);
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Polls the device until `shutdown`. Never returns early: failures are retried with backoff (refused
@@ -131,11 +181,7 @@ impl<T: Terminal, S: PunchSink> Session<T, S> {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
         loop {
             let delay = match self.session().await {
-                Ok(End::Shutdown) => return,
-                Ok(End::Reconnect) => {
-                    backoff.reset();
-                    Duration::from_millis(100)
-                }
+                Ok(()) => return,
                 Err(SessionError::Sink(e)) => {
                     warn!(error = %e, "buffer refused punches; reading again later");
                     Duration::from_secs(5)
@@ -158,25 +204,14 @@ impl<T: Terminal, S: PunchSink> Session<T, S> {
         }
     }
 
-    async fn session(&mut self) -> Result<End, SessionError> {
+    /// One session, until shutdown (`Ok`) or a failure.
+    async fn session(&mut self) -> Result<(), SessionError> {
         self.contact().await?;
         self.cursor = self.load_cursor().await?;
-        let mut stream = None;
-        if self.config.realtime && self.realtime_supported {
-            match self.terminal.open_stream().await {
-                Ok(s) => stream = Some(s),
-                Err(TerminalError::RealtimeNotSupported(reason)) => {
-                    warn!(reason, "the device has no realtime stream; reading its history every poll");
-                    self.realtime_supported = false;
-                    self.notes.realtime_unsupported =
-                        Some(format!("no realtime event stream ({reason}); events arrive with each history read"));
-                    self.raise_notes();
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let mut link = Link::new(self.config.realtime && self.realtime_supported);
+        self.open_stream(&mut link).await?;
         self.read_history().await?;
-        if stream.is_none() && !self.history_supported {
+        if link.stream.is_none() && link.retry_at.is_none() && !self.history_supported {
             return Err(TerminalError::Protocol(
                 "the device supports neither history search nor a realtime stream".into(),
             )
@@ -185,18 +220,26 @@ impl<T: Terminal, S: PunchSink> Session<T, S> {
         let mut next_poll = Instant::now() + self.config.poll_interval;
         let idle = self.terminal.stream_idle();
         loop {
+            let retry_at = link.retry_at;
             let item = async {
-                match stream.as_mut() {
+                match link.stream.as_mut() {
                     Some(s) => s.next(idle).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                () = self.shutdown.cancelled() => return Ok(End::Shutdown),
+                () = self.shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep_until(next_poll) => {
                     next_poll = Instant::now() + self.config.poll_interval;
                     self.contact().await?;
                     self.read_history().await?;
+                }
+                () = sleep_until_some(retry_at) => {
+                    self.open_stream(&mut link).await?;
+                    if link.stream.is_some() {
+                        // Whatever happened while the stream was down.
+                        self.read_history().await?;
+                    }
                 }
                 item = item => match item {
                     Ok(Some(StreamItem::Event(event))) => self.take_realtime(event).await?,
@@ -206,14 +249,52 @@ impl<T: Terminal, S: PunchSink> Session<T, S> {
                         self.read_history().await?;
                     }
                     Ok(None) => {
-                        info!("the device closed the event stream; reconnecting");
-                        return Ok(End::Reconnect);
+                        info!("the device closed the event stream; reopening it");
+                        link.dropped();
                     }
                     Err(e) => {
-                        warn!(error = %e, "event stream dropped; reconnecting");
-                        return Ok(End::Reconnect);
+                        warn!(error = %e, "event stream dropped; reopening it");
+                        link.dropped();
                     }
                 }
+            }
+        }
+    }
+
+    /// Opens the stream if it is due. A device that cannot be reached or refuses the credentials ends the session;
+    /// any other refusal leaves the stream down (noted in the status) and schedules another try.
+    async fn open_stream(&mut self, link: &mut Link) -> Result<(), SessionError> {
+        if link.retry_at.is_none() {
+            return Ok(());
+        }
+        match self.terminal.open_stream().await {
+            Ok(stream) => {
+                link.opened(stream);
+                if self.notes.stream_down.take().is_some() {
+                    info!("event stream open again");
+                    // A fresh contact clears the fault.
+                    self.contact().await?;
+                }
+                Ok(())
+            }
+            Err(TerminalError::RealtimeNotSupported(reason)) => {
+                warn!(reason, "the device has no realtime stream; reading its history every poll");
+                self.realtime_supported = false;
+                link.retry_at = None;
+                self.notes.realtime_unsupported =
+                    Some(format!("no realtime event stream ({reason}); events arrive with each history read"));
+                self.raise_notes();
+                Ok(())
+            }
+            Err(TerminalError::Http(e)) if e.is_unreachable() || matches!(e, HttpError::Unauthorized { .. }) => {
+                Err(TerminalError::Http(e).into())
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot open the event stream; trying again later");
+                link.failed();
+                self.notes.stream_down = Some(format!("realtime event stream unavailable ({e}); retrying"));
+                self.raise_notes();
+                Ok(())
             }
         }
     }
@@ -268,6 +349,9 @@ impl<T: Terminal, S: PunchSink> Session<T, S> {
         }
         if let Some(note) = &self.notes.realtime_unsupported {
             self.board.fault(serial, now, faults::REALTIME_NOT_SUPPORTED, note.clone());
+        }
+        if let Some(note) = &self.notes.stream_down {
+            self.board.fault(serial, now, faults::STREAM_DOWN, note.clone());
         }
         if let Some(note) = &self.notes.clock {
             self.board.fault(serial, now, faults::CLOCK_DRIFT, note.clone());
