@@ -3,7 +3,7 @@
 //! Everything that crosses the network between a site and the central service is defined here, and only here:
 //! the [`Punch`] and its stable [`PunchKey`], the four envelopes ([`PunchBatch`], [`BatchAck`], [`AgentStatus`],
 //! [`AgentCommand`]), their two encodings ([`Encoding::Bincode`] and [`Encoding::Json`]) with size limits, and the
-//! MQTT topic layout ([`Topics`]).
+//! MQTT topic layout ([`Topics`]), and the [`SignedFrame`] that proves on MQTT who wrote an envelope.
 //!
 //! Architecture invariant: this crate does no I/O. It knows nothing of tokio, sled, sqlx or HTTP; it turns values into
 //! bytes and bytes into validated values.
@@ -17,6 +17,7 @@ pub mod ids;
 pub mod key;
 pub mod limits;
 pub mod punch;
+pub mod signed;
 pub mod time;
 pub mod topic;
 pub mod v1;
@@ -31,6 +32,7 @@ pub use envelope::{
 pub use ids::{AgentId, DeviceSerial, IdError, Pin, SiteId};
 pub use key::PunchKey;
 pub use punch::{Direction, Punch, PunchSource, PunchState, VerifyMode};
+pub use signed::{AgentKeys, FrameKind, ProofError, SignedFrame, SIGNED_FRAME_VERSION};
 pub use topic::{AgentTopic, TopicError, TopicKind, Topics};
 
 /// The protocol version this build writes.

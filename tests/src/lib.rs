@@ -4,6 +4,7 @@ pub mod admin;
 pub mod adms_sim;
 pub mod attendance;
 pub mod bench;
+pub mod broker;
 pub mod browser;
 pub mod central;
 pub mod dahua_sim;

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod admin;
 pub mod attendance;
+pub mod central_faults;
 pub mod group_commit;
 pub mod ingest;
 pub mod listing;

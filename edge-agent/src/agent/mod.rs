@@ -89,7 +89,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     damage::recover(&config, &buffer, &faults, &state.push_commands).await;
 
-    let (link, link_task) = make_link(&config, &shutdown)?;
+    let (link, link_task) = make_link(&config, &faults, &shutdown)?;
     let watched = watchdog::Tasks::default();
     let mut tasks = Vec::new();
     tasks.extend(link_task.map(|task| watched.watch("mqtt link", task)));
@@ -168,6 +168,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
 fn make_link(
     config: &Config,
+    faults: &Faults,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Link, Option<tokio::task::JoinHandle<()>>)> {
     let central = &config.central;
@@ -197,6 +198,8 @@ fn make_link(
                 ),
                 None => (rest.to_owned(), if tls { 8883 } else { 1883 }),
             };
+            let token = central.token.as_deref().unwrap_or_default();
+            let (_, keys) = protocol::AgentKeys::from_token(token).context("central.token")?;
             let (link, task) = MqttLink::start(
                 MqttLinkOptions {
                     host,
@@ -206,7 +209,8 @@ fn make_link(
                     site: config.agent.site.clone(),
                     topics: config.mqtt.topics.clone(),
                     username: config.mqtt.username.clone(),
-                    password: central.token.clone(),
+                    keys,
+                    faults: faults.clone(),
                     ca_file: central.ca_file.clone(),
                     client_cert: central.client_cert.clone(),
                     client_key: central.client_key.clone(),

@@ -135,10 +135,32 @@ fn out_of_range_numbers_are_refused() {
 fn mqtt_transport_checks_scheme_and_tls_ca() {
     let text = GOOD
         .replace("transport = \"https\"", "transport = \"mqtt\"")
-        .replace("url = \"https://central.example.com\"", "url = \"mqtts://broker.example.com:8883\"");
+        .replace("url = \"https://central.example.com\"", "url = \"mqtts://broker.example.com:8883\"")
+        .replace("token = \"secret\"", &format!("token = \"{MQTT_TOKEN}\""));
     assert_eq!(problems(&text), ["central.ca_file: mqtts:// needs the broker's CA bundle in ca_file"]);
     let plain = text.replace("mqtts://broker.example.com:8883", "mqtt://127.0.0.1:1883");
     assert_eq!(parse(&plain).expect("valid").central.transport, Transport::Mqtt);
+}
+
+const MQTT_TOKEN: &str = "agt_plant1-gate_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[test]
+fn mqtt_needs_this_agents_token() {
+    let mqtt = GOOD
+        .replace("transport = \"https\"", "transport = \"mqtt\"")
+        .replace("url = \"https://central.example.com\"", "url = \"mqtt://127.0.0.1:1883\"");
+    assert_eq!(problems(&mqtt), ["central.token: not an agent token: an agent token starts with \"agt_\""]);
+    let missing = mqtt.replace("token = \"secret\"", "");
+    assert_eq!(
+        problems(&missing),
+        ["central.token: the MQTT transport signs every message with the agent's token (token or token_file)"]
+    );
+    let foreign =
+        mqtt.replace("token = \"secret\"", &format!("token = \"{}\"", MQTT_TOKEN.replace("plant1-gate", "gate-9")));
+    assert_eq!(
+        problems(&foreign),
+        ["central.token: the token belongs to agent gate-9, not to this agent (plant1-gate)"]
+    );
 }
 
 #[test]
