@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use protocol::{DeviceSerial, DeviceStatus, Fault};
+use protocol::{DeviceInfo, DeviceSerial, DeviceStatus, Fault};
 
 /// What a source learned in one successful contact. `None` fields leave the previous value in place.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +58,25 @@ impl DeviceStatusBoard {
         }
         if contact.clock_drift_secs.is_some() {
             status.clock_drift_secs = contact.clock_drift_secs;
+        }
+    }
+
+    /// Records what the device is: its configured `kind` and, when it told, its identity and capacities.
+    pub fn identify(&self, device: &DeviceSerial, kind: &str, info: Option<DeviceInfo>) {
+        let mut map = self.lock();
+        let status = &mut map.entry(device.clone()).or_insert_with(|| Entry::new(device)).status;
+        kind.clone_into(&mut status.kind);
+        if info.is_some() {
+            status.info = info;
+        }
+    }
+
+    /// Moves the device's newest punch time forward to `at` (never back).
+    pub fn last_punch(&self, device: &DeviceSerial, at: DateTime<Utc>) {
+        let mut map = self.lock();
+        let status = &mut map.entry(device.clone()).or_insert_with(|| Entry::new(device)).status;
+        if status.last_punch.is_none_or(|known| known < at) {
+            status.last_punch = Some(at);
         }
     }
 

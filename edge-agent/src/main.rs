@@ -41,7 +41,8 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Read a ZKTeco device once and print its identity, counts, clock drift and last punches.
+    /// Read a device once (ZKTeco by default; `--kind hikvision|dahua URL`) and print its identity, counts, clock
+    /// drift and last punches.
     Probe(ProbeArgs),
     /// List, send again or export the punches central refused for good (works on a running or a stopped agent).
     DeadLetters {
@@ -68,8 +69,26 @@ enum DeadLetterAction {
 
 #[derive(Args)]
 struct ProbeArgs {
-    /// The device's address: `host` or `host:port`.
+    /// The device's address: `host` or `host:port` (zk), the base URL `http(s)://host[:port]` (hikvision, dahua).
     address: String,
+    /// `zk`, `hikvision` or `dahua`.
+    #[arg(long, default_value = "zk")]
+    kind: String,
+    /// Hikvision/Dahua: the device account.
+    #[arg(long, default_value = "admin")]
+    user: String,
+    /// Hikvision/Dahua: a file holding the password (else `EDGE_AGENT_DEVICE_PASSWORD`, else a prompt).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Hikvision/Dahua: accept a self-signed certificate.
+    #[arg(long)]
+    insecure: bool,
+    /// Hikvision/Dahua: days of history to read for the last punches.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Dahua: `CreateTime` is the device's wall clock written as UTC (older firmware).
+    #[arg(long)]
+    epoch_is_local: bool,
     /// Port, when the address has none.
     #[arg(long, default_value_t = edge_agent::zk::config::DEFAULT_PORT)]
     port: u16,
@@ -201,6 +220,9 @@ async fn status(url: String, config: Option<PathBuf>) -> anyhow::Result<ExitCode
 async fn probe_device(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let zone = protocol::time::parse_zone(&args.zone).map_err(anyhow::Error::msg)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
+    if args.kind != "zk" {
+        return probe_terminal(args, zone, timeout).await;
+    }
     let request = ProbeRequest {
         address: args.address,
         port: args.port,
@@ -211,6 +233,37 @@ async fn probe_device(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         timeouts: Timeouts { connect: timeout, request: timeout },
     };
     let report = probe(&request).await.with_context(|| format!("probing {}", request.address))?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `probe --kind hikvision|dahua`.
+async fn probe_terminal(args: ProbeArgs, zone: chrono_tz::Tz, timeout: Duration) -> anyhow::Result<ExitCode> {
+    use edge_agent::http_terminal::probe::{probe, ProbeKind, ProbeRequest};
+    let kind: ProbeKind = args.kind.parse().map_err(anyhow::Error::msg)?;
+    let password = match (&args.password_file, std::env::var("EDGE_AGENT_DEVICE_PASSWORD")) {
+        (Some(file), _) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+        (None, Ok(password)) => password,
+        (None, Err(_)) => rpassword::prompt_password(format!("password of {} at {}: ", args.user, args.address))
+            .context("reading the password")?,
+    };
+    let base_url = args.address.parse().with_context(|| format!("{:?} is not a URL", args.address))?;
+    let client = edge_agent::http_terminal::digest::ClientOptions {
+        base_url,
+        user: args.user,
+        password,
+        timeout,
+        accept_invalid_certs: args.insecure,
+        ca_pem: None,
+    };
+    let request =
+        ProbeRequest { kind, client, zone, last: args.last, days: args.days, epoch_is_local: args.epoch_is_local };
+    let report = probe(&request).await.with_context(|| format!("probing {}", args.address))?;
     print!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -108,6 +108,22 @@ pub fn server_config(pki: &TestPki) -> anyhow::Result<rustls::ServerConfig> {
         .with_single_cert(certs, key)?)
 }
 
+/// A rustls server configuration presenting the PKI's server certificate, without client certificates (a device's
+/// web server).
+///
+/// # Errors
+/// When the PEM files do not parse.
+pub fn server_config_without_client_auth(pki: &TestPki) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs =
+        rustls_pemfile::certs(&mut std::fs::read(&pki.server_cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
+    let key = rustls_pemfile::private_key(&mut std::fs::read(&pki.server_key)?.as_slice())?.context("server key")?;
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?)
+}
+
 /// A listener for `axum::serve` that completes a TLS handshake on every connection; failed handshakes are dropped.
 pub struct TlsListener {
     listener: TcpListener,

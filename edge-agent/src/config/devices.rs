@@ -155,10 +155,12 @@ pub enum DeviceSettings {
     Adms(AdmsSettings),
     Serial(SerialSettings),
     Modbus(ModbusSettings),
+    Hikvision(crate::http_terminal::settings::TerminalSettings),
+    Dahua(crate::http_terminal::settings::TerminalSettings),
 }
 
 impl DeviceSettings {
-    pub const KINDS: &'static str = "\"zk\", \"adms\", \"serial\" or \"modbus\"";
+    pub const KINDS: &'static str = "\"zk\", \"adms\", \"serial\", \"modbus\", \"hikvision\" or \"dahua\"";
 
     /// The `kind` value.
     pub fn kind(&self) -> &'static str {
@@ -167,6 +169,8 @@ impl DeviceSettings {
             Self::Adms(_) => "adms",
             Self::Serial(_) => "serial",
             Self::Modbus(_) => "modbus",
+            Self::Hikvision(_) => "hikvision",
+            Self::Dahua(_) => "dahua",
         }
     }
 }
@@ -186,6 +190,8 @@ pub fn kind_settings(
         "adms" => read(table, ignored).map(DeviceSettings::Adms),
         "serial" => read(table, ignored).map(DeviceSettings::Serial),
         "modbus" => read(table, ignored).map(DeviceSettings::Modbus),
+        "hikvision" => read(table, ignored).map(DeviceSettings::Hikvision),
+        "dahua" => read(table, ignored).map(DeviceSettings::Dahua),
         _ => return None,
     })
 }
@@ -258,5 +264,7 @@ pub fn check(settings: &DeviceSettings) -> Vec<(&'static str, String)> {
         DeviceSettings::Adms(a) => a.allowed_networks().err().map(|e| ("allow_from", e)).into_iter().collect(),
         DeviceSettings::Serial(s) => crate::serial::settings::check(s),
         DeviceSettings::Modbus(m) => crate::modbus::settings::check(m),
+        DeviceSettings::Hikvision(t) => crate::http_terminal::settings::check(t, "hikvision"),
+        DeviceSettings::Dahua(t) => crate::http_terminal::settings::check(t, "dahua"),
     }
 }

@@ -255,6 +255,44 @@ fn serial_and_modbus_values_are_checked_by_key() {
     assert_eq!(problems(&both), ["device[1].pattern: give either pattern or delimiter, not both"]);
 }
 
+const TERMINALS: &str = r#"
+[[device]]
+kind = "hikvision"
+serial = "DS-K1T671M-1"
+time_zone = "Asia/Kolkata"
+url = "http://192.168.1.220"
+password = "secret"
+
+[[device]]
+kind = "dahua"
+serial = "7F0A1B2PAG00001"
+time_zone = "Asia/Kolkata"
+url = "https://192.168.1.221:8443"
+password_env = "SIDE_DOOR_PASSWORD"
+epoch_is_local = true
+"#;
+
+#[test]
+fn hikvision_and_dahua_devices_are_read_and_checked() {
+    let config = parse(&format!("{GOOD}{TERMINALS}")).unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = config.devices.iter().map(|d| d.settings.kind()).collect();
+    assert_eq!(&kinds[2..], ["hikvision", "dahua"]);
+    let DeviceSettings::Dahua(dahua) = &config.devices[3].settings else { panic!("not dahua") };
+    assert!(dahua.epoch_is_local && dahua.realtime && dahua.poll_interval_secs == 300);
+
+    let wrong = TERMINALS
+        .replace("url = \"http://192.168.1.220\"", "url = \"ftp://192.168.1.220/x\"\nuser_name = \"admin\"")
+        .replace("password = \"secret\"", "password = \"secret\"\npassword_file = \"/nonexistent\"")
+        .replace("epoch_is_local = true", "epoch_is_local = true\npage_size = 0");
+    let named = problems(&format!("{GOOD}{wrong}"));
+    for expected in ["device[2].url", "device[2].user_name", "device[2].password", "device[3].page_size"] {
+        assert!(named.iter().any(|p| p.contains(expected)), "{expected} not named in {named:?}");
+    }
+    let hik_local = TERMINALS.replacen("password = \"secret\"", "password = \"secret\"\nepoch_is_local = true", 1);
+    let named = problems(&format!("{GOOD}{hik_local}"));
+    assert!(named.iter().any(|p| p.contains("device[2].epoch_is_local")), "{named:?}");
+}
+
 #[test]
 fn plain_http_to_another_machine_is_refused_unless_allowed() {
     let remote = GOOD.replace("https://central.example.com", "http://central.example.com:8080");
