@@ -29,6 +29,7 @@ pub struct Application {
     mqtt: Option<MqttConsumer>,
     mqtt_eventloop: Option<rumqttc::v5::EventLoop>,
     attendance: AttendanceConfig,
+    jobs: crate::jobs::JobsConfig,
 }
 
 impl Application {
@@ -78,6 +79,7 @@ impl Application {
             .with_context(|| format!("binding the API listener on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let attendance = config.attendance.clone();
+        let jobs = config.jobs.clone();
         Ok(Self {
             listener,
             tls,
@@ -92,6 +94,7 @@ impl Application {
             mqtt,
             mqtt_eventloop,
             attendance,
+            jobs,
         })
     }
 
@@ -134,6 +137,10 @@ impl Application {
         if self.attendance.worker {
             let store = self.state.store.clone();
             attendance_tasks.push(tokio::spawn(schedule::run_worker(store, self.attendance.clone(), token.clone())));
+        }
+        if self.jobs.runner {
+            let store = self.state.store.clone();
+            attendance_tasks.push(tokio::spawn(crate::jobs::runner::run(store, self.jobs.clone(), token.clone())));
         }
         if self.attendance.scheduler {
             let store = self.state.store.clone();

@@ -54,6 +54,8 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// The attendance worker and scheduled jobs run by `serve`.
     pub attendance: AttendanceConfig,
+    /// The tracked-job runner run by `serve`.
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 /// The attendance job layer inside `serve`: the incremental worker and the scheduled jobs.
@@ -114,6 +116,7 @@ impl Default for Config {
             tls: None,
             mqtt: None,
             attendance: AttendanceConfig::default(),
+            jobs: crate::jobs::JobsConfig::default(),
         }
     }
 }
@@ -271,6 +274,7 @@ impl Config {
             }
         }
         self.attendance.sandwich_time()?;
+        self.jobs.check()?;
         if self.attendance.claim_limit == 0 || self.attendance.poll_interval_ms == 0 {
             return Err("attendance.claim_limit and attendance.poll_interval_ms must be at least 1".into());
         }

@@ -27,6 +27,8 @@ pub const NAV: &[(&str, &str)] = &[
     ("/employees", "Employees"),
     ("/shifts", "Shifts"),
     ("/holidays", "Holidays"),
+    ("/jobs", "Jobs"),
+    ("/audit", "Audit"),
 ];
 
 fn head(title: &str) -> Markup {

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, people, reports, requests, session, sites, updates};
+use super::{attendance, audit, jobs, people, reports, requests, session, sites, updates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use super::{attendance, people, reports, requests, session, sites, updates};
         attendance::list_attendance, attendance::list_logs, attendance::unknown_pins,
         reports::muster, reports::daily,
         updates::update_shift, updates::update_week_off_rule, updates::update_device,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),

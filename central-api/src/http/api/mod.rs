@@ -4,7 +4,9 @@
 //! message naming the field.
 
 pub mod attendance;
+pub mod audit;
 pub mod docs;
+pub mod jobs;
 pub mod people;
 pub mod reports;
 pub mod requests;
@@ -60,6 +62,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/unknown-pins", get(attendance::unknown_pins))
         .route("/api/v1/reports/muster", get(reports::muster))
         .route("/api/v1/reports/daily", get(reports::daily))
+        .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::create_job))
+        .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route("/api/v1/audit", get(audit::list_audit))
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
         .layer(DefaultBodyLimit::max(MAX_BODY))
