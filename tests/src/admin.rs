@@ -52,6 +52,14 @@ impl AdminFixture {
     /// # Errors
     /// When any step fails.
     pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        Self::new_with_env(backend, &[]).await
+    }
+
+    /// As [`AdminFixture::new`], serving with extra environment (`CENTRAL_API_...` overrides).
+    ///
+    /// # Errors
+    /// When any step fails.
+    pub async fn new_with_env(backend: Backend, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let db = CentralDb::new(backend).await;
         let store = store_of(&db, 4).await?;
         setup_site(&store, "A").await?;
@@ -114,7 +122,9 @@ impl AdminFixture {
             db.cli_with_stdin(&args, Some(&format!("{PASSWORD}\n"))).await?;
         }
         // Revoked agent tokens are refused at once (no auth cache).
-        let central = db.serve(&[("CENTRAL_API_AUTH_CACHE_TTL_SECS", "0")]).await?;
+        let mut env = vec![("CENTRAL_API_AUTH_CACHE_TTL_SECS", "0")];
+        env.extend_from_slice(extra_env);
+        let central = db.serve(&env).await?;
         Ok(Self { db, store, central, http: client(None), month })
     }
 

@@ -117,7 +117,10 @@ impl JobKind {
                     return Err(FieldError::new("employee", "close_day works on a site or every site"));
                 }
                 if params.from.is_some() || params.to.is_some() {
-                    return Err(FieldError::new("from", "close_day takes no range; it closes what closed since its last run"));
+                    return Err(FieldError::new(
+                        "from",
+                        "close_day takes no range; it closes what closed since its last run",
+                    ));
                 }
             }
         }

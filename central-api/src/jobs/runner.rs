@@ -100,7 +100,9 @@ async fn run_claimed(store: &Store, config: &JobsConfig, replica: &str, job: Job
             Some(StopReason::Shutdown) => {
                 match store.release_job(id, attempt, replica).await {
                     Ok(_) => tracing::info!("service stopping; job handed back"),
-                    Err(e) => tracing::warn!(error = %e, "handing the job back failed; it is taken over after the lease"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "handing the job back failed; it is taken over after the lease")
+                    }
                 }
                 return;
             }

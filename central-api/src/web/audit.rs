@@ -97,7 +97,17 @@ pub async fn audit_page(
 
 /// The resources the filter offers.
 const RESOURCES: &[&str] = &[
-    "shift", "employee", "holiday", "week_off_rule", "site", "manual_log", "leave", "agent", "device", "token", "job",
+    "shift",
+    "employee",
+    "holiday",
+    "week_off_rule",
+    "site",
+    "manual_log",
+    "leave",
+    "agent",
+    "device",
+    "token",
+    "job",
 ];
 
 fn row(_ctx: &WebContext, e: &AuditRecord) -> Markup {

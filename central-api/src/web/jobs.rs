@@ -163,8 +163,7 @@ fn row(ctx: &WebContext, job: &JobRecord) -> Markup {
         (Some(from), Some(to)) => format!("{from} to {to}"),
         _ => String::new(),
     };
-    let may_cancel =
-        !job.status.is_finished() && ctx.caller.require(Action::Write, job.site_id.as_deref()).is_ok();
+    let may_cancel = !job.status.is_finished() && ctx.caller.require(Action::Write, job.site_id.as_deref()).is_ok();
     html! {
         tr data-job=(job.id) {
             td { (job.id) }

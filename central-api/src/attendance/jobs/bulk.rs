@@ -17,10 +17,10 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{recompute, site_now, Finish, JobError, Outcome, Plan, Recomputed};
 use crate::attendance::engine;
+use crate::jobs::Progress;
 use crate::store::attendance::dirty;
 use crate::store::attendance::inputs::load_reference;
 use crate::store::attendance::{employees_in, Scope};
-use crate::jobs::Progress;
 use crate::store::{Store, Tx};
 
 /// Employees per transaction in bulk jobs.

@@ -95,7 +95,6 @@ pub async fn list_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let filter = audit_filter(&caller, q)?;
     let items = state.store.list_audit(&filter).await.map_err(store_error)?;
-    let next_cursor =
-        (items.len() as i64 == filter.limit).then(|| items.last().map(|r| r.id.to_string())).flatten();
+    let next_cursor = (items.len() as i64 == filter.limit).then(|| items.last().map(|r| r.id.to_string())).flatten();
     Ok(Json(AuditPage { items, next_cursor }))
 }

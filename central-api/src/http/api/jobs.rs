@@ -199,8 +199,7 @@ pub async fn list_jobs(
 ) -> Result<Json<JobPage>, ApiError> {
     let filter = job_filter(&caller, q)?;
     let items = state.store.list_jobs(&filter).await.map_err(store_error)?;
-    let next_cursor =
-        (items.len() as i64 == filter.limit).then(|| items.last().map(|j| j.id.to_string())).flatten();
+    let next_cursor = (items.len() as i64 == filter.limit).then(|| items.last().map(|j| j.id.to_string())).flatten();
     Ok(Json(JobPage { items, next_cursor }))
 }
 
