@@ -90,6 +90,7 @@ impl Application {
                 limiter: Default::default(),
                 secure_cookies: config.tls.is_some(),
                 stopping: CancellationToken::new(),
+                backfill_days: config.attendance.backfill_days,
             },
             mqtt,
             mqtt_eventloop,

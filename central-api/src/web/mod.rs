@@ -21,6 +21,7 @@ pub mod layout;
 pub mod live;
 pub mod login;
 pub mod muster;
+pub mod today;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};

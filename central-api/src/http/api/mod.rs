@@ -11,6 +11,7 @@ pub mod people;
 pub mod reports;
 pub mod requests;
 pub mod session;
+pub mod shifts;
 pub mod sites;
 pub mod updates;
 
@@ -39,14 +40,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens", get(session::list_tokens).post(session::issue_token))
         .route("/api/v1/tokens/{id}", delete(session::revoke_token))
         .route("/api/v1/sites", get(sites::list_sites).post(sites::create_site))
+        .route("/api/v1/sites/{id}", get(sites::get_site).put(sites::update_site))
         .route("/api/v1/agents", get(sites::list_agents).post(sites::create_agent))
         .route("/api/v1/agents/{id}/revoke", post(sites::revoke_agent))
         .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
         .route("/api/v1/devices/{serial}", put(updates::update_device))
         .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
         .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
-        .route("/api/v1/shifts", get(people::list_shifts).post(people::create_shift))
-        .route("/api/v1/shifts/{code}", put(updates::update_shift))
+        .route("/api/v1/shifts", get(shifts::list_shifts).post(shifts::create_shift))
+        .route("/api/v1/shifts/{code}", get(shifts::get_shift).put(shifts::update_shift))
         .route("/api/v1/week-off-rules", get(people::list_week_off_rules).post(people::create_week_off_rule))
         .route("/api/v1/week-off-rules/{code}", put(updates::update_week_off_rule))
         .route("/api/v1/holidays", get(people::list_holidays).post(people::create_holiday))
@@ -58,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/leaves/{id}/approve", post(requests::approve_leave))
         .route("/api/v1/leaves/{id}/reject", post(requests::reject_leave))
         .route("/api/v1/attendance", get(attendance::list_attendance))
+        .route("/api/v1/man-days", get(attendance::list_man_days))
         .route("/api/v1/logs", get(attendance::list_logs))
         .route("/api/v1/unknown-pins", get(attendance::unknown_pins))
         .route("/api/v1/reports/muster", get(reports::muster))
