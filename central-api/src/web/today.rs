@@ -133,7 +133,13 @@ mod tests {
         date.and_time(NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default())
     }
 
-    fn row(id: &str, date: NaiveDate, status: Option<&str>, arrived: Option<NaiveDateTime>, late: i64) -> AttendanceRow {
+    fn row(
+        id: &str,
+        date: NaiveDate,
+        status: Option<&str>,
+        arrived: Option<NaiveDateTime>,
+        late: i64,
+    ) -> AttendanceRow {
         AttendanceRow {
             employee_id: id.into(),
             name: id.into(),

@@ -322,8 +322,12 @@ pub async fn add_holiday(state: &AppState, caller: &Caller, holiday: Holiday) ->
     caller.require(Action::Write, site.as_deref())?;
     let id = state.store.add_holiday(&holiday).await.map_err(store_error)?;
     let body = holiday_body(id, &holiday);
-    audit::record(&state.store, caller, Entry::new("create", "holiday", id.to_string()).site(site.as_deref()).after(&body))
-        .await;
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "holiday", id.to_string()).site(site.as_deref()).after(&body),
+    )
+    .await;
     Ok(body)
 }
 
@@ -353,7 +357,11 @@ pub async fn remove_holiday(state: &AppState, caller: &Caller, id: i64) -> Resul
     caller.require(Action::Write, site.as_deref())?;
     state.store.remove_holiday(id).await.map_err(store_error)?;
     let body = holiday_body(id, &holiday.holiday);
-    audit::record(&state.store, caller, Entry::new("delete", "holiday", id.to_string()).site(site.as_deref()).before(&body))
-        .await;
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("delete", "holiday", id.to_string()).site(site.as_deref()).before(&body),
+    )
+    .await;
     Ok(body)
 }

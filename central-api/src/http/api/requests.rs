@@ -156,8 +156,12 @@ pub async fn request_manual_log(
     let id = state.store.request_manual_log(log).await.map_err(store_error)?;
     let after = serde_json::json!({ "employee_id": log.employee_id, "local_time": log.local_time,
         "state": log.state.name(), "reason": log.reason, "approval": "pending" });
-    audit::record(&state.store, caller, Entry::new("create", "manual_log", id.to_string()).site(Some(site)).after(&after))
-        .await;
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "manual_log", id.to_string()).site(Some(site)).after(&after),
+    )
+    .await;
     Ok(id)
 }
 
@@ -219,7 +223,8 @@ pub async fn create_leave(
         requested_by: caller.username.clone(),
     };
     let id = state.store.request_leave(&leave).await.map_err(store_error)?;
-    audit::record(&state.store, &caller, Entry::new("create", "leave", id.to_string()).site(Some(&site)).after(&leave)).await;
+    audit::record(&state.store, &caller, Entry::new("create", "leave", id.to_string()).site(Some(&site)).after(&leave))
+        .await;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 

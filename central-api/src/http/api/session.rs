@@ -216,7 +216,8 @@ pub async fn issue_token(
         .map_err(store_error)?;
     let token = format!("{}{token_id}_{secret}", secrets::TOKEN_PREFIX);
     let after = serde_json::json!({ "token_id": token_id, "username": caller.username, "label": req.label });
-    crate::audit::record(&state.store, &caller, crate::audit::Entry::new("issue", "token", &token_id).after(&after)).await;
+    crate::audit::record(&state.store, &caller, crate::audit::Entry::new("issue", "token", &token_id).after(&after))
+        .await;
     Ok((StatusCode::CREATED, Json(IssuedToken { token_id, token })))
 }
 

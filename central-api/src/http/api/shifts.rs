@@ -177,14 +177,12 @@ pub fn changed_shift(code: &str, current: Option<&Shift>, change: &ShiftSettings
     shift.max_work_for_half_day =
         minutes("max_work_for_half_day_mins", change.max_work_for_half_day_mins, shift.max_work_for_half_day)?;
     if let Some(before) = change.overtime_threshold_before_shift_mins {
-        shift.overtime_threshold_before_shift = before
-            .map(|m| minutes("overtime_threshold_before_shift_mins", Some(m), Duration::zero()))
-            .transpose()?;
+        shift.overtime_threshold_before_shift =
+            before.map(|m| minutes("overtime_threshold_before_shift_mins", Some(m), Duration::zero())).transpose()?;
     }
     if let Some(after) = change.overtime_threshold_after_shift_mins {
-        shift.overtime_threshold_after_shift = after
-            .map(|m| minutes("overtime_threshold_after_shift_mins", Some(m), Duration::zero()))
-            .transpose()?;
+        shift.overtime_threshold_after_shift =
+            after.map(|m| minutes("overtime_threshold_after_shift_mins", Some(m), Duration::zero())).transpose()?;
     }
     if let Some(deduct) = change.deduct_lunch_break {
         shift.deduct_lunch_break = deduct;
@@ -310,9 +308,11 @@ pub async fn get_shift(
 /// `404` when there is none.
 pub async fn current_shift(state: &AppState, code: &str) -> Result<(String, Shift), ApiError> {
     let shifts = state.store.shifts().await.map_err(store_error)?;
-    shifts.into_iter().find(|s| s.shift.code == code).map(|s| (s.name, s.shift)).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("shift {code:?} does not exist"))
-    })
+    shifts
+        .into_iter()
+        .find(|s| s.shift.code == code)
+        .map(|s| (s.name, s.shift))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("shift {code:?} does not exist")))
 }
 
 /// Creates a shift (root): the engine's defaults with the given fields.

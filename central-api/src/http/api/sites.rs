@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::updates::FieldError;
 use super::{invalid, store_error, text, Body};
-use crate::audit::{self, Entry};
 use crate::access::{Action, Caller};
+use crate::audit::{self, Entry};
 use crate::auth::AgentToken;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -102,8 +102,12 @@ pub async fn create_site(
         sandwich: "off".to_owned(),
         default_week_off_rule: None,
     };
-    audit::record(&state.store, &caller, Entry::new("create", "site", &site.site_id).site(Some(&site.site_id)).after(&site))
-        .await;
+    audit::record(
+        &state.store,
+        &caller,
+        Entry::new("create", "site", &site.site_id).site(Some(&site.site_id)).after(&site),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(site)))
 }
 
@@ -200,7 +204,12 @@ pub fn changed_site(old: &SiteInfo, change: &SiteChange) -> Result<SiteInfo, Fie
 ///
 /// # Errors
 /// `404` for a site the caller does not see, `403` for a viewer, `400` naming the field.
-pub async fn change_site(state: &AppState, caller: &Caller, id: &str, change: &SiteChange) -> Result<SiteInfo, ApiError> {
+pub async fn change_site(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    change: &SiteChange,
+) -> Result<SiteInfo, ApiError> {
     let old = visible_site(state, caller, id).await?;
     caller.require(Action::Write, Some(id))?;
     let new = changed_site(&old, change)?;
@@ -250,8 +259,12 @@ pub async fn register_agent(state: &AppState, caller: &Caller, req: NewAgent) ->
     let token = AgentToken::generate(agent.clone());
     state.store.create_agent(agent.as_str(), &req.site_id, &token.secret_hash()).await.map_err(store_error)?;
     let after = serde_json::json!({ "agent_id": agent.as_str(), "site_id": req.site_id });
-    audit::record(&state.store, caller, Entry::new("create", "agent", agent.as_str()).site(Some(&req.site_id)).after(&after))
-        .await;
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "agent", agent.as_str()).site(Some(&req.site_id)).after(&after),
+    )
+    .await;
     Ok(CreatedAgent { agent_id: agent.as_str().to_owned(), site_id: req.site_id, token: token.reveal() })
 }
 

@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use super::sites::check_zone;
 use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
+use crate::audit::{self, Entry};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::admin::{DeviceRecord, NewDevice, DEVICE_STATUSES};
-use crate::audit::{self, Entry};
 use crate::store::attendance::{format_week_off, parse_week_off};
 
 /// A refused value: the field it was in and why.

@@ -40,12 +40,11 @@ async fn check_references(tx: &mut Tx, profile: &EmployeeProfile) -> Result<(), 
 
 /// The earliest day still marked for `employee_id` (punches that arrived before the employee existed wait there).
 async fn first_marked_day(tx: &mut Tx, employee_id: &str) -> Result<Option<NaiveDate>, StoreError> {
-    let (day,): (Option<NaiveDate>,) = on_tx!(tx, |conn| sqlx::query_as(
-        "SELECT min(work_date) FROM attendance_dirty WHERE employee_id = $1"
-    )
-    .bind(employee_id)
-    .fetch_one(&mut *conn)
-    .await?);
+    let (day,): (Option<NaiveDate>,) =
+        on_tx!(tx, |conn| sqlx::query_as("SELECT min(work_date) FROM attendance_dirty WHERE employee_id = $1")
+            .bind(employee_id)
+            .fetch_one(&mut *conn)
+            .await?);
     Ok(day)
 }
 
@@ -105,7 +104,8 @@ impl Store {
             Ok(0) => return Err(StoreError::NotFound { what: "employee", id: profile.employee_id.clone() }),
             Ok(_) => {}
         }
-        let joined = [old.as_ref().and_then(|o| o.date_of_joining), profile.date_of_joining].into_iter().flatten().min();
+        let joined =
+            [old.as_ref().and_then(|o| o.date_of_joining), profile.date_of_joining].into_iter().flatten().min();
         let first = match joined {
             Some(day) => Some(day),
             None => first_marked_day(&mut tx, &profile.employee_id).await?,

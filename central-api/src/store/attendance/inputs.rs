@@ -157,11 +157,9 @@ pub async fn load_employees(
                         .get(&code)
                         .cloned()
                         .ok_or_else(|| invalid(format!("employee {id}: week-off rule {code:?} not found")))?,
-                    None => reference
-                        .sites
-                        .get(site.as_str())
-                        .and_then(|s| s.default_week_off.clone())
-                        .unwrap_or_default(),
+                    None => {
+                        reference.sites.get(site.as_str()).and_then(|s| s.default_week_off.clone()).unwrap_or_default()
+                    }
                 };
                 let employee_id: Pin = id.parse().map_err(|e| invalid(format!("employee {id:?}: {e}")))?;
                 computable.push(Employee {

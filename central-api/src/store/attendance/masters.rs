@@ -235,16 +235,22 @@ impl Store {
             .find(|s| s.site_id == new.site_id)
             .ok_or_else(|| StoreError::NotFound { what: "site", id: new.site_id.clone() })?;
         if SandwichSetting::from_name(&new.sandwich).is_none() {
-            return Err(StoreError::Invalid(format!("sandwich: {:?} is not off, week_offs or week_offs_and_holidays", new.sandwich)));
+            return Err(StoreError::Invalid(format!(
+                "sandwich: {:?} is not off, week_offs or week_offs_and_holidays",
+                new.sandwich
+            )));
         }
         let mut tx = self.begin().await?;
         if let Some(rule) = &new.default_week_off_rule {
-            let (n,): (i64,) = on_tx!(&mut tx, |conn| sqlx::query_as("SELECT count(*) FROM week_off_rules WHERE code = $1")
-                .bind(rule)
-                .fetch_one(&mut *conn)
-                .await?);
+            let (n,): (i64,) =
+                on_tx!(&mut tx, |conn| sqlx::query_as("SELECT count(*) FROM week_off_rules WHERE code = $1")
+                    .bind(rule)
+                    .fetch_one(&mut *conn)
+                    .await?);
             if n == 0 {
-                return Err(StoreError::Invalid(format!("default_week_off_rule: week-off rule {rule:?} does not exist")));
+                return Err(StoreError::Invalid(format!(
+                    "default_week_off_rule: week-off rule {rule:?} does not exist"
+                )));
             }
         }
         on_tx!(&mut tx, |conn| sqlx::query(

@@ -47,7 +47,8 @@ pub struct AttendanceRow {
     pub overtime_secs: i64,
     pub late_by_secs: i64,
     pub early_exit_by_secs: i64,
-    /// `missing_punch`, `unmatched_punch`, `manual_punch`, `sandwich`, `worked_on_leave`, ...
+    /// `missing_punch`, `unmatched_punch`, `manual_punch`, `worked_on_leave`, ..., and `sandwich` when the
+    /// sandwich rule made the day A.
     pub flags: Vec<String>,
     pub punches: PunchCountsView,
     pub leave_kind: Option<String>,
@@ -129,7 +130,13 @@ impl Store {
                 .await?;
             rows.iter()
                 .map(|row| {
-                    let flags: String = row.try_get("flags")?;
+                    let stored: String = row.try_get("flags")?;
+                    let sandwich_original: Option<String> = row.try_get("sandwich_original")?;
+                    let mut flags: Vec<String> =
+                        stored.split(',').filter(|f| !f.is_empty()).map(str::to_owned).collect();
+                    if sandwich_original.is_some() {
+                        flags.push("sandwich".to_owned());
+                    }
                     Ok(AttendanceRow {
                         employee_id: row.try_get("employee_id")?,
                         name: row.try_get("name")?,
@@ -148,7 +155,7 @@ impl Store {
                         overtime_secs: row.try_get("overtime_secs")?,
                         late_by_secs: row.try_get("late_by_secs")?,
                         early_exit_by_secs: row.try_get("early_exit_by_secs")?,
-                        flags: flags.split(',').filter(|f| !f.is_empty()).map(str::to_owned).collect(),
+                        flags,
                         punches: PunchCountsView {
                             counted: row.try_get("punches_counted")?,
                             collapsed: row.try_get("punches_collapsed")?,
@@ -158,7 +165,7 @@ impl Store {
                         },
                         leave_kind: row.try_get("leave_kind")?,
                         leave_paid: row.try_get("leave_paid")?,
-                        sandwich_original: row.try_get("sandwich_original")?,
+                        sandwich_original,
                         sandwich_before: row.try_get("sandwich_before")?,
                         sandwich_after: row.try_get("sandwich_after")?,
                         explanation: row.try_get("explanation")?,

@@ -20,8 +20,8 @@ mod attendance;
 mod dashboard;
 mod man_days;
 
-pub use man_days::{ManDaysRow, ManDaysSlot};
 pub use dashboard::{AgentHealth, DeviceHealth, FaultEvent, PunchView, StatusCount};
+pub use man_days::{ManDaysRow, ManDaysSlot};
 
 /// A site with its settings, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -203,20 +203,35 @@ impl Store {
         .await)?;
         Ok(rows
             .into_iter()
-            .map(|(id, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction, agent_id)| LogRow {
-                id,
-                site_id,
-                device_serial,
-                pin,
-                local_time,
-                utc_time,
-                state,
-                verify,
-                work_code,
-                source,
-                direction,
-                agent_id,
-            })
+            .map(
+                |(
+                    id,
+                    site_id,
+                    device_serial,
+                    pin,
+                    local_time,
+                    utc_time,
+                    state,
+                    verify,
+                    work_code,
+                    source,
+                    direction,
+                    agent_id,
+                )| LogRow {
+                    id,
+                    site_id,
+                    device_serial,
+                    pin,
+                    local_time,
+                    utc_time,
+                    state,
+                    verify,
+                    work_code,
+                    source,
+                    direction,
+                    agent_id,
+                },
+            )
             .collect())
     }
 

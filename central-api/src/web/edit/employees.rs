@@ -339,8 +339,15 @@ pub async fn update(
 /// A `400` of the API's functions ("field: message") as the form's error.
 fn field_refusal(message: &str) -> FieldError {
     const FIELDS: [&str; 9] = [
-        "employee_id", "name", "department", "designation", "site_id", "shift_code", "week_off_rule",
-        "date_of_joining", "date_of_leaving",
+        "employee_id",
+        "name",
+        "department",
+        "designation",
+        "site_id",
+        "shift_code",
+        "week_off_rule",
+        "date_of_joining",
+        "date_of_leaving",
     ];
     let (field, rest) = message.split_once(": ").unwrap_or(("employee_id", message));
     match FIELDS.iter().find(|f| **f == field) {

@@ -170,7 +170,9 @@ impl ShiftForm {
             pairing: Some(self.pairing.trim().to_owned()).filter(|p| !p.is_empty()),
             debounce_secs: match self.debounce_secs.trim() {
                 "" => None,
-                t => Some(t.parse().map_err(|_| FieldError::new("debounce_secs", format!("{t:?} is not a whole number of seconds")))?),
+                t => Some(t.parse().map_err(|_| {
+                    FieldError::new("debounce_secs", format!("{t:?} is not a whole number of seconds"))
+                })?),
             },
             single_punch: Some(self.single_punch.trim().to_owned()).filter(|p| !p.is_empty()),
             effective_from: super::date("effective_from", &self.effective_from)?,
@@ -269,7 +271,11 @@ fn render_form(ctx: &WebContext, form: &ShiftForm, existing: bool, error: Option
 /// `GET /shifts/new`: the engine's defaults.
 pub async fn new_form(WebCaller(ctx): WebCaller) -> Result<Response, WebError> {
     ctx.caller.require(Action::Write, None)?;
-    let defaults = Shift::new("", chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(), chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default());
+    let defaults = Shift::new(
+        "",
+        chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+        chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(),
+    );
     let form = ShiftForm::of("", &defaults);
     Ok(render_form(&ctx, &form, false, None))
 }
@@ -288,10 +294,24 @@ fn refusal(e: crate::http::error::ApiError) -> Result<FieldError, WebError> {
 }
 
 const FIELDS: &[&str] = &[
-    "code", "name", "start", "end", "grace_late_in_mins", "grace_early_out_mins", "min_half_day_mins",
-    "max_work_for_half_day_mins", "overtime_threshold_before_shift_mins", "overtime_threshold_after_shift_mins",
-    "lunch_break_start", "lunch_break_duration_mins", "check_in_window_before_start_mins",
-    "check_out_window_after_end_mins", "pairing", "debounce_secs", "single_punch", "effective_from",
+    "code",
+    "name",
+    "start",
+    "end",
+    "grace_late_in_mins",
+    "grace_early_out_mins",
+    "min_half_day_mins",
+    "max_work_for_half_day_mins",
+    "overtime_threshold_before_shift_mins",
+    "overtime_threshold_after_shift_mins",
+    "lunch_break_start",
+    "lunch_break_duration_mins",
+    "check_in_window_before_start_mins",
+    "check_out_window_after_end_mins",
+    "pairing",
+    "debounce_secs",
+    "single_punch",
+    "effective_from",
 ];
 
 /// `POST /shifts/new`.
@@ -301,10 +321,11 @@ pub async fn create(
     CsrfForm(form): CsrfForm<ShiftForm>,
 ) -> Result<Response, WebError> {
     ctx.caller.require(Action::Write, None)?;
-    let settings = match form.settings().and_then(|s| changed_shift(s.code.as_deref().unwrap_or(""), None, &s).map(|_| s)) {
-        Ok(s) => s,
-        Err(e) => return Ok(render_form(&ctx, &form, false, Some(&e))),
-    };
+    let settings =
+        match form.settings().and_then(|s| changed_shift(s.code.as_deref().unwrap_or(""), None, &s).map(|_| s)) {
+            Ok(s) => s,
+            Err(e) => return Ok(render_form(&ctx, &form, false, Some(&e))),
+        };
     match add_shift(&state, &ctx.caller, &settings).await {
         Ok(info) => Ok(flash_redirect("/shifts", &format!("Shift {} added.", info.code))),
         Err(e) => Ok(render_form(&ctx, &form, false, Some(&refusal(e)?))),
@@ -339,7 +360,10 @@ pub async fn update(
     match change_shift(&state, &ctx.caller, &code, &settings).await {
         Ok(_) => {
             let from = state.backfill_from(settings.effective_from);
-            Ok(flash_redirect("/shifts", &format!("Shift {code} saved; its employees' days from {from} are being recomputed.")))
+            Ok(flash_redirect(
+                "/shifts",
+                &format!("Shift {code} saved; its employees' days from {from} are being recomputed."),
+            ))
         }
         Err(e) => Ok(render_form(&ctx, &form, true, Some(&refusal(e)?))),
     }
