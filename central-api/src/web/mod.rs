@@ -21,6 +21,7 @@ pub mod layout;
 pub mod live;
 pub mod login;
 pub mod muster;
+pub mod reports;
 pub mod today;
 
 use axum::extract::Request;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(jobs::list).post(jobs::create))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/audit", get(audit::audit_page))
+        .route("/reports", get(reports::reports_page))
         .merge(edit::router())
         .layer(middleware::from_fn(clear_shown_flash))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))

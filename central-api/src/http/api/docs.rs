@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, audit, jobs, people, reports, requests, session, shifts, sites, updates};
+use super::{attendance, audit, exceptions, jobs, people, reports, requests, session, shifts, sites, updates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,7 +27,8 @@ use super::{attendance, audit, jobs, people, reports, requests, session, shifts,
         requests::reject_manual_log, requests::list_leaves, requests::create_leave, requests::approve_leave,
         requests::reject_leave,
         attendance::list_attendance, attendance::list_man_days, attendance::list_logs, attendance::unknown_pins,
-        reports::muster, reports::daily,
+        reports::muster, reports::daily, exceptions::late, exceptions::early_going, exceptions::overtime,
+        exceptions::absentees,
         updates::update_week_off_rule, updates::update_device,
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
     ),

@@ -6,6 +6,7 @@
 pub mod attendance;
 pub mod audit;
 pub mod docs;
+pub mod exceptions;
 pub mod jobs;
 pub mod people;
 pub mod reports;
@@ -65,6 +66,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/unknown-pins", get(attendance::unknown_pins))
         .route("/api/v1/reports/muster", get(reports::muster))
         .route("/api/v1/reports/daily", get(reports::daily))
+        .route("/api/v1/reports/late", get(exceptions::late))
+        .route("/api/v1/reports/early-going", get(exceptions::early_going))
+        .route("/api/v1/reports/overtime", get(exceptions::overtime))
+        .route("/api/v1/reports/absentees", get(exceptions::absentees))
         .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::create_job))
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel_job))
