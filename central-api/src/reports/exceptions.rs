@@ -101,7 +101,13 @@ pub struct ExceptionReport {
 }
 
 /// Builds `kind`'s report of `from..=to` from attendance rows (rows outside the range are ignored).
-pub fn build(kind: ExceptionKind, scope: &str, from: NaiveDate, to: NaiveDate, rows: &[AttendanceRow]) -> ExceptionReport {
+pub fn build(
+    kind: ExceptionKind,
+    scope: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    rows: &[AttendanceRow],
+) -> ExceptionReport {
     let mut items: Vec<ExceptionLine> = rows
         .iter()
         .filter(|r| r.work_date >= from && r.work_date <= to)
@@ -198,7 +204,8 @@ mod tests {
             row("1", "B", d(9), "P", 600, 0, 0),
         ];
         let late = build(ExceptionKind::Late, "S", d(1), d(3), &rows);
-        let who: Vec<(NaiveDate, &str, i64)> = late.items.iter().map(|l| (l.date, l.employee_id.as_str(), l.value)).collect();
+        let who: Vec<(NaiveDate, &str, i64)> =
+            late.items.iter().map(|l| (l.date, l.employee_id.as_str(), l.value)).collect();
         assert_eq!(who, [(d(1), "1", 1), (d(2), "1", 1), (d(2), "2", 10)]);
         assert_eq!(late.total, 12);
         assert_eq!(late.title, "Late coming S 2026-11-01 to 2026-11-03");

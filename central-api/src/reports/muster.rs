@@ -101,7 +101,9 @@ pub fn add_man_days(roll: &mut MusterRoll, slots: &[MusterSlots]) {
         }
         let hours = days
             .iter()
-            .map(|s| s.map(|s| format!("{}:{:02}", s.total_secs / 3600, (s.total_secs % 3600) / 60)).unwrap_or_default())
+            .map(|s| {
+                s.map(|s| format!("{}:{:02}", s.total_secs / 3600, (s.total_secs % 3600) / 60)).unwrap_or_default()
+            })
             .collect();
         row.slot_lines.push(SlotLine { label: "ManDays hours".to_owned(), cells: hours });
     }
@@ -262,11 +264,19 @@ mod tests {
                 slots: vec![(at(2, 8, 0), at(2, 10, 0)), (at(2, 10, 30), at(2, 17, 15))],
                 total_secs: 33_300,
             },
-            MusterSlots { employee_id: "1".into(), date: d(3), slots: vec![(at(3, 9, 0), at(3, 9, 45))], total_secs: 2_700 },
+            MusterSlots {
+                employee_id: "1".into(),
+                date: d(3),
+                slots: vec![(at(3, 9, 0), at(3, 9, 45))],
+                total_secs: 2_700,
+            },
         ];
         add_man_days(&mut roll, &slots);
         let lines = &roll.rows[0].slot_lines;
-        assert_eq!(lines.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(), ["ManDays slot 1", "ManDays slot 2", "ManDays hours"]);
+        assert_eq!(
+            lines.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(),
+            ["ManDays slot 1", "ManDays slot 2", "ManDays hours"]
+        );
         assert_eq!(&lines[0].cells[..3], ["", "08:00-10:00", "09:00-09:45"]);
         assert_eq!(&lines[1].cells[..3], ["", "10:30-17:15", ""]);
         assert_eq!(&lines[2].cells[..3], ["", "9:15", "0:45"]);

@@ -58,7 +58,12 @@ fn col(c: usize) -> u16 {
 ///
 /// # Errors
 /// [`XlsxError`] when the workbook cannot be written.
-pub fn table(title: &str, sheet_name: &str, lines: &[Vec<String>], number_columns: &[usize]) -> Result<Vec<u8>, XlsxError> {
+pub fn table(
+    title: &str,
+    sheet_name: &str,
+    lines: &[Vec<String>],
+    number_columns: &[usize],
+) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name(sheet_name)?;

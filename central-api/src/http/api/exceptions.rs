@@ -10,9 +10,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::invalid;
 use super::reports::all_rows;
 use super::sites::scoped_site;
-use super::invalid;
 use crate::access::Caller;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -84,11 +84,24 @@ pub fn render(report: &ExceptionReport, format: Option<&str>) -> Result<Response
     let base = report.title.to_lowercase().replace(' ', "-");
     match format.unwrap_or("json") {
         "json" => Ok(Json(report).into_response()),
-        "csv" => Ok(download("text/csv; charset=utf-8", format!("{base}.csv"), csv::document(&exceptions::lines(report)).into_bytes())),
+        "csv" => Ok(download(
+            "text/csv; charset=utf-8",
+            format!("{base}.csv"),
+            csv::document(&exceptions::lines(report)).into_bytes(),
+        )),
         "xlsx" => {
-            let bytes = xlsx::table(&report.title, report.kind.title(), &exceptions::lines(report), &exceptions::NUMBER_COLUMNS)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-            Ok(download("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", format!("{base}.xlsx"), bytes))
+            let bytes = xlsx::table(
+                &report.title,
+                report.kind.title(),
+                &exceptions::lines(report),
+                &exceptions::NUMBER_COLUMNS,
+            )
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+            Ok(download(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                format!("{base}.xlsx"),
+                bytes,
+            ))
         }
         other => Err(invalid("format", format!("{other:?} is not json, csv or xlsx"))),
     }
@@ -120,7 +133,11 @@ async fn answer(state: AppState, caller: Caller, kind: ExceptionKind, q: Excepti
 #[utoipa::path(get, path = "/api/v1/reports/late", tag = "reports", params(ExceptionQuery),
     responses((status = 200, body = ExceptionReport, description = "JSON, CSV or XLSX"), (status = 400),
         (status = 401), (status = 404), (status = 503)))]
-pub async fn late(State(state): State<AppState>, caller: Caller, Query(q): Query<ExceptionQuery>) -> Result<Response, ApiError> {
+pub async fn late(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ExceptionQuery>,
+) -> Result<Response, ApiError> {
     answer(state, caller, ExceptionKind::Late, q).await
 }
 

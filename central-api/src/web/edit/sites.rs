@@ -69,7 +69,9 @@ async fn render(
     error: Option<&FieldError>,
 ) -> Result<Response, WebError> {
     let mut rules = vec![(String::new(), "None (no weekly off)".to_owned())];
-    rules.extend(state.store.week_off_rules().await?.into_iter().map(|r| (r.code.clone(), format!("{} ({})", r.name, r.code))));
+    rules.extend(
+        state.store.week_off_rules().await?.into_iter().map(|r| (r.code.clone(), format!("{} ({})", r.name, r.code))),
+    );
     let sandwich: Vec<(String, String)> = SANDWICH.iter().map(|(v, l)| ((*v).to_owned(), (*l).to_owned())).collect();
     let title = format!("Edit site {}", site.site_id);
     let body = html! {
