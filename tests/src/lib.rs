@@ -17,4 +17,5 @@ pub mod pyzk;
 pub mod serial_sim;
 pub mod services;
 pub mod tls;
+pub mod web_client;
 pub mod zk_sim;
