@@ -59,6 +59,16 @@ impl ExceptionKind {
         }
     }
 
+    /// The attendance list's condition that keeps only this report's rows (see `AttendanceFilter::exception`).
+    pub fn condition(self) -> &'static str {
+        match self {
+            Self::Late => "late",
+            Self::EarlyGoing => "early",
+            Self::Overtime => "overtime",
+            Self::Absentees => "absent",
+        }
+    }
+
     fn value(self, r: &AttendanceRow) -> Option<i64> {
         match self {
             Self::Late => (r.late_by_secs > 0).then_some(r.late_by_secs / 60),

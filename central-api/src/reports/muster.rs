@@ -83,7 +83,8 @@ pub fn add_man_days(roll: &mut MusterRoll, slots: &[MusterSlots]) {
         slots.iter().map(|s| ((s.employee_id.as_str(), s.date), s)).collect();
     for row in &mut roll.rows {
         let id = row.employee.employee_id.as_str();
-        let days: Vec<Option<&&MusterSlots>> = roll.days.iter().map(|d| index.get(&(id, *d))).collect();
+        let days: Vec<Option<&&MusterSlots>> =
+            roll.days.iter().map(|d| index.get(&(id, *d)).filter(|s| !s.slots.is_empty())).collect();
         let most = days.iter().flatten().map(|s| s.slots.len()).max().unwrap_or(0);
         if days.iter().all(Option::is_none) {
             continue;
@@ -279,7 +280,7 @@ mod tests {
         );
         assert_eq!(&lines[0].cells[..3], ["", "08:00-10:00", "09:00-09:45"]);
         assert_eq!(&lines[1].cells[..3], ["", "10:30-17:15", ""]);
-        assert_eq!(&lines[2].cells[..3], ["", "9:15", "0:45"]);
-        assert!(roll.rows[1].slot_lines.is_empty(), "no ManDays days, no lines");
+        assert_eq!(&lines[2].cells[..4], ["", "9:15", "0:45", ""], "a day without slots shows nothing");
+        assert!(roll.rows[1].slot_lines.is_empty(), "no ManDays slots, no lines");
     }
 }

@@ -120,6 +120,7 @@ pub fn attendance_filter(caller: &Caller, q: AttendanceQuery) -> Result<Attendan
         descending,
         after,
         limit,
+        exception: None,
     })
 }
 

@@ -69,6 +69,7 @@ pub async fn exception_report(
         to: Some(to),
         site: site.map(str::to_owned),
         department: department.clone(),
+        exception: Some(kind.condition()),
         ..AttendanceFilter::default()
     };
     let rows = all_rows(state, filter).await?;

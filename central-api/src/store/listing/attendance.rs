@@ -80,6 +80,8 @@ pub struct AttendanceFilter {
     /// The key of the last row of the previous page: (date, employee).
     pub after: Option<(NaiveDate, String)>,
     pub limit: i64,
+    /// Only the rows of an exception report: `late`, `early` (early going), `overtime` or `absent`.
+    pub exception: Option<&'static str>,
 }
 
 impl Store {
@@ -100,6 +102,13 @@ impl Store {
         } else {
             " AND ($8 IS NULL OR $9 IS NULL OR TRUE)".to_owned()
         };
+        let exception = match filter.exception {
+            Some("late") => " AND a.late_by_secs > 0",
+            Some("early") => " AND a.early_exit_by_secs > 0",
+            Some("overtime") => " AND a.overtime_secs > 0",
+            Some("absent") => " AND a.status = 'A'",
+            _ => "",
+        };
         let sql = format!(
             "SELECT a.employee_id, e.name, e.department, e.site_id, a.work_date, a.shift_code, a.day_kind, a.status, \
              a.provisional, a.closes_at, a.in_time, a.out_time, a.total_work_secs, a.lunch_deducted_secs, \
@@ -109,7 +118,7 @@ impl Store {
              FROM attendance a JOIN employees e ON e.employee_id = a.employee_id WHERE {} \
              AND ($2 IS NULL OR a.work_date >= $2) AND ($3 IS NULL OR a.work_date <= $3) \
              AND ($4 IS NULL OR e.site_id = $4) AND ($5 IS NULL OR e.department = $5) \
-             AND ($6 IS NULL OR a.employee_id = $6) AND ($7 IS NULL OR a.status = $7){after} \
+             AND ($6 IS NULL OR a.employee_id = $6) AND ($7 IS NULL OR a.status = $7){after}{exception} \
              ORDER BY {first} {dir}, {second} {dir} LIMIT $10",
             scoped!("e.site_id", "1")
         );
