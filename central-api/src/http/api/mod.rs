@@ -101,8 +101,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// `400 invalid` for a body serde refused; the message starts with the field serde names (its prefix about the
+/// JSON body is dropped), as every validation message does.
 fn invalid_body(text: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid", text)
+    const PREFIXES: [&str; 2] =
+        ["Failed to deserialize the JSON body into the target type: ", "Failed to parse the request body as JSON: "];
+    let message = PREFIXES.iter().find_map(|p| text.strip_prefix(p)).map_or(text.clone(), str::to_owned);
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
 }
 
 /// `400 invalid` naming `field`.
@@ -170,7 +175,7 @@ mod tests {
     fn refusals_name_the_field() {
         let err = decode(br#"{"name": "x", "n": "seven"}"#.to_vec()).err().expect("refused");
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert!(err.message.contains('n'), "{}", err.message);
+        assert!(err.message.starts_with("n: invalid type"), "{}", err.message);
         let err = decode(br#"{"n": 7}"#.to_vec()).err().expect("refused");
         assert!(err.message.contains("name"), "{}", err.message);
     }

@@ -445,6 +445,49 @@ mod tests {
         assert_eq!(clear.lunch_break_start, Some(None), "null: clear");
     }
 
+    proptest::proptest! {
+        // Any settings: a valid shift, or a refusal naming one of the API's fields; never a panic.
+        #[test]
+        fn any_settings_give_a_valid_shift_or_a_named_field(
+            start in 0u32..1440, end in 0u32..1440, minutes in proptest::collection::vec(-100i64..2000, 9),
+            pairing in "(first_last|pairs|by_state|mandays|x)", deduct in proptest::bool::ANY,
+            lunch in proptest::option::of(0u32..1440), debounce in -10i64..4000,
+        ) {
+            let time = |m: u32| NaiveTime::from_hms_opt(m / 60, m % 60, 0).unwrap_or_default();
+            let settings = ShiftSettings {
+                name: Some("N".into()),
+                start: Some(time(start)),
+                end: Some(time(end)),
+                grace_late_in_mins: Some(minutes[0]),
+                grace_early_out_mins: Some(minutes[1]),
+                min_half_day_mins: Some(minutes[2]),
+                max_work_for_half_day_mins: Some(minutes[3]),
+                overtime_threshold_before_shift_mins: Some(Some(minutes[4])),
+                overtime_threshold_after_shift_mins: Some(None),
+                deduct_lunch_break: Some(deduct),
+                lunch_break_start: Some(lunch.map(time)),
+                lunch_break_duration_mins: Some(minutes[5]),
+                check_in_window_before_start_mins: Some(minutes[6]),
+                check_out_window_after_end_mins: Some(minutes[7]),
+                pairing: Some(pairing),
+                debounce_secs: Some(debounce),
+                ..ShiftSettings::default()
+            };
+            match changed_shift("P", None, &settings) {
+                Ok(shift) => proptest::prop_assert_eq!(shift.validate(), Ok(())),
+                Err(e) => {
+                    let fields = [
+                        "end", "grace_late_in_mins", "grace_early_out_mins", "min_half_day_mins",
+                        "max_work_for_half_day_mins", "overtime_threshold_before_shift_mins", "lunch_break_start",
+                        "lunch_break_duration_mins", "check_in_window_before_start_mins",
+                        "check_out_window_after_end_mins", "pairing", "debounce_secs",
+                    ];
+                    proptest::prop_assert!(fields.contains(&e.field), "{:?}", e);
+                }
+            }
+        }
+    }
+
     #[test]
     fn refusals_start_with_the_api_field() {
         let refusal = |c: &ShiftSettings| {
