@@ -56,6 +56,7 @@ impl<'a> Web<'a> {
         let mut all = vec![("_csrf", self.csrf.as_str())];
         all.extend_from_slice(fields);
         let url = format!("{}{path}", self.f.central.url);
-        Self::answer(self.http.post(url).header(header::COOKIE, &self.cookie).form(&all).send().await.expect("POST")).await
+        Self::answer(self.http.post(url).header(header::COOKIE, &self.cookie).form(&all).send().await.expect("POST"))
+            .await
     }
 }

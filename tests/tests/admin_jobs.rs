@@ -132,7 +132,7 @@ async fn jobs_run_with_progress_scoped_and_audited(backend: Backend) {
     let (_, audit) = call(&f, Method::GET, "/api/v1/audit?resource=job&action=start", &root, None).await;
     let entries = audit["items"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{audit}");
-    let mine = entries.iter().find(|e| e["resource_id"] == id.to_string()).unwrap();
+    let mine = entries.iter().find(|e| e["resource_id"].as_str().and_then(|s| s.parse().ok()) == Some(id)).unwrap();
     assert_eq!((mine["actor"].as_str(), mine["role"].as_str()), (Some("adminA"), Some("admin")));
     assert_eq!((mine["address"].as_str(), mine["site_id"].as_str()), (Some("127.0.0.1"), Some("A")));
     assert_eq!(mine["after"]["params"]["from"], json!(from));

@@ -149,7 +149,7 @@ async fn shifts_and_sites_from_the_command_line(backend: Backend) {
         .await
         .unwrap();
     let site: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(lines(&db, &["list-sites"]).await, [site.clone()]);
+    assert_eq!(lines(&db, &["list-sites"]).await, std::slice::from_ref(&site));
     assert_eq!(
         (site["name"].as_str(), site["sandwich"].as_str(), site["default_week_off_rule"].as_str()),
         (Some("Plant S"), Some("week_offs_and_holidays"), Some("SUN"))

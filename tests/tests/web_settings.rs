@@ -39,7 +39,10 @@ async fn shift_form_and_sites(backend: Backend) {
         ("check_out_window_after_end_mins", "240"),
         ("debounce_secs", "60"),
     ] {
-        assert!(page.body.contains(&format!(r#"id="{name}" name="{name}" type="number" value="{default}""#)), "{name} = {default}");
+        assert!(
+            page.body.contains(&format!(r#"id="{name}" name="{name}" type="number" value="{default}""#)),
+            "{name} = {default}"
+        );
         assert!(page.body.contains(&format!(r#"id="{name}-help""#)), "{name} has its sentence");
     }
     assert!(page.body.contains(r#"<option value="first_last" selected>"#), "pairing default");
@@ -47,12 +50,24 @@ async fn shift_form_and_sites(backend: Backend) {
     assert_eq!(admin.get("/shifts/new").await.status, StatusCode::FORBIDDEN, "shifts are root's");
 
     let fields = vec![
-        ("code", "LUNCH"), ("name", "Lunch"), ("start", "09:00"), ("end", "18:00"), ("grace_late_in_mins", "5"),
-        ("grace_early_out_mins", "5"), ("min_half_day_mins", "240"), ("max_work_for_half_day_mins", "360"),
-        ("overtime_threshold_before_shift_mins", ""), ("overtime_threshold_after_shift_mins", "45"),
-        ("deduct_lunch_break", "on"), ("lunch_break_start", "17:45"), ("lunch_break_duration_mins", "60"),
-        ("check_in_window_before_start_mins", "60"), ("check_out_window_after_end_mins", "120"), ("pairing", "pairs"),
-        ("debounce_secs", "30"), ("single_punch", "half_day"),
+        ("code", "LUNCH"),
+        ("name", "Lunch"),
+        ("start", "09:00"),
+        ("end", "18:00"),
+        ("grace_late_in_mins", "5"),
+        ("grace_early_out_mins", "5"),
+        ("min_half_day_mins", "240"),
+        ("max_work_for_half_day_mins", "360"),
+        ("overtime_threshold_before_shift_mins", ""),
+        ("overtime_threshold_after_shift_mins", "45"),
+        ("deduct_lunch_break", "on"),
+        ("lunch_break_start", "17:45"),
+        ("lunch_break_duration_mins", "60"),
+        ("check_in_window_before_start_mins", "60"),
+        ("check_out_window_after_end_mins", "120"),
+        ("pairing", "pairs"),
+        ("debounce_secs", "30"),
+        ("single_punch", "half_day"),
     ];
     let refused = root.post("/shifts/new", &fields).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
@@ -64,8 +79,14 @@ async fn shift_form_and_sites(backend: Backend) {
     assert_eq!((saved.status, saved.location.as_deref()), (StatusCode::SEE_OTHER, Some("/shifts")), "{}", saved.body);
     let token = f.token("viewerA").await.unwrap();
     let (_, shift) = f.call(Method::GET, "/api/v1/shifts/LUNCH", &token, None).await.unwrap();
-    assert_eq!((shift["overtime_threshold_before_shift_mins"].clone(), shift["overtime_threshold_after_shift_mins"].as_i64()), (serde_json::Value::Null, Some(45)));
-    assert_eq!((shift["deduct_lunch_break"].as_bool(), shift["lunch_break_start"].as_str(), shift["pairing"].as_str()), (Some(true), Some("13:00:00"), Some("pairs")));
+    assert_eq!(
+        (shift["overtime_threshold_before_shift_mins"].clone(), shift["overtime_threshold_after_shift_mins"].as_i64()),
+        (serde_json::Value::Null, Some(45))
+    );
+    assert_eq!(
+        (shift["deduct_lunch_break"].as_bool(), shift["lunch_break_start"].as_str(), shift["pairing"].as_str()),
+        (Some(true), Some("13:00:00"), Some("pairs"))
+    );
     assert_eq!((shift["debounce_secs"].as_i64(), shift["single_punch"].as_str()), (Some(30), Some("half_day")));
     let list = viewer.get("/shifts").await;
     assert!(list.body.contains("60 min from 13:00"), "the list shows every setting");
@@ -75,15 +96,24 @@ async fn shift_form_and_sites(backend: Backend) {
     assert!(sites.body.contains(r#"data-site="A""#) && !sites.body.contains(r#"data-site="B""#));
     assert_eq!(admin.get("/sites/B/edit").await.status, StatusCode::NOT_FOUND);
     assert_eq!(viewer.get("/sites/A/edit").await.status, StatusCode::FORBIDDEN);
-    let form = [("name", "Site A"), ("time_zone", "Mars/Base"), ("sandwich", "week_offs"), ("default_week_off_rule", "SUN")];
+    let form =
+        [("name", "Site A"), ("time_zone", "Mars/Base"), ("sandwich", "week_offs"), ("default_week_off_rule", "SUN")];
     let refused = admin.post("/sites/A/edit", &form).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains(r#"data-testid="error-time_zone""#), "{}", refused.body);
-    let form = [("name", "Plant A"), ("time_zone", "Asia/Kolkata"), ("sandwich", "week_offs"), ("default_week_off_rule", "SUN")];
+    let form = [
+        ("name", "Plant A"),
+        ("time_zone", "Asia/Kolkata"),
+        ("sandwich", "week_offs"),
+        ("default_week_off_rule", "SUN"),
+    ];
     let saved = admin.post("/sites/A/edit", &form).await;
     assert_eq!((saved.status, saved.location.as_deref()), (StatusCode::SEE_OTHER, Some("/sites")), "{}", saved.body);
     let (_, site) = f.call(Method::GET, "/api/v1/sites/A", &token, None).await.unwrap();
-    assert_eq!((site["name"].as_str(), site["sandwich"].as_str(), site["default_week_off_rule"].as_str()), (Some("Plant A"), Some("week_offs"), Some("SUN")));
+    assert_eq!(
+        (site["name"].as_str(), site["sandwich"].as_str(), site["default_week_off_rule"].as_str()),
+        (Some("Plant A"), Some("week_offs"), Some("SUN"))
+    );
     let refused = viewer.post("/sites/A/edit", &form).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     f.cleanup().await;
@@ -99,7 +129,8 @@ async fn jobs_audit_and_reports_pages(backend: Backend) {
     let to = (f.month + chrono::Duration::days(27)).to_string();
 
     // Jobs: started from the page, followed with its progress.
-    let refused = admin.post("/jobs", &[("kind", "reprocess"), ("from", "yesterday"), ("to", &to), ("site", "A")]).await;
+    let refused =
+        admin.post("/jobs", &[("kind", "reprocess"), ("from", "yesterday"), ("to", &to), ("site", "A")]).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains(r#"data-testid="error-from""#), "{}", refused.body);
     let started = admin.post("/jobs", &[("kind", "reprocess"), ("from", &from), ("to", &to), ("site", "A")]).await;
@@ -135,16 +166,26 @@ async fn jobs_audit_and_reports_pages(backend: Backend) {
     assert_eq!(reports.status, StatusCode::OK);
     assert!(reports.body.contains("<td>Employee 101</td>") && reports.body.contains("<td>20</td>"), "{}", reports.body);
     assert!(reports.body.contains("/api/v1/reports/late?site=A"));
-    assert_eq!(admin_b.get(&format!("/reports?kind=late&site=A&from={from}&to={to}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin_b.get(&format!("/reports?kind=late&site=A&from={from}&to={to}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // ManDays slots on the day page and the muster roll.
     add_employee(&f.store, "103", "A", "MD").await.unwrap();
-    ingest(&f.store, "A", 300, vec![
-        punch("A", "103", at(mon, 8, 0), PunchState::CheckIn),
-        punch("A", "103", at(mon, 12, 0), PunchState::CheckOut),
-        punch("A", "103", at(mon, 12, 30), PunchState::CheckIn),
-        punch("A", "103", at(mon, 17, 0), PunchState::CheckOut),
-    ]).await.unwrap();
+    ingest(
+        &f.store,
+        "A",
+        300,
+        vec![
+            punch("A", "103", at(mon, 8, 0), PunchState::CheckIn),
+            punch("A", "103", at(mon, 12, 0), PunchState::CheckOut),
+            punch("A", "103", at(mon, 12, 30), PunchState::CheckIn),
+            punch("A", "103", at(mon, 17, 0), PunchState::CheckOut),
+        ],
+    )
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let day = loop {
         central_api::attendance::jobs::worker::drain(&f.store, 10_000).await.unwrap();
@@ -163,6 +204,9 @@ async fn jobs_audit_and_reports_pages(backend: Backend) {
 
     // The dashboard shows yesterday's overnight shift under its own day (the fixture has a NIGHT shift).
     let dashboard = viewer.get("/dashboard").await;
-    assert!(dashboard.body.contains(r#"data-testid="night-shift""#) && dashboard.body.contains(r#"data-testid="count-not-yet-due""#));
+    assert!(
+        dashboard.body.contains(r#"data-testid="night-shift""#)
+            && dashboard.body.contains(r#"data-testid="count-not-yet-due""#)
+    );
     f.cleanup().await;
 }
