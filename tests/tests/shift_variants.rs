@@ -411,6 +411,8 @@ async fn shift_variants_sandwich_and_backfills(backend: Backend) {
     )
     .await;
     assert_eq!((s, site["sandwich"].as_str()), (StatusCode::OK, Some("week_offs")), "{site}");
+    let (s, _) = call(&f, Method::GET, "/api/v1/sites/S", &admin_t, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, site) = call(&f, Method::GET, "/api/v1/sites/S", &viewer, None).await;
     assert_eq!((site["sandwich"].as_str(), site["time_zone"].as_str()), (Some("week_offs"), Some("Asia/Kolkata")));
     let r = row_until(&f, &viewer, "1006", sun2, |r| r["status"] == "A").await;
