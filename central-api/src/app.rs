@@ -29,7 +29,8 @@ pub struct Application {
     mqtt: Option<MqttConsumer>,
     mqtt_eventloop: Option<rumqttc::v5::EventLoop>,
     attendance: AttendanceConfig,
-    jobs: crate::jobs::JobsConfig,
+    /// The whole configuration, for the tracked-job runner (its `[jobs]` table, and what job kinds need).
+    config: Arc<Config>,
 }
 
 impl Application {
@@ -79,7 +80,6 @@ impl Application {
             .with_context(|| format!("binding the API listener on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let attendance = config.attendance.clone();
-        let jobs = config.jobs.clone();
         Ok(Self {
             listener,
             tls,
@@ -95,7 +95,7 @@ impl Application {
             mqtt,
             mqtt_eventloop,
             attendance,
-            jobs,
+            config: Arc::new(config),
         })
     }
 
@@ -139,9 +139,9 @@ impl Application {
             let store = self.state.store.clone();
             attendance_tasks.push(tokio::spawn(schedule::run_worker(store, self.attendance.clone(), token.clone())));
         }
-        if self.jobs.runner {
+        if self.config.jobs.runner {
             let store = self.state.store.clone();
-            attendance_tasks.push(tokio::spawn(crate::jobs::runner::run(store, self.jobs.clone(), token.clone())));
+            attendance_tasks.push(tokio::spawn(crate::jobs::runner::run(store, self.config.clone(), token.clone())));
         }
         if self.attendance.scheduler {
             let store = self.state.store.clone();

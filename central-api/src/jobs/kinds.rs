@@ -55,6 +55,8 @@ pub type RunFn = fn(Store, JobParams, Progress, RunSettings) -> RunFuture;
 pub struct RunSettings {
     /// Employees per transaction in attendance jobs.
     pub chunk_employees: usize,
+    /// The replica's whole configuration (data directory, database, ...), for kinds that need it.
+    pub config: std::sync::Arc<crate::config::Config>,
 }
 
 impl JobKind {

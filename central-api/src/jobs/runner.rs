@@ -5,6 +5,7 @@
 //! finds the job no longer ours (we stalled and another replica took it over), the run is told to stop and its end
 //! is not recorded. When the service stops, a running job is handed back as pending for another replica.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,12 +14,14 @@ use tracing::Instrument;
 
 use super::kinds::{RunOutcome, RunSettings};
 use super::progress::StopReason;
-use super::{JobKind, JobRecord, JobsConfig, Progress};
+use super::{JobKind, JobRecord, Progress};
+use crate::config::Config;
 use crate::store::jobs::JobEnd;
 use crate::store::Store;
 
 /// Runs jobs until `stop`, one at a time.
-pub async fn run(store: Store, config: JobsConfig, stop: CancellationToken) {
+pub async fn run(store: Store, all: Arc<Config>, stop: CancellationToken) {
+    let config = &all.jobs;
     let replica = config.replica();
     tracing::info!(%replica, "tracked-job runner started");
     let idle = Duration::from_millis(config.poll_interval_ms.max(1));
@@ -29,7 +32,7 @@ pub async fn run(store: Store, config: JobsConfig, stop: CancellationToken) {
         let lease = chrono::Duration::seconds(i64::try_from(config.lease_secs).unwrap_or(30));
         match store.claim_job(&replica, Utc::now() - lease, i64::from(config.max_attempts)).await {
             Ok(Some(job)) => {
-                run_one(&store, &config, &replica, job, &stop).await;
+                run_one(&store, &all, &replica, job, &stop).await;
                 continue;
             }
             Ok(None) => {}
@@ -43,12 +46,13 @@ pub async fn run(store: Store, config: JobsConfig, stop: CancellationToken) {
 }
 
 /// Runs one claimed job to its end (or until it is lost or the service stops).
-pub async fn run_one(store: &Store, config: &JobsConfig, replica: &str, job: JobRecord, stop: &CancellationToken) {
+pub async fn run_one(store: &Store, config: &Arc<Config>, replica: &str, job: JobRecord, stop: &CancellationToken) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempt);
     run_claimed(store, config, replica, job, stop).instrument(span).await;
 }
 
-async fn run_claimed(store: &Store, config: &JobsConfig, replica: &str, job: JobRecord, stop: &CancellationToken) {
+async fn run_claimed(store: &Store, all: &Arc<Config>, replica: &str, job: JobRecord, stop: &CancellationToken) {
+    let config = &all.jobs;
     let (id, attempt) = (job.id, job.attempt);
     let Some(kind) = JobKind::from_name(&job.kind) else {
         let end = JobEnd::Failed(format!("this replica does not know job kind {:?}", job.kind));
@@ -61,7 +65,7 @@ async fn run_claimed(store: &Store, config: &JobsConfig, replica: &str, job: Job
         return;
     }
     tracing::info!("job started");
-    let settings = RunSettings { chunk_employees: config.chunk_employees };
+    let settings = RunSettings { chunk_employees: config.chunk_employees, config: all.clone() };
     let work = tokio::spawn((kind.runner())(store.clone(), job.params.clone(), progress.clone(), settings));
     let beat = Duration::from_millis(config.lease_secs.saturating_mul(1000) / 3).max(Duration::from_millis(200));
     let heartbeat = async {
