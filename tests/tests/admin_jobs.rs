@@ -228,7 +228,7 @@ async fn two_replicas_claim_each_job_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_or_dead_replica_loses_its_job_which_finishes_once() {
+async fn a_stalled_or_dead_replica_loses_its_job_which_finishes_once_and_a_running_job_cancels() {
     let f = postgres_fixture(60).await;
     let root = f.token("root").await.unwrap();
     // A year per employee, one employee per transaction: long enough to stop a replica in the middle.
@@ -258,11 +258,11 @@ async fn a_stalled_or_dead_replica_loses_its_job_which_finishes_once() {
     assert_eq!(later, done, "r1 recorded nothing after it lost the job");
 
     // A replica killed mid-run: the other one finishes its job.
-    let (_, job) = call(&f, Method::POST, "/api/v1/jobs", &root, Some(body)).await;
+    let (_, job) = call(&f, Method::POST, "/api/v1/jobs", &root, Some(body.clone())).await;
     let id = job["id"].as_i64().unwrap();
     let running =
         job_until(&f, &root, id, |j| j["status"] == "running" && j["progress"]["done"].as_i64() >= Some(2)).await;
-    let (mut victim, survivor) = if running["replica"] == "r1" { (r1, "r2") } else { (r2, "r1") };
+    let (mut victim, survivor, _left) = if running["replica"] == "r1" { (r1, "r2", r2) } else { (r2, "r1", r1) };
     victim.process.kill().await.unwrap();
     let done = job_until(&f, &root, id, |j| j["status"] == "done").await;
     assert_eq!((done["replica"].as_str(), done["attempt"].as_i64()), (Some(survivor), Some(2)), "{done}");
@@ -275,5 +275,16 @@ async fn a_stalled_or_dead_replica_loses_its_job_which_finishes_once() {
         .await
         .unwrap();
     assert_eq!(rows, 62 * days, "one row per employee-day, none twice");
+
+    // A running job cancelled: it stops between two transactions, short of its total.
+    let (_, job) = call(&f, Method::POST, "/api/v1/jobs", &root, Some(body)).await;
+    let id = job["id"].as_i64().unwrap();
+    job_until(&f, &root, id, |j| j["status"] == "running" && j["progress"]["done"].as_i64() >= Some(2)).await;
+    let (s, cancelling) = call(&f, Method::POST, &format!("/api/v1/jobs/{id}/cancel"), &root, None).await;
+    assert_eq!((s, cancelling["cancel_requested"].as_bool()), (StatusCode::OK, Some(true)), "{cancelling}");
+    let cancelled = job_until(&f, &root, id, |j| j["status"] != "running").await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["progress"]["done"].as_i64() < cancelled["progress"]["total"].as_i64(), "{cancelled}");
+    assert!(cancelled["result"].is_null() && cancelled["error"].is_null());
     f.cleanup().await;
 }
