@@ -71,7 +71,8 @@ impl Application {
         let (mqtt, mqtt_eventloop) = match &config.mqtt {
             Some(mqtt) => {
                 install_crypto_provider();
-                let (consumer, eventloop) = MqttConsumer::new(mqtt.clone(), ingest.clone(), auth.clone())?;
+                let (consumer, eventloop) =
+                    MqttConsumer::new(mqtt.clone(), ingest.clone(), auth.clone(), store.clone())?;
                 (Some(consumer), Some(eventloop))
             }
             None => (None, None),

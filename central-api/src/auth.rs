@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use protocol::{AgentId, SiteId};
+use protocol::{AgentId, AgentKeys, SiteId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -143,8 +143,8 @@ impl Authenticator {
         Ok(AuthenticatedAgent { agent: token.agent().clone(), site })
     }
 
-    /// The site an agent is bound to, when it exists and is not revoked (MQTT: the broker authenticated the client;
-    /// this checks the agent the topic names is one of ours).
+    /// The site an agent is bound to, when it exists and is not revoked (MQTT: once the message's signed frame
+    /// proved which agent wrote it).
     ///
     /// # Errors
     /// [`AuthError::BadToken`] for an unknown agent, [`AuthError::Revoked`], [`AuthError::Store`].
@@ -158,6 +158,15 @@ impl Authenticator {
             .parse()
             .map_err(|_| AuthError::BadSite { agent: agent.to_string(), site: record.site.clone() })?;
         Ok(AuthenticatedAgent { agent: agent.clone(), site })
+    }
+
+    /// The keys an agent's MQTT frames are checked and answered with, derived from its stored secret hash; `None`
+    /// for an agent central does not know. A revoked agent still has keys, so that its refusal can be signed.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`].
+    pub async fn frame_keys(&self, agent: &AgentId) -> Result<Option<AgentKeys>, AuthError> {
+        Ok(self.record(agent).await?.map(|record| AgentKeys::from_secret_hash(&record.token_hash)))
     }
 
     async fn record(&self, agent: &AgentId) -> Result<Option<CachedView>, AuthError> {
@@ -202,6 +211,13 @@ mod tests {
         assert_eq!(parsed.agent(), &agent);
         assert_eq!(parsed.secret_hash(), token.secret_hash());
         assert_eq!(token.secret_hash().len(), 32);
+    }
+
+    #[test]
+    fn the_protocol_reads_tokens_like_central() {
+        let token = AgentToken::generate("gate_pc-1".parse().unwrap());
+        let (agent, hash) = protocol::signed::token_secret_hash(&token.reveal()).unwrap();
+        assert_eq!((&agent, hash.to_vec()), (token.agent(), token.secret_hash()));
     }
 
     #[test]

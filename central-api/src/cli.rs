@@ -54,7 +54,7 @@ pub enum Command {
         #[arg(long)]
         time_zone: String,
     },
-    /// Create an agent bound to a site and print its token once.
+    /// Create an agent bound to a site and print its token once (stdout), with its MQTT broker login (stderr).
     CreateAgent {
         id: AgentId,
         #[arg(long)]
@@ -62,6 +62,8 @@ pub enum Command {
     },
     /// Revoke an agent's token.
     RevokeAgent { id: AgentId },
+    /// Print an agent's MQTT broker login (derived from its token) and what to do with it.
+    MqttLogin { id: AgentId },
     /// Create an administrator (password from a prompt, or the first line of stdin with --password-stdin).
     CreateAdmin {
         username: String,
@@ -270,8 +272,16 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
         Command::CreateAgent { id, site } => {
             let token = AgentToken::generate(id.clone());
             store.create_agent(id.as_str(), site.as_str(), &token.secret_hash()).await?;
+            let keys = protocol::AgentKeys::from_secret_hash(&token.secret_hash());
+            eprintln!("{}", crate::mqtt::login::broker_login(&id, &site, &keys));
             eprintln!("agent {id} created for site {site}; its token is printed below, once. Store it now.");
             println!("{}", token.reveal());
+        }
+        Command::MqttLogin { id } => {
+            let agent = store.agent(id.as_str()).await?.with_context(|| format!("agent {id} does not exist"))?;
+            let site: SiteId = agent.site_id.parse().map_err(|e| anyhow::anyhow!("agent {id}'s site: {e}"))?;
+            let keys = protocol::AgentKeys::from_secret_hash(&agent.token_hash);
+            print!("{}", crate::mqtt::login::broker_login(&id, &site, &keys));
         }
         Command::RevokeAgent { id } => {
             store.revoke_agent(id.as_str()).await?;

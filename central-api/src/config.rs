@@ -163,6 +163,10 @@ pub struct MqttConfig {
     pub password: Option<String>,
     /// Connect with TLS, trusting this CA (PEM) file.
     pub tls_ca_file: Option<PathBuf>,
+    /// Also accept batches and statuses that carry no signed frame (agents of the previous release), warning once
+    /// per agent. Off by default: on MQTT only a frame signed with the agent's key proves who sent a message.
+    #[serde(default)]
+    pub allow_unsigned: bool,
 }
 
 fn default_mqtt_port() -> u16 {
@@ -382,6 +386,7 @@ mod tests {
             env(&[
                 ("CENTRAL_API_LISTEN", "0.0.0.0:9001"),
                 ("CENTRAL_API_MQTT__PORT", "8883"),
+                ("CENTRAL_API_MQTT__ALLOW_UNSIGNED", "true"),
                 ("CENTRAL_API_ALLOW_PLAIN_HTTP", "true"),
                 ("DATABASE_URL", "postgres://db/x"),
             ]),
@@ -389,7 +394,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9001");
         let mqtt = config.mqtt.unwrap();
-        assert_eq!((mqtt.host.as_str(), mqtt.port), ("broker", 8883));
+        assert_eq!((mqtt.host.as_str(), mqtt.port, mqtt.allow_unsigned), ("broker", 8883, true));
         assert_eq!(config.database_url.as_deref(), Some("postgres://db/x"));
     }
 

@@ -69,7 +69,7 @@ impl Ingest {
             agent = %batch.agent, site = %batch.site, path = path.as_str(), first_seq = batch.first_seq,
             last_seq = batch.last_seq, new = inserted.new, duplicates = inserted.duplicates, "batch stored"
         );
-        Ok(BatchAck::stored(batch.agent.clone(), batch.first_seq, batch.last_seq, inserted.new, inserted.duplicates))
+        Ok(BatchAck::stored(batch, inserted.new, inserted.duplicates, 0))
     }
 
     /// Stores a status sent by `sender`.

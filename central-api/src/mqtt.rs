@@ -6,21 +6,34 @@
 //! persistent session, and the broker delivers it again. A database outage is retried here, without PUBACK, until the
 //! database answers or the process stops.
 //!
-//! **Poison.** A payload that does not decode, a topic that disagrees with its payload, or an agent that is unknown,
-//! revoked or bound to another site gets a `Rejected` ack (when the topic names an agent to send it to), a log line,
-//! and a PUBACK: a message that can never succeed must not be redelivered forever.
+//! **Proof.** Whatever the broker lets through, a message is believed only when it is a frame signed with the key of
+//! the agent its topic names ([`admission`]); acks are signed with central's key for that agent. A message without
+//! valid proof is not stored, not answered, raises a fault for the agent ([`alarms`]) and is PUBACKed. Bare
+//! envelopes of the previous release pass only with `mqtt.allow_unsigned`.
 //!
-//! Identity on MQTT comes from the broker (its credentials and ACLs should allow each agent only its own topics);
-//! this side checks that the topic, the payload and the agents table agree.
+//! **Poison.** A proven message whose payload does not decode, disagrees with its topic, or comes from an agent that
+//! is revoked or bound to another site gets a `Rejected` ack, a log line, and a PUBACK: a message that can never
+//! succeed must not be redelivered forever.
+//!
+//! The broker's credentials and ACLs (see `configs/mosquitto/`) keep each agent to its own topics as a first wall;
+//! this side checks the proof, and that the topic, the payload and the agents table agree.
 //!
 //! Design: one task polls the rumqttc event loop and hands publishes to `workers` tasks through a channel, so a slow
 //! commit never stops keep-alives. The broker is asked for at most `4 * workers` unacknowledged messages at a time.
 
+pub mod admission;
+pub mod alarms;
+pub mod login;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use admission::{Admission, Gatekeeper};
 use anyhow::Context;
-use protocol::{AgentStatus, AgentTopic, BatchAck, Encoding, PunchBatch, TopicKind, Topics};
+use protocol::{
+    AckOutcome, AgentKeys, AgentStatus, AgentTopic, BatchAck, BatchId, Encoding, FrameKind, PunchBatch, RejectionKind,
+    TopicKind, Topics, Versioned, PROTOCOL_VERSION,
+};
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -33,6 +46,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::config::MqttConfig;
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::IngestPath;
+use crate::store::Store;
 
 /// Room for MQTT headers and properties above the largest envelope.
 const PACKET_OVERHEAD: u32 = 64 * 1024;
@@ -51,6 +65,7 @@ struct Worker {
     topics: Topics,
     ingest: Arc<Ingest>,
     auth: Arc<Authenticator>,
+    gate: Gatekeeper,
 }
 
 impl MqttConsumer {
@@ -58,7 +73,12 @@ impl MqttConsumer {
     ///
     /// # Errors
     /// When the topic prefix is invalid or the TLS CA file cannot be read.
-    pub fn new(config: MqttConfig, ingest: Arc<Ingest>, auth: Arc<Authenticator>) -> anyhow::Result<(Self, EventLoop)> {
+    pub fn new(
+        config: MqttConfig,
+        ingest: Arc<Ingest>,
+        auth: Arc<Authenticator>,
+        store: Store,
+    ) -> anyhow::Result<(Self, EventLoop)> {
         let topics = Topics::new(&config.topic_prefix)?;
         let client_id = config.client_id();
         let mut options = MqttOptions::new(client_id.clone(), config.host.clone(), config.port);
@@ -80,7 +100,8 @@ impl MqttConsumer {
         }
         let (client, eventloop) = AsyncClient::new(options, 4096);
         tracing::info!(%client_id, host = %config.host, port = config.port, group = %config.group, "MQTT consumer configured");
-        let worker = Arc::new(Worker { client, topics: topics.clone(), ingest, auth });
+        let gate = Gatekeeper::new(auth.clone(), alarms::Alarms::new(store), config.allow_unsigned);
+        let worker = Arc::new(Worker { client, topics: topics.clone(), ingest, auth, gate });
         Ok((Self { config, client_id, topics, worker }, eventloop))
     }
 
@@ -205,27 +226,60 @@ impl Worker {
                 return Done::Ack;
             }
         };
-        match topic.kind {
-            TopicKind::Punches => self.handle_batch(&topic, &publish.payload, shutdown).await,
-            TopicKind::Status => self.handle_status(&topic, &publish.payload, shutdown).await,
+        let kind = match topic.kind {
+            TopicKind::Punches => FrameKind::Batch,
+            TopicKind::Status => FrameKind::Status,
             TopicKind::Acks | TopicKind::Commands => {
                 tracing::warn!(topic = %topic_text, "ignoring a message on a topic central does not consume");
-                Done::Ack
+                return Done::Ack;
             }
+        };
+        let (payload, keys) = match self.gate.admit(&topic, &topic_text, kind, &publish.payload, shutdown).await {
+            Admission::Signed { payload, keys } => (std::borrow::Cow::Owned(payload), Some(keys)),
+            Admission::Unsigned { payload } => (std::borrow::Cow::Borrowed(payload), None),
+            Admission::Refused => {
+                if kind == FrameKind::Batch {
+                    self.ingest.metrics().batch_rejected(IngestPath::Mqtt);
+                }
+                return Done::Ack;
+            }
+            Admission::Leave => return Done::Leave,
+        };
+        let reply = Reply { topic: &topic, keys: keys.as_ref() };
+        match kind {
+            FrameKind::Batch => self.handle_batch(reply, &payload, shutdown).await,
+            _ => self.handle_status(&topic, &payload, shutdown).await,
         }
     }
 
-    async fn handle_batch(&self, topic: &AgentTopic, payload: &[u8], shutdown: &CancellationToken) -> Done {
-        let batch: PunchBatch = match protocol::decode(payload, Encoding::Bincode) {
-            Ok(batch) => batch,
-            Err(e) => return self.reject(topic, 0, 0, format!("cannot decode the batch: {e}")).await,
-        };
+    async fn handle_batch(&self, reply: Reply<'_>, payload: &[u8], shutdown: &CancellationToken) -> Done {
+        let topic = reply.topic;
+        let Versioned { value: batch, wire_version } =
+            match protocol::decode_upgrading::<PunchBatch>(payload, Encoding::Bincode) {
+                Ok(read) => read,
+                Err(e) => {
+                    let reason = format!("cannot decode the batch: {e}");
+                    let ack = BatchAck::rejected_range(
+                        topic.agent.clone(),
+                        0,
+                        0,
+                        BatchId::NONE,
+                        RejectionKind::Permanent,
+                        reason,
+                    );
+                    return self.reject(reply, ack, PROTOCOL_VERSION).await;
+                }
+            };
+        if wire_version != PROTOCOL_VERSION {
+            tracing::debug!(agent = %topic.agent, wire_version, "batch in the previous protocol version");
+        }
         if batch.agent != topic.agent || batch.site != topic.site {
             let reason = format!(
                 "topic is for agent {} at site {} but the batch is from agent {} at site {}",
                 topic.agent, topic.site, batch.agent, batch.site
             );
-            return self.reject(topic, batch.first_seq, batch.last_seq, reason).await;
+            let ack = BatchAck::rejected(&batch, RejectionKind::Permanent, reason);
+            return self.reject(reply, ack, wire_version).await;
         }
         let mut attempt = 0;
         loop {
@@ -233,8 +287,8 @@ impl Worker {
                 Ok(sender) => self.ingest.store_batch(&sender, &batch, IngestPath::Mqtt).await.map_err(Failure::Ingest),
                 Err(e) => Err(Failure::Auth(e)),
             };
-            let reason = match outcome {
-                Ok(ack) => return self.publish_ack(topic, &ack).await,
+            let (kind, reason) = match outcome {
+                Ok(ack) => return self.publish_ack(reply, &ack, wire_version).await,
                 Err(Failure::Auth(AuthError::Store(e)) | Failure::Ingest(IngestError::Storage(e))) => {
                     attempt += 1;
                     let delay = backoff(attempt);
@@ -244,17 +298,19 @@ impl Worker {
                         () = shutdown.cancelled() => return Done::Leave,
                     }
                 }
-                Err(Failure::Auth(AuthError::BadToken)) => format!("agent {} is not registered", topic.agent),
-                Err(Failure::Auth(e)) => e.to_string(),
-                Err(Failure::Ingest(e)) => e.to_string(),
+                Err(Failure::Auth(AuthError::BadToken)) => {
+                    (RejectionKind::Unauthorized, format!("agent {} is not registered", topic.agent))
+                }
+                Err(Failure::Auth(e)) => (RejectionKind::Unauthorized, e.to_string()),
+                Err(Failure::Ingest(e)) => (RejectionKind::Permanent, e.to_string()),
             };
-            return self.reject(topic, batch.first_seq, batch.last_seq, reason).await;
+            return self.reject(reply, BatchAck::rejected(&batch, kind, reason), wire_version).await;
         }
     }
 
     async fn handle_status(&self, topic: &AgentTopic, payload: &[u8], shutdown: &CancellationToken) -> Done {
-        let status: AgentStatus = match protocol::decode(payload, Encoding::Bincode) {
-            Ok(status) => status,
+        let status: AgentStatus = match protocol::decode_upgrading(payload, Encoding::Bincode) {
+            Ok(read) => read.value,
             Err(e) => {
                 tracing::warn!(agent = %topic.agent, error = %e, "dropping an undecodable status");
                 return Done::Ack;
@@ -289,19 +345,31 @@ impl Worker {
         }
     }
 
-    async fn reject(&self, topic: &AgentTopic, first_seq: u64, last_seq: u64, reason: String) -> Done {
-        tracing::warn!(agent = %topic.agent, site = %topic.site, first_seq, last_seq, %reason, "batch rejected");
+    async fn reject(&self, reply: Reply<'_>, ack: BatchAck, wire_version: u16) -> Done {
+        let topic = reply.topic;
+        if let AckOutcome::Rejected { reason, kind } = &ack.outcome {
+            tracing::warn!(
+                agent = %topic.agent, site = %topic.site, first_seq = ack.first_seq, last_seq = ack.last_seq,
+                ?kind, %reason, "batch rejected"
+            );
+        }
         self.ingest.metrics().batch_rejected(IngestPath::Mqtt);
-        let ack = BatchAck::rejected(topic.agent.clone(), first_seq, last_seq, reason);
-        match self.publish_ack(topic, &ack).await {
+        match self.publish_ack(reply, &ack, wire_version).await {
             // A refusal is final whether or not its ack got out: never redeliver poison.
             Done::Ack | Done::Leave => Done::Ack,
         }
     }
 
-    async fn publish_ack(&self, topic: &AgentTopic, ack: &BatchAck) -> Done {
+    /// Publishes `ack` on the agent's acks topic, in the protocol version its batch was written in, signed with
+    /// central's key for the agent when the batch was signed.
+    async fn publish_ack(&self, reply: Reply<'_>, ack: &BatchAck, wire_version: u16) -> Done {
+        let topic = reply.topic;
         let ack_topic = self.topics.topic(TopicKind::Acks, &topic.site, &topic.agent);
-        let payload = match protocol::encode(ack, Encoding::Bincode) {
+        let encoded = protocol::encode_ack(ack, Encoding::Bincode, wire_version).and_then(|bytes| match reply.keys {
+            Some(keys) => keys.seal(&topic.agent, FrameKind::Ack, bytes).to_bytes(),
+            None => Ok(bytes),
+        });
+        let payload = match encoded {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode an acknowledgement");
@@ -316,6 +384,13 @@ impl Worker {
             }
         }
     }
+}
+
+/// Where an answer goes and how it is signed: `keys` when the message it answers was signed.
+#[derive(Clone, Copy)]
+struct Reply<'a> {
+    topic: &'a AgentTopic,
+    keys: Option<&'a AgentKeys>,
 }
 
 enum Failure {

@@ -82,7 +82,8 @@ pub struct CentralConfig {
     pub transport: Transport,
     /// `https://...` (or `http://` for a local test) for HTTPS; `mqtt://host:port` or `mqtts://host:port` for MQTT.
     pub url: String,
-    /// The bearer token (HTTPS) or broker password (MQTT), read from `token` or `token_file`.
+    /// The agent's token, read from `token` or `token_file`: the bearer token on HTTPS; on MQTT the root of the keys
+    /// that sign its messages and of its broker password.
     pub token: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
@@ -93,6 +94,7 @@ pub struct CentralConfig {
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
     pub topics: Topics,
+    /// The broker user name; the agent id when absent.
     pub username: Option<String>,
     pub keep_alive: Duration,
     pub ack_timeout: Duration,
@@ -248,6 +250,9 @@ struct RawCentral {
     client_key: Option<PathBuf>,
     #[serde(default = "default_request_timeout")]
     request_timeout_secs: u64,
+    /// Allow `http://` to a central that is not on this machine (the token then travels in clear).
+    #[serde(default)]
+    allow_plain_http: bool,
 }
 
 #[derive(Deserialize)]
@@ -348,6 +353,9 @@ fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     let id = p.check("agent.id", raw.agent.id.parse::<AgentId>());
     let site = p.check("agent.site", raw.agent.site.parse::<SiteId>());
     let central = validate_central(raw.central, base, p);
+    if let (Some(central), Some(id)) = (&central, &id) {
+        check_mqtt_token(central, id, p);
+    }
     let topics = p.check("mqtt.topic_prefix", Topics::new(&raw.mqtt.topic_prefix));
     let mqtt_keep_alive = p.range("mqtt.keep_alive_secs", raw.mqtt.keep_alive_secs, 5, 3600);
     let ack_timeout = p.range("mqtt.ack_timeout_secs", raw.mqtt.ack_timeout_secs, 1, 3600);
@@ -404,6 +412,37 @@ fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     })
 }
 
+/// On MQTT the token signs every message (see `protocol::signed`), so it must be this agent's token.
+fn check_mqtt_token(central: &CentralConfig, id: &AgentId, p: &mut Problems) {
+    if central.transport != Transport::Mqtt {
+        return;
+    }
+    match central.token.as_deref().map(protocol::AgentKeys::from_token) {
+        None => p.add(
+            "central.token",
+            "the MQTT transport signs every message with the agent's token (token or token_file)",
+        ),
+        Some(Err(e)) => p.add("central.token", format!("not an agent token: {e}")),
+        Some(Ok((agent, _))) if agent != *id => {
+            p.add("central.token", format!("the token belongs to agent {agent}, not to this agent ({id})"));
+        }
+        Some(Ok(_)) => {}
+    }
+}
+
+/// `http://` is only for a central on this machine: the agent's token would otherwise cross the network in clear.
+fn plain_http_allowed(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!("{url:?} is plain http:// to another machine: the agent's token would be sent in clear"))
+    }
+}
+
 fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<CentralConfig> {
     let transport = match raw.transport.as_str() {
         "https" => Some(Transport::Https),
@@ -420,6 +459,14 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
     };
     if transport.is_some() && !schemes.iter().any(|s| raw.url.starts_with(s)) {
         p.add("central.url", format!("{:?} must start with {}", raw.url, schemes.join(" or ")));
+    }
+    if transport == Some(Transport::Https) && raw.url.starts_with("http://") && !raw.allow_plain_http {
+        if let Err(reason) = plain_http_allowed(&raw.url) {
+            p.add(
+                "central.url",
+                format!("{reason}; use https://, or set central.allow_plain_http = true to accept it"),
+            );
+        }
     }
     let token = match (raw.token, &raw.token_file) {
         (Some(_), Some(_)) => {

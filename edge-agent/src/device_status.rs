@@ -106,19 +106,7 @@ impl DeviceStatusBoard {
 
 impl Entry {
     fn new(device: &DeviceSerial) -> Self {
-        Self {
-            status: DeviceStatus {
-                device: device.clone(),
-                reachable: false,
-                last_success: None,
-                record_count: None,
-                user_count: None,
-                clock_drift_secs: None,
-                faults: Vec::new(),
-            },
-            errors_total: 0,
-            punches_total: 0,
-        }
+        Self { status: DeviceStatus::new(device.clone()), errors_total: 0, punches_total: 0 }
     }
 }
 

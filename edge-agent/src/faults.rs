@@ -1,5 +1,5 @@
-//! Faults of the agent itself (buffer full, link down, batch rejected), as opposed to a device's faults, which live on
-//! the [`crate::device_status::DeviceStatusBoard`].
+//! Faults of the agent itself (buffer full, link down, batch rejected, unverified acknowledgement), as opposed to a
+//! device's faults, which live on the [`crate::device_status::DeviceStatusBoard`].
 //!
 //! Written by the buffer and the forwarder, read by the status envelope, `/healthz` and `/metrics`. One fault per code:
 //! raising it again keeps its first `since` and takes the newest message; clearing it removes it.
@@ -15,10 +15,19 @@ pub const BUFFER_FULL: &str = "buffer_full";
 pub const BUFFER_STORAGE: &str = "buffer_storage";
 /// The buffer failed to open and was moved aside; a fresh one was created.
 pub const BUFFER_MOVED_ASIDE: &str = "buffer_moved_aside";
+/// The buffer's store failed (an I/O error, a flush that never completed) and is being reopened.
+pub const BUFFER_STORE_FAILED: &str = "buffer_store_failed";
+/// At start the buffer held fewer punches than its marker says were stored: some were lost with the store.
+pub const BUFFER_DAMAGED: &str = "buffer_damaged";
+/// Central refused the agent's token (HTTP 401, or an unauthorized refusal over MQTT).
+pub const AUTH_FAILED: &str = "auth_failed";
 /// Batches cannot be delivered (transport error, timeout, server error).
 pub const LINK_DOWN: &str = "link_down";
 /// The central service refused a batch or a request (rejected ack, 400/403/413).
 pub const BATCH_REJECTED: &str = "batch_rejected";
+/// A message on the MQTT acks topic carried no valid proof from central (forged, replayed from elsewhere, or central
+/// holds another token for this agent); it was ignored.
+pub const UNVERIFIED_ACK: &str = "unverified_ack";
 
 /// The agent's own faults, shared between tasks.
 #[derive(Debug, Clone, Default)]

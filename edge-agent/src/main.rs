@@ -43,6 +43,27 @@ enum Command {
     },
     /// Read a ZKTeco device once and print its identity, counts, clock drift and last punches.
     Probe(ProbeArgs),
+    /// List, send again or export the punches central refused for good (works on a running or a stopped agent).
+    DeadLetters {
+        /// The configuration file.
+        #[arg(long, short, env = "EDGE_AGENT_CONFIG")]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum DeadLetterAction {
+    /// Print the dead letters: sequence ranges, counts, when and why refused.
+    List,
+    /// Queue them to be sent again (all, or the entry starting at --first).
+    Retry {
+        #[arg(long)]
+        first: Option<u64>,
+    },
+    /// Print every dead punch as one JSON object per line.
+    Export,
 }
 
 #[derive(Args)]
@@ -86,6 +107,7 @@ fn main() -> ExitCode {
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
         Command::Status { url, config } => runtime().and_then(|rt| rt.block_on(status(url, config))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(probe_device(args))),
+        Command::DeadLetters { config, action } => runtime().and_then(|rt| rt.block_on(dead_letters(config, action))),
     };
     match result {
         Ok(code) => code,
@@ -122,6 +144,7 @@ async fn run(file: PathBuf) -> anyhow::Result<ExitCode> {
     let config = Config::load(&file)?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    edge_agent::agent::arm_stop_deadline(&shutdown);
     let result = edge_agent::agent::run(config, shutdown.clone()).await;
     shutdown.cancel();
     signals.abort();
@@ -145,6 +168,18 @@ async fn wait_for_signal(shutdown: CancellationToken) {
         () = shutdown.cancelled() => return,
     }
     shutdown.cancel();
+}
+
+async fn dead_letters(config: PathBuf, action: DeadLetterAction) -> anyhow::Result<ExitCode> {
+    use edge_agent::agent::dead_letters::{run, Action};
+    let config = Config::load(&config)?;
+    let action = match action {
+        DeadLetterAction::List => Action::List,
+        DeadLetterAction::Retry { first } => Action::Retry(first),
+        DeadLetterAction::Export => Action::Export,
+    };
+    print!("{}", run(&config, action).await?);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn status(url: String, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {

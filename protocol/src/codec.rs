@@ -6,13 +6,16 @@
 //!
 //! [`decode`] refuses, in this order: payloads over [`MAX_ENVELOPE_BYTES`], a protocol version other than
 //! [`PROTOCOL_VERSION`], bytes that do not parse, and values that break the envelope's limits.
+//!
+//! [`decode_upgrading`] is what the central service uses for what agents send: it also accepts the previous version
+//! (see [`crate::v1`]) and says which version it read, so that [`encode_ack`] can answer in that version.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{AgentCommand, AgentStatus, BatchAck, PunchBatch};
 use crate::limits::MAX_ENVELOPE_BYTES;
-use crate::PROTOCOL_VERSION;
+use crate::{v1, PROTOCOL_VERSION};
 
 /// How an envelope is turned into bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,10 +132,14 @@ fn bincode_config() -> impl bincode::config::Config {
 /// [`EncodeError::Invalid`] when the value breaks a limit; [`EncodeError::Serializer`] when the encoder fails.
 pub fn encode<E: Envelope>(envelope: &E, encoding: Encoding) -> Result<Vec<u8>, EncodeError> {
     envelope.validate()?;
+    serialize(envelope, encoding)
+}
+
+fn serialize<T: Serialize>(value: &T, encoding: Encoding) -> Result<Vec<u8>, EncodeError> {
     let bytes = match encoding {
-        Encoding::Bincode => bincode::serde::encode_to_vec(envelope, bincode_config())
+        Encoding::Bincode => bincode::serde::encode_to_vec(value, bincode_config())
             .map_err(|e| EncodeError::Serializer { encoding: encoding.name(), reason: e.to_string() })?,
-        Encoding::Json => serde_json::to_vec(envelope)
+        Encoding::Json => serde_json::to_vec(value)
             .map_err(|e| EncodeError::Serializer { encoding: encoding.name(), reason: e.to_string() })?,
     };
     if bytes.len() > MAX_ENVELOPE_BYTES {
@@ -149,24 +156,92 @@ pub fn decode<E: Envelope>(bytes: &[u8], encoding: Encoding) -> Result<E, Decode
     if bytes.len() > MAX_ENVELOPE_BYTES {
         return Err(DecodeError::TooLarge { size: bytes.len(), limit: MAX_ENVELOPE_BYTES });
     }
-    let malformed = |reason: String| DecodeError::Malformed { encoding: encoding.name(), kind: E::KIND, reason };
-    let found = peek_version(bytes, encoding).map_err(malformed)?;
+    let found = peek_version(bytes, encoding).map_err(|reason| malformed::<E>(encoding, reason))?;
     if found != PROTOCOL_VERSION {
         return Err(DecodeError::UnsupportedVersion { found, supported: PROTOCOL_VERSION });
     }
-    let value: E = match encoding {
-        Encoding::Bincode => {
-            let (value, used) = bincode::serde::decode_from_slice::<E, _>(bytes, bincode_config())
-                .map_err(|e| malformed(e.to_string()))?;
-            if used != bytes.len() {
-                return Err(malformed(format!("{} trailing bytes after the {}", bytes.len() - used, E::KIND)));
-            }
-            value
-        }
-        Encoding::Json => serde_json::from_slice::<E>(bytes).map_err(|e| malformed(e.to_string()))?,
-    };
+    let value: E = parse::<E, E>(bytes, encoding)?;
     value.validate()?;
     Ok(value)
+}
+
+/// An envelope an agent sends, which the central service still accepts in the previous protocol version.
+pub trait Upgradable: Envelope {
+    /// The same envelope as version 1 wrote it.
+    type V1: DeserializeOwned + Into<Self>;
+}
+
+impl Upgradable for PunchBatch {
+    type V1 = v1::PunchBatch;
+}
+
+impl Upgradable for AgentStatus {
+    type V1 = v1::AgentStatus;
+}
+
+/// A decoded envelope and the protocol version it was written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<E> {
+    pub value: E,
+    /// [`PROTOCOL_VERSION`] or [`v1::VERSION`].
+    pub wire_version: u16,
+}
+
+/// Decodes and validates an envelope in the current or the previous protocol version; a previous-version envelope
+/// is upgraded to the current type (see [`crate::v1`] for what that fills in).
+///
+/// # Errors
+/// As [`decode`]; [`DecodeError::UnsupportedVersion`] for any version other than these two.
+pub fn decode_upgrading<E: Upgradable>(bytes: &[u8], encoding: Encoding) -> Result<Versioned<E>, DecodeError> {
+    if bytes.len() > MAX_ENVELOPE_BYTES {
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit: MAX_ENVELOPE_BYTES });
+    }
+    let found = peek_version(bytes, encoding).map_err(|reason| malformed::<E>(encoding, reason))?;
+    let value: E = match found {
+        PROTOCOL_VERSION => parse::<E, E>(bytes, encoding)?,
+        v1::VERSION => parse::<E, E::V1>(bytes, encoding)?.into(),
+        _ => return Err(DecodeError::UnsupportedVersion { found, supported: PROTOCOL_VERSION }),
+    };
+    value.validate()?;
+    Ok(Versioned { value, wire_version: found })
+}
+
+/// Encodes an acknowledgement in the protocol version the batch it answers was written in: the current one, or
+/// [`v1::VERSION`] for an agent of the first release.
+///
+/// # Errors
+/// As [`encode`]; [`EncodeError::Invalid`] with [`DecodeError::UnsupportedVersion`] for any other version.
+pub fn encode_ack(ack: &BatchAck, encoding: Encoding, wire_version: u16) -> Result<Vec<u8>, EncodeError> {
+    match wire_version {
+        PROTOCOL_VERSION => encode(ack, encoding),
+        v1::VERSION => {
+            ack.validate()?;
+            serialize(&v1::BatchAck::from(ack), encoding)
+        }
+        found => Err(DecodeError::UnsupportedVersion { found, supported: PROTOCOL_VERSION }.into()),
+    }
+}
+
+fn malformed<E: Envelope>(encoding: Encoding, reason: String) -> DecodeError {
+    DecodeError::Malformed { encoding: encoding.name(), kind: E::KIND, reason }
+}
+
+/// Parses the bytes of envelope `E` as type `T` (`E` itself or its previous version), refusing trailing bytes.
+fn parse<E: Envelope, T: DeserializeOwned>(bytes: &[u8], encoding: Encoding) -> Result<T, DecodeError> {
+    match encoding {
+        Encoding::Bincode => {
+            let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, bincode_config())
+                .map_err(|e| malformed::<E>(encoding, e.to_string()))?;
+            if used != bytes.len() {
+                return Err(malformed::<E>(
+                    encoding,
+                    format!("{} trailing bytes after the {}", bytes.len() - used, E::KIND),
+                ));
+            }
+            Ok(value)
+        }
+        Encoding::Json => serde_json::from_slice::<T>(bytes).map_err(|e| malformed::<E>(encoding, e.to_string())),
+    }
 }
 
 /// Reads only the version, which every envelope carries first.

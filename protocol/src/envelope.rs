@@ -33,17 +33,31 @@ pub struct PunchBatch {
     pub site: SiteId,
     pub first_seq: u64,
     pub last_seq: u64,
+    /// Chosen at random for every batch the agent sends, and echoed in its [`BatchAck`], so that an answer to one
+    /// batch can never be taken for the answer to another batch over the same range. Since protocol version 2 (a
+    /// version 1 batch decodes with [`BatchId::NONE`]).
+    pub batch_id: BatchId,
     #[serde(with = "crate::time::wire_utc")]
     pub sent_at: DateTime<Utc>,
     pub punches: Vec<SequencedPunch>,
 }
 
 impl PunchBatch {
-    /// Builds a batch from punches already in sequence order; the range is taken from the first and last.
+    /// Builds a batch from punches already in sequence order, with a fresh random [`BatchId`]; the range is taken
+    /// from the first and last.
     pub fn new(agent: AgentId, site: SiteId, sent_at: DateTime<Utc>, punches: Vec<SequencedPunch>) -> Self {
         let first_seq = punches.first().map_or(0, |p| p.seq);
         let last_seq = punches.last().map_or(0, |p| p.seq);
-        Self { version: crate::PROTOCOL_VERSION, agent, site, first_seq, last_seq, sent_at, punches }
+        Self {
+            version: crate::PROTOCOL_VERSION,
+            agent,
+            site,
+            first_seq,
+            last_seq,
+            batch_id: BatchId::random(),
+            sent_at,
+            punches,
+        }
     }
 
     /// Checks counts, the sequence range and that every punch belongs to the batch's site.
@@ -93,6 +107,62 @@ impl PunchBatch {
     }
 }
 
+/// A batch's random identity (128 bits), echoed by its acknowledgement.
+///
+/// In bincode it is 16 bytes; in JSON 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BatchId(pub [u8; 16]);
+
+impl BatchId {
+    /// The id of a batch that has none (a version 1 batch, upgraded).
+    pub const NONE: BatchId = BatchId([0; 16]);
+
+    /// A fresh id from the thread's cryptographically secure generator.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// The id as 32 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 32 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+}
+
+impl std::fmt::Display for BatchId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for BatchId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+            Self::from_hex(&text)
+                .ok_or_else(|| serde::de::Error::custom(format!("batch_id {text:?} is not 32 hex digits")))
+        } else {
+            <[u8; 16]>::deserialize(d).map(Self)
+        }
+    }
+}
+
 /// The central service's answer to one [`PunchBatch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchAck {
@@ -102,6 +172,9 @@ pub struct BatchAck {
     pub first_seq: u64,
     /// The batch's `last_seq`.
     pub last_seq: u64,
+    /// The batch's [`BatchId`], echoed: an answer whose id differs from the batch in flight is not its answer.
+    /// Since protocol version 2.
+    pub batch_id: BatchId,
     pub outcome: AckOutcome,
 }
 
@@ -109,28 +182,74 @@ pub struct BatchAck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AckOutcome {
-    /// Committed: every punch of the batch is stored. `new` were not seen before, `duplicates` were.
-    Stored { new: u32, duplicates: u32 },
-    /// Refused without storing anything; the agent keeps the batch and reports the reason as a fault.
-    Rejected { reason: String },
+    /// Committed: every punch of the batch is accounted for. `new` were stored and not seen before, `duplicates`
+    /// were already stored, `quarantined` were kept aside at central for an administrator (for example a punch
+    /// naming another site's device). The agent may delete all of them.
+    Stored { new: u32, duplicates: u32, quarantined: u32 },
+    /// Refused without storing anything; the agent keeps the batch and reports the reason as a fault. `kind` says
+    /// whether sending the same batch again can succeed.
+    Rejected { reason: String, kind: RejectionKind },
+}
+
+/// Whether a refused batch may succeed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionKind {
+    /// A passing condition (storage unavailable, overloaded): send it again after a backoff.
+    Retry,
+    /// The batch itself will never be accepted (invalid content, a site the agent is not bound to): the agent sets it
+    /// aside as a dead letter and goes on with the rest.
+    Permanent,
+    /// The agent's credentials were refused (unknown, revoked, wrong proof): nothing will be accepted until an operator
+    /// fixes them; the agent keeps everything and waits.
+    Unauthorized,
 }
 
 impl BatchAck {
     /// An acknowledgement that the batch `first_seq..=last_seq` is committed.
-    pub fn stored(agent: AgentId, first_seq: u64, last_seq: u64, new: u32, duplicates: u32) -> Self {
+    pub fn stored(batch: &PunchBatch, new: u32, duplicates: u32, quarantined: u32) -> Self {
+        Self {
+            version: crate::PROTOCOL_VERSION,
+            agent: batch.agent.clone(),
+            first_seq: batch.first_seq,
+            last_seq: batch.last_seq,
+            batch_id: batch.batch_id,
+            outcome: AckOutcome::Stored { new, duplicates, quarantined },
+        }
+    }
+
+    /// A refusal of a batch; the reason is cut to [`MAX_TEXT_LEN`].
+    pub fn rejected(batch: &PunchBatch, kind: RejectionKind, reason: impl Into<String>) -> Self {
+        Self::rejected_range(batch.agent.clone(), batch.first_seq, batch.last_seq, batch.batch_id, kind, reason)
+    }
+
+    /// A refusal of the batch `first_seq..=last_seq` with id `batch_id`, for a sender that could not decode the whole
+    /// batch (only its range and id are known).
+    pub fn rejected_range(
+        agent: AgentId,
+        first_seq: u64,
+        last_seq: u64,
+        batch_id: BatchId,
+        kind: RejectionKind,
+        reason: impl Into<String>,
+    ) -> Self {
+        let reason = truncate_text(reason.into());
         Self {
             version: crate::PROTOCOL_VERSION,
             agent,
             first_seq,
             last_seq,
-            outcome: AckOutcome::Stored { new, duplicates },
+            batch_id,
+            outcome: AckOutcome::Rejected { reason, kind },
         }
     }
 
-    /// A refusal of the batch `first_seq..=last_seq`; the reason is cut to [`MAX_TEXT_LEN`].
-    pub fn rejected(agent: AgentId, first_seq: u64, last_seq: u64, reason: impl Into<String>) -> Self {
-        let reason = truncate_text(reason.into());
-        Self { version: crate::PROTOCOL_VERSION, agent, first_seq, last_seq, outcome: AckOutcome::Rejected { reason } }
+    /// Whether this answer is the answer to `batch`: same agent, range and id.
+    pub fn answers(&self, batch: &PunchBatch) -> bool {
+        self.agent == batch.agent
+            && self.first_seq == batch.first_seq
+            && self.last_seq == batch.last_seq
+            && self.batch_id == batch.batch_id
     }
 
     /// The highest sequence number this answer makes safe to delete from the agent's buffer: `Some(last_seq)` when
@@ -150,7 +269,7 @@ impl BatchAck {
         if self.first_seq > self.last_seq {
             return Err(DecodeError::invalid("first_seq", "first_seq is after last_seq"));
         }
-        if let AckOutcome::Rejected { reason } = &self.outcome {
+        if let AckOutcome::Rejected { reason, .. } = &self.outcome {
             check_text("outcome.reason", reason)?;
         }
         Ok(())
@@ -170,20 +289,67 @@ pub struct Fault {
 }
 
 /// The agent's view of one device.
+///
+/// Fields marked "since version 2" are absent (`None`, empty) in statuses upgraded from version 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceStatus {
     pub device: DeviceSerial,
+    /// The configured kind of source (`zk-tcp`, `zk-udp`, `adms`, `serial`, `modbus`, `sql`, `hikvision`, `dahua`,
+    /// ...). Since version 2; empty when unknown.
+    #[serde(default)]
+    pub kind: String,
     /// Whether the last attempt to reach the device (or the last push from it) succeeded.
     pub reachable: bool,
     #[serde(with = "crate::time::wire_utc_opt")]
     pub last_success: Option<DateTime<Utc>>,
+    /// When the newest punch read from this device happened (its UTC instant), when known. Since version 2.
+    #[serde(default, with = "crate::time::wire_utc_opt")]
+    pub last_punch: Option<DateTime<Utc>>,
     /// Attendance records stored on the device, when known.
     pub record_count: Option<u32>,
     /// Users enrolled on the device, when known.
     pub user_count: Option<u32>,
     /// Device clock minus agent clock, in seconds, when known.
     pub clock_drift_secs: Option<i64>,
+    /// Model, firmware, platform and capacities as the device reports them. Since version 2.
+    #[serde(default)]
+    pub info: Option<DeviceInfo>,
     pub faults: Vec<Fault>,
+}
+
+impl DeviceStatus {
+    /// A status that knows nothing yet but the device's serial: unreachable, no counts, no faults.
+    pub fn new(device: DeviceSerial) -> Self {
+        Self {
+            device,
+            kind: String::new(),
+            reachable: false,
+            last_success: None,
+            last_punch: None,
+            record_count: None,
+            user_count: None,
+            clock_drift_secs: None,
+            info: None,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// What a device says about itself, for the central inventory. Every field is optional: devices report what they
+/// can. Since protocol version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub platform: Option<String>,
+    /// The serial number the device reports (it may differ from the configured one; that is a fault).
+    pub reported_serial: Option<String>,
+    pub user_capacity: Option<u32>,
+    pub fingerprint_count: Option<u32>,
+    pub fingerprint_capacity: Option<u32>,
+    pub face_count: Option<u32>,
+    pub face_capacity: Option<u32>,
+    pub record_capacity: Option<u32>,
 }
 
 /// The result of an [`AgentCommand`], reported in the next status.
@@ -215,6 +381,15 @@ pub struct AgentStatus {
     /// Faults of the agent itself (buffer, disk, link).
     pub faults: Vec<Fault>,
     pub command_results: Vec<CommandResult>,
+    /// The host the agent runs on. Since version 2; empty in upgraded version 1 statuses.
+    #[serde(default)]
+    pub hostname: String,
+    /// Punches set aside as dead letters (refused for good by central), kept until an operator acts. Since version 2.
+    #[serde(default)]
+    pub dead_letters: u64,
+    /// The version of the centrally managed configuration the agent runs, when it is managed. Since version 2.
+    #[serde(default)]
+    pub config_version: Option<u64>,
 }
 
 impl AgentStatus {
@@ -224,6 +399,7 @@ impl AgentStatus {
     /// [`DecodeError::TooMany`] or [`DecodeError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<(), DecodeError> {
         check_text("agent_version", &self.agent_version)?;
+        check_text("hostname", &self.hostname)?;
         check_count("devices", self.devices.len(), MAX_DEVICES_PER_STATUS)?;
         check_faults("faults", &self.faults)?;
         check_count("command_results", self.command_results.len(), MAX_LIST_ITEMS)?;
@@ -232,6 +408,12 @@ impl AgentStatus {
         }
         for device in &self.devices {
             check_faults("devices.faults", &device.faults)?;
+            check_text("devices.kind", &device.kind)?;
+            if let Some(info) = &device.info {
+                for text in [&info.model, &info.firmware, &info.platform, &info.reported_serial].into_iter().flatten() {
+                    check_text("devices.info", text)?;
+                }
+            }
         }
         Ok(())
     }
@@ -246,6 +428,9 @@ pub struct AgentCommand {
     pub agent: AgentId,
     #[serde(with = "crate::time::wire_utc")]
     pub issued_at: DateTime<Utc>,
+    /// After this instant the agent must not carry the command out (it reports it as expired). Since version 2.
+    #[serde(default, with = "crate::time::wire_utc_opt")]
+    pub expires_at: Option<DateTime<Utc>>,
     pub action: CommandAction,
 }
 

@@ -35,6 +35,14 @@ pub struct Punch {
     pub source: PunchSource,
     /// What the site configured the device to mean.
     pub direction: Direction,
+    /// The state code exactly as the device sent it (before any mapping to [`PunchState`]), when the source has one.
+    /// Since protocol version 2.
+    #[serde(default)]
+    pub raw_state: Option<u32>,
+    /// The verification code exactly as the device sent it (before any mapping to [`VerifyMode`]), when the source
+    /// has one: ZKTeco's 4 (card on push firmware) is kept here while `verify` says `card`. Since protocol version 2.
+    #[serde(default)]
+    pub raw_verify: Option<u32>,
 }
 
 impl Punch {
@@ -64,7 +72,17 @@ impl Punch {
             work_code,
             source,
             direction,
+            raw_state: None,
+            raw_verify: None,
         }
+    }
+
+    /// The same punch carrying the device's raw state and verification codes.
+    #[must_use]
+    pub fn with_raw_codes(mut self, raw_state: Option<u32>, raw_verify: Option<u32>) -> Self {
+        self.raw_state = raw_state;
+        self.raw_verify = raw_verify;
+        self
     }
 
     /// The punch's deduplication key; see [`PunchKey`] for exactly what it covers.
@@ -207,6 +225,10 @@ pub enum PunchSource {
     Sql,
     /// Entered by an administrator.
     Manual,
+    /// Read from a Hikvision access-control terminal over ISAPI. Since protocol version 2.
+    Hikvision,
+    /// Read from a Dahua access-control terminal over its HTTP API. Since protocol version 2.
+    Dahua,
 }
 
 impl PunchSource {
@@ -220,6 +242,8 @@ impl PunchSource {
             Self::Modbus => "modbus",
             Self::Sql => "sql",
             Self::Manual => "manual",
+            Self::Hikvision => "hikvision",
+            Self::Dahua => "dahua",
         }
     }
 }

@@ -8,19 +8,37 @@ use protocol::*;
 #[test]
 fn unknown_version_is_refused_in_both_encodings() {
     let mut batch = samples::batch();
-    batch.version = 2;
+    batch.version = 3;
     // Encode bypassing `encode`'s checks is not possible, so write the bytes by hand from a valid batch.
     let mut bin = encode(&samples::batch(), Encoding::Bincode).unwrap();
-    assert_eq!(bin[0], 1, "version is the first byte (varint 1)");
-    bin[0] = 2;
+    assert_eq!(bin[0], 2, "version is the first byte (varint 2)");
+    bin[0] = 3;
     assert_eq!(
         decode::<PunchBatch>(&bin, Encoding::Bincode).unwrap_err(),
-        DecodeError::UnsupportedVersion { found: 2, supported: 1 }
+        DecodeError::UnsupportedVersion { found: 3, supported: 2 }
+    );
+    assert_eq!(
+        decode_upgrading::<PunchBatch>(&bin, Encoding::Bincode).unwrap_err(),
+        DecodeError::UnsupportedVersion { found: 3, supported: 2 }
     );
     let json = serde_json::to_vec(&batch).unwrap();
     let err = decode::<PunchBatch>(&json, Encoding::Json).unwrap_err();
-    assert_eq!(err, DecodeError::UnsupportedVersion { found: 2, supported: 1 });
-    assert_eq!(err.to_string(), "unsupported protocol version 2; this build speaks version 1");
+    assert_eq!(err, DecodeError::UnsupportedVersion { found: 3, supported: 2 });
+    assert_eq!(err.to_string(), "unsupported protocol version 3; this build speaks version 2");
+    batch.version = 0;
+    let json = serde_json::to_vec(&batch).unwrap();
+    let err = decode_upgrading::<PunchBatch>(&json, Encoding::Json).unwrap_err();
+    assert_eq!(err, DecodeError::UnsupportedVersion { found: 0, supported: 2 });
+}
+
+#[test]
+fn a_current_batch_with_the_previous_version_number_is_malformed_not_misread() {
+    // Version 1 has no batch id and no raw codes: a version 2 body labelled 1 must fail to parse, not decode into
+    // something else.
+    let mut bin = encode(&samples::batch(), Encoding::Bincode).unwrap();
+    bin[0] = 1;
+    let err = decode_upgrading::<PunchBatch>(&bin, Encoding::Bincode).unwrap_err();
+    assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
 }
 
 #[test]
@@ -51,8 +69,8 @@ fn oversize_payload_is_refused_before_parsing() {
 
 #[test]
 fn huge_length_prefix_does_not_allocate() {
-    // version 1, agent id with a claimed length of 2^62 bytes.
-    let mut bytes = vec![1u8, 0xff];
+    // version 2, agent id with a claimed length of 2^62 bytes.
+    let mut bytes = vec![2u8, 0xff];
     bytes.extend_from_slice(&(1u64 << 62).to_le_bytes());
     let err = decode::<PunchBatch>(&bytes, Encoding::Bincode).unwrap_err();
     assert!(matches!(err, DecodeError::Malformed { encoding: "bincode", kind: "batch", .. }), "{err}");
@@ -66,11 +84,11 @@ fn over_long_strings_are_named() {
     assert!(err.to_string().contains("PIN is 40 bytes long, over the limit of 32"), "{err}");
 
     let mut ack = samples::ack_rejected();
-    ack.outcome = AckOutcome::Rejected { reason: "x".repeat(5_000) };
+    ack.outcome = AckOutcome::Rejected { reason: "x".repeat(5_000), kind: RejectionKind::Permanent };
     let err = decode::<BatchAck>(&serde_json::to_vec(&ack).unwrap(), Encoding::Json).unwrap_err();
     assert!(matches!(err, DecodeError::Invalid { field: "outcome.reason", .. }), "{err}");
     // The constructor cuts long reasons, so central can always send one.
-    let ack = BatchAck::rejected(samples::agent(), 1, 1, "é".repeat(5_000));
+    let ack = BatchAck::rejected(&samples::batch(), RejectionKind::Retry, "é".repeat(5_000));
     assert!(encode(&ack, Encoding::Bincode).is_ok());
 }
 

@@ -35,6 +35,8 @@ fn source() -> impl Strategy<Value = PunchSource> {
         Just(PunchSource::Modbus),
         Just(PunchSource::Sql),
         Just(PunchSource::Manual),
+        Just(PunchSource::Hikvision),
+        Just(PunchSource::Dahua),
     ]
 }
 fn direction() -> impl Strategy<Value = Direction> {
@@ -42,20 +44,27 @@ fn direction() -> impl Strategy<Value = Direction> {
 }
 
 fn punch(site: SiteId) -> impl Strategy<Value = Punch> {
-    (serial(), pin(), local_time(), utc_time(), any::<u8>(), any::<u8>(), any::<u32>(), source(), direction()).prop_map(
-        move |(device, pin, local_time, utc_time, state, verify, work_code, source, direction)| Punch {
-            site: site.clone(),
-            device,
-            pin,
-            local_time,
-            utc_time,
-            state: PunchState::from_code(state),
-            verify: VerifyMode::from_code(verify),
-            work_code,
-            source,
-            direction,
-        },
+    (
+        (serial(), pin(), local_time(), utc_time()),
+        (any::<u8>(), any::<u8>(), any::<u32>(), source(), direction()),
+        (any::<Option<u32>>(), any::<Option<u32>>()),
     )
+        .prop_map(
+            move |((device, pin, local_time, utc_time), (state, verify, work_code, source, direction), raw)| Punch {
+                site: site.clone(),
+                device,
+                pin,
+                local_time,
+                utc_time,
+                state: PunchState::from_code(state),
+                verify: VerifyMode::from_code(verify),
+                work_code,
+                source,
+                direction,
+                raw_state: raw.0,
+                raw_verify: raw.1,
+            },
+        )
 }
 
 fn batch() -> impl Strategy<Value = PunchBatch> {
@@ -77,35 +86,72 @@ fn batch() -> impl Strategy<Value = PunchBatch> {
         })
 }
 
+fn rejection_kind() -> impl Strategy<Value = RejectionKind> {
+    prop_oneof![Just(RejectionKind::Retry), Just(RejectionKind::Permanent), Just(RejectionKind::Unauthorized)]
+}
+
 fn ack() -> impl Strategy<Value = BatchAck> {
-    (agent(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), prop::option::of(text())).prop_map(
-        |(agent, a, b, new, duplicates, reason)| {
-            let (first, last) = (a.min(b), a.max(b));
-            match reason {
-                None => BatchAck::stored(agent, first, last, new, duplicates),
-                Some(reason) => BatchAck::rejected(agent, first, last, reason),
-            }
-        },
+    (
+        (agent(), any::<u64>(), any::<u64>(), any::<[u8; 16]>()),
+        (any::<u32>(), any::<u32>(), any::<u32>()),
+        prop::option::of((text(), rejection_kind())),
     )
+        .prop_map(|((agent, a, b, id), (new, duplicates, quarantined), reason)| {
+            let (first_seq, last_seq) = (a.min(b), a.max(b));
+            let outcome = match reason {
+                None => AckOutcome::Stored { new, duplicates, quarantined },
+                Some((reason, kind)) => AckOutcome::Rejected { reason, kind },
+            };
+            BatchAck { version: PROTOCOL_VERSION, agent, first_seq, last_seq, batch_id: BatchId(id), outcome }
+        })
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
     (text(), text(), utc_time()).prop_map(|(code, message, since)| Fault { code, message, since })
 }
 
+fn device_info() -> impl Strategy<Value = DeviceInfo> {
+    (
+        (prop::option::of(text()), prop::option::of(text()), prop::option::of(text()), prop::option::of(text())),
+        any::<[Option<u32>; 6]>(),
+    )
+        .prop_map(|((model, firmware, platform, reported_serial), c)| DeviceInfo {
+            model,
+            firmware,
+            platform,
+            reported_serial,
+            user_capacity: c[0],
+            fingerprint_count: c[1],
+            fingerprint_capacity: c[2],
+            face_count: c[3],
+            face_capacity: c[4],
+            record_capacity: c[5],
+        })
+}
+
 fn device_status() -> impl Strategy<Value = DeviceStatus> {
     (
-        serial(),
-        any::<bool>(),
-        prop::option::of(utc_time()),
-        any::<Option<u32>>(),
-        any::<Option<u32>>(),
-        any::<Option<i64>>(),
+        (serial(), text(), any::<bool>(), prop::option::of(utc_time()), prop::option::of(utc_time())),
+        (any::<Option<u32>>(), any::<Option<u32>>(), any::<Option<i64>>()),
+        prop::option::of(device_info()),
         prop::collection::vec(fault(), 0..3),
     )
-        .prop_map(|(device, reachable, last_success, record_count, user_count, clock_drift_secs, faults)| {
-            DeviceStatus { device, reachable, last_success, record_count, user_count, clock_drift_secs, faults }
-        })
+        .prop_map(
+            |((device, kind, reachable, last_success, last_punch), (record_count, user_count, drift), info, faults)| {
+                DeviceStatus {
+                    device,
+                    kind,
+                    reachable,
+                    last_success,
+                    last_punch,
+                    record_count,
+                    user_count,
+                    clock_drift_secs: drift,
+                    info,
+                    faults,
+                }
+            },
+        )
 }
 
 fn status() -> impl Strategy<Value = AgentStatus> {
@@ -120,9 +166,22 @@ fn status() -> impl Strategy<Value = AgentStatus> {
         prop::collection::vec(device_status(), 0..4),
         prop::collection::vec(fault(), 0..3),
         prop::collection::vec((any::<u64>(), any::<bool>(), text(), utc_time()), 0..3),
+        (text(), any::<u64>(), any::<Option<u64>>()),
     )
         .prop_map(
-            |(agent, site, sent_at, agent_version, uptime_secs, buffer_depth, oldest, devices, faults, results)| {
+            |(
+                agent,
+                site,
+                sent_at,
+                agent_version,
+                uptime_secs,
+                buffer_depth,
+                oldest,
+                devices,
+                faults,
+                results,
+                (hostname, dead_letters, config_version),
+            )| {
                 AgentStatus {
                     version: PROTOCOL_VERSION,
                     agent,
@@ -143,6 +202,9 @@ fn status() -> impl Strategy<Value = AgentStatus> {
                             finished_at,
                         })
                         .collect(),
+                    hostname,
+                    dead_letters,
+                    config_version,
                 }
             },
         )
@@ -159,13 +221,16 @@ fn command() -> impl Strategy<Value = AgentCommand> {
         serial().prop_map(|device| CommandAction::ClearDeviceLog { device }),
         Just(CommandAction::SendStatus),
     ];
-    (any::<u64>(), agent(), utc_time(), action).prop_map(|(command_id, agent, issued_at, action)| AgentCommand {
-        version: PROTOCOL_VERSION,
-        command_id,
-        agent,
-        issued_at,
-        action,
-    })
+    (any::<u64>(), agent(), utc_time(), prop::option::of(utc_time()), action).prop_map(
+        |(command_id, agent, issued_at, expires_at, action)| AgentCommand {
+            version: PROTOCOL_VERSION,
+            command_id,
+            agent,
+            issued_at,
+            expires_at,
+            action,
+        },
+    )
 }
 
 fn round_trip<E: Envelope + PartialEq + std::fmt::Debug>(value: &E) -> Result<(), TestCaseError> {
@@ -182,6 +247,16 @@ fn survives<E: Envelope>(bytes: &[u8]) -> Result<(), TestCaseError> {
     for encoding in [Encoding::Bincode, Encoding::Json] {
         if let Ok(value) = decode::<E>(bytes, encoding) {
             prop_assert!(encode(&value, encoding).is_ok());
+        }
+    }
+    Ok(())
+}
+
+/// The central service's decoder (current and previous version) must return, never panic.
+fn survives_upgrading<E: Upgradable>(bytes: &[u8]) -> Result<(), TestCaseError> {
+    for encoding in [Encoding::Bincode, Encoding::Json] {
+        if let Ok(read) = decode_upgrading::<E>(bytes, encoding) {
+            prop_assert!(encode(&read.value, encoding).is_ok());
         }
     }
     Ok(())
@@ -220,6 +295,15 @@ proptest! {
         survives::<BatchAck>(&bytes)?;
         survives::<AgentStatus>(&bytes)?;
         survives::<AgentCommand>(&bytes)?;
+        survives_upgrading::<PunchBatch>(&bytes)?;
+        survives_upgrading::<AgentStatus>(&bytes)?;
+        // The same bytes claiming to be version 1 reach the version 1 parser.
+        let mut v1 = bytes.clone();
+        if let Some(first) = v1.first_mut() {
+            *first = 1;
+            survives_upgrading::<PunchBatch>(&v1)?;
+            survives_upgrading::<AgentStatus>(&v1)?;
+        }
     }
 
     #[test]
@@ -231,8 +315,10 @@ proptest! {
                 bytes[i] = *byte;
             }
             survives::<PunchBatch>(&bytes)?;
+            survives_upgrading::<PunchBatch>(&bytes)?;
             let end = cut.index(bytes.len() + 1);
             survives::<PunchBatch>(&bytes[..end])?;
+            survives_upgrading::<PunchBatch>(&bytes[..end])?;
         }
     }
 }

@@ -164,6 +164,24 @@ impl CentralDb {
         }
     }
 
+    /// `(code, message)` of every fault in `agent`'s fault history, oldest first.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn faults_of(&self, agent: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let sql = "SELECT code, message FROM fault_history WHERE agent_id = $1 ORDER BY id";
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                sqlx::query_as(sql).bind(agent).fetch_all(&mut conn).await?
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query_as(sql).bind(agent).fetch_all(&mut conn).await?
+            }
+        })
+    }
+
     /// Rows in `all_logs`.
     ///
     /// # Panics

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use protocol::{AgentStatus, BatchAck, Encoding, PunchBatch, PunchKey};
+use protocol::{AgentStatus, BatchAck, Encoding, PunchBatch, PunchKey, RejectionKind};
 use tokio_util::sync::CancellationToken;
 
 /// How the fake answers the next ingest requests.
@@ -27,8 +27,12 @@ pub enum Behaviour {
     ServerError,
     /// Never answer (the client's timeout fires).
     Stall,
-    /// 200 with a `Rejected` acknowledgement.
+    /// 200 with a `Rejected` acknowledgement of kind `retry`.
     Reject(String),
+    /// 200 with a `Rejected` acknowledgement of the given kind.
+    RejectAs(RejectionKind, String),
+    /// This HTTP status with a JSON error body.
+    Refuse(u16, String),
     /// 403 with a JSON error body.
     Forbidden(String),
     /// 200 with a body that is not an acknowledgement.
@@ -175,7 +179,8 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     if !authorized(&shared, &headers) {
-        return json_error(StatusCode::FORBIDDEN, "bad_token", "unknown agent token");
+        // As central answers a token it does not know.
+        return json_error(StatusCode::UNAUTHORIZED, "bad_token", "unknown agent token");
     }
     let batch: PunchBatch = match protocol::decode(&body, Encoding::Bincode) {
         Ok(batch) => batch,
@@ -206,7 +211,7 @@ async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     };
     let count = u32::try_from(batch.punches.len()).unwrap_or(u32::MAX);
     match behaviour {
-        Behaviour::Ack => ack(BatchAck::stored(batch.agent, batch.first_seq, batch.last_seq, count, 0)),
+        Behaviour::Ack => ack(BatchAck::stored(&batch, count, 0, 0)),
         Behaviour::ServerError | Behaviour::StoreThenFail => {
             (StatusCode::INTERNAL_SERVER_ERROR, "database unavailable").into_response()
         }
@@ -214,7 +219,11 @@ async fn ingest(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             std::future::pending::<()>().await;
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        Behaviour::Reject(reason) => ack(BatchAck::rejected(batch.agent, batch.first_seq, batch.last_seq, reason)),
+        Behaviour::Reject(reason) => ack(BatchAck::rejected(&batch, RejectionKind::Retry, reason)),
+        Behaviour::RejectAs(kind, reason) => ack(BatchAck::rejected(&batch, kind, reason)),
+        Behaviour::Refuse(status, message) => {
+            json_error(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), "refused", &message)
+        }
         Behaviour::Forbidden(message) => json_error(StatusCode::FORBIDDEN, "agent_disabled", &message),
         Behaviour::OkWithoutAck => (StatusCode::OK, "ok").into_response(),
     }

@@ -45,8 +45,27 @@ impl Spawned {
     /// # Errors
     /// When the binary is missing or cannot be started.
     pub fn start(name: &str, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_as(name, args, envs, false)
+    }
+
+    /// Like [`Spawned::start`], with `WATCHDOG_PID` set to the child's own pid (through `sh -c exec`), as systemd
+    /// does for a unit with `WatchdogSec`: pass `NOTIFY_SOCKET` and `WATCHDOG_USEC` in `envs`.
+    ///
+    /// # Errors
+    /// When the binary is missing or cannot be started.
+    pub fn start_under_watchdog(name: &str, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_as(name, args, envs, true)
+    }
+
+    fn start_as(name: &str, args: &[&str], envs: &[(&str, &str)], watchdog_pid: bool) -> anyhow::Result<Self> {
         let path = binary(name)?;
-        let mut command = Command::new(&path);
+        let mut command = if watchdog_pid {
+            let mut shell = Command::new("sh");
+            shell.arg("-c").arg("export WATCHDOG_PID=$$; exec \"$0\" \"$@\"").arg(&path);
+            shell
+        } else {
+            Command::new(&path)
+        };
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
         for (key, value) in envs {
             command.env(key, value);
@@ -96,6 +115,20 @@ impl Spawned {
     /// When the kill fails.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill().await.with_context(|| format!("killing {}", self.name))
+    }
+
+    /// Sends SIGTERM (what systemd sends to stop a unit).
+    ///
+    /// # Errors
+    /// When the process is gone or the signal cannot be sent.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.pid().ok_or_else(|| anyhow!("{} already exited", self.name))?;
+        let pid = libc::pid_t::try_from(pid).context("pid")?;
+        // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            bail!("SIGTERM to {}: {}", self.name, std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Waits for the process to exit on its own.

@@ -85,7 +85,7 @@ async fn https_with_configured_certificates() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let ack: BatchAck = protocol::decode(&response.bytes().await.unwrap(), Encoding::Bincode).unwrap();
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 4, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 4, duplicates: 0, quarantined: 0 });
 
     // A client that does not trust the certificate cannot talk to it.
     let untrusting = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
@@ -108,6 +108,11 @@ async fn administration_commands() {
     assert!(token.starts_with("agt_gate-1_") && token.len() == "agt_gate-1_".len() + 64, "{token}");
     let hash = db.scalar("SELECT count(*) FROM agents WHERE agent_id = 'gate-1' AND length(token_hash) = 32").await;
     assert_eq!(hash.unwrap(), 1, "only a 32-byte hash is stored");
+    let login = db.cli(&["mqtt-login", "gate-1"]).await.unwrap();
+    let (_, keys) = protocol::AgentKeys::from_token(&token).unwrap();
+    assert!(login.contains(&format!("password: {}", keys.broker_password())), "{login}");
+    let err = db.cli(&["mqtt-login", "ghost"]).await.unwrap_err();
+    assert!(err.to_string().contains("agent ghost does not exist"), "{err}");
 
     db.cli(&[
         "add-device",

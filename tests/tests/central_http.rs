@@ -50,14 +50,14 @@ async fn batches_are_stored_exactly_once(backend: Backend) {
     let first = batch("gate-1", "plant-1", 1, punches("plant-1", "DEV-A", &["1001", "1002"], day_at(8), 10));
     let ack =
         ack_of(central.post_batch(&http, &token, &first, Encoding::Bincode).await.unwrap(), Encoding::Bincode).await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 10, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 10, duplicates: 0, quarantined: 0 });
     assert_eq!((ack.first_seq, ack.last_seq), (1, 10));
     assert_eq!(db.all_logs().await, 10);
 
     // Replay: nothing new, every punch a duplicate, acknowledged again.
     let ack =
         ack_of(central.post_batch(&http, &token, &first, Encoding::Bincode).await.unwrap(), Encoding::Bincode).await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 0, duplicates: 10 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 0, duplicates: 10, quarantined: 0 });
     assert_eq!(db.all_logs().await, 10);
 
     // The same punches re-read later under other sequence numbers, in JSON, plus two new ones.
@@ -65,7 +65,7 @@ async fn batches_are_stored_exactly_once(backend: Backend) {
     again.rotate_left(3);
     let second = batch("gate-1", "plant-1", 100, again);
     let ack = ack_of(central.post_batch(&http, &token, &second, Encoding::Json).await.unwrap(), Encoding::Json).await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 2, duplicates: 10 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 2, duplicates: 10, quarantined: 0 });
     assert_eq!(db.all_logs().await, 12);
 
     // Stored fields: local time kept as the device said it, UTC derived from the zone (Kolkata is +05:30).
@@ -116,7 +116,7 @@ async fn duplicates_inside_one_batch_are_counted(backend: Backend) {
         Encoding::Bincode,
     )
     .await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 3, duplicates: 2 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 3, duplicates: 2, quarantined: 0 });
     assert_eq!(db.all_logs().await, 3);
     drop(central);
     db.cleanup().await;
@@ -142,11 +142,11 @@ async fn overlapping_batches_sent_at_once_are_counted_exactly(backend: Backend) 
                 ack_of(central.post_batch(http, token, &body, Encoding::Bincode).await.unwrap(), Encoding::Bincode)
                     .await;
             match ack.outcome {
-                AckOutcome::Stored { new, duplicates } => {
+                AckOutcome::Stored { new, duplicates, .. } => {
                     assert_eq!(new + duplicates, SIZE as u32, "batch {i}: every punch counted once");
                     (new, duplicates)
                 }
-                AckOutcome::Rejected { reason } => panic!("batch {i} rejected: {reason}"),
+                AckOutcome::Rejected { reason, .. } => panic!("batch {i} rejected: {reason}"),
             }
         });
     }
@@ -186,7 +186,7 @@ async fn tokens_are_scoped_to_their_agent_and_site(backend: Backend) {
     // The right token for B works.
     let ack =
         ack_of(central.post_batch(&http, &token_b, &as_b, Encoding::Bincode).await.unwrap(), Encoding::Bincode).await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 2, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 2, duplicates: 0, quarantined: 0 });
 
     // Bad, missing, foreign-format tokens: 401.
     let mine = batch("gate-1", "plant-1", 1, punches("plant-1", "DEV-A", &["1"], day_at(8), 1));
@@ -294,7 +294,7 @@ async fn bad_input_is_refused_with_a_reason_and_leaves_no_rows(backend: Backend)
     // And the service still takes a good batch.
     let ack =
         ack_of(central.post_batch(&http, &token, &good, Encoding::Bincode).await.unwrap(), Encoding::Bincode).await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 3, duplicates: 0 });
+    assert_eq!(ack.outcome, AckOutcome::Stored { new: 3, duplicates: 0, quarantined: 0 });
     drop(central);
     db.cleanup().await;
 }
@@ -344,7 +344,11 @@ async fn unknown_pins_are_stored_and_listed(backend: Backend) {
         Encoding::Bincode,
     )
     .await;
-    assert_eq!(ack.outcome, AckOutcome::Stored { new: 6, duplicates: 0 }, "unknown PINs are stored all the same");
+    assert_eq!(
+        ack.outcome,
+        AckOutcome::Stored { new: 6, duplicates: 0, quarantined: 0 },
+        "unknown PINs are stored all the same"
+    );
     assert_eq!(db.all_logs().await, 6);
 
     let url = format!("{}/api/v1/unknown-pins", central.url);
@@ -394,16 +398,19 @@ fn status_with(faults: &[&str], device_faults: &[&str]) -> AgentStatus {
         buffer_depth: 12,
         oldest_unacked_age_secs: Some(3),
         devices: vec![DeviceStatus {
-            device: "DEV-A".parse().unwrap(),
             reachable: device_faults.is_empty(),
             last_success: Some(since),
             record_count: Some(10),
             user_count: Some(5),
             clock_drift_secs: Some(-2),
             faults: device_faults.iter().map(fault).collect(),
+            ..DeviceStatus::new("DEV-A".parse().unwrap())
         }],
         faults: faults.iter().map(fault).collect(),
         command_results: vec![],
+        hostname: "gate-pc".into(),
+        dead_letters: 0,
+        config_version: None,
     }
 }
 

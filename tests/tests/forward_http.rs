@@ -1,6 +1,7 @@
 //! The HTTPS forwarder against a fake central that acknowledges, fails, stalls, rejects and refuses: nothing leaves
 //! the buffer without an acknowledgement, order is preserved, failures back off and raise faults.
 
+use protocol::RejectionKind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,6 +160,62 @@ async fn a_stalled_central_times_out_without_deleting() {
 }
 
 #[tokio::test]
+async fn a_permanent_refusal_sets_the_batch_aside_and_the_rest_goes_on() {
+    let central = FakeCentral::start(TOKEN).await.expect("fake central");
+    central.set(Behaviour::Refuse(422, "punch time 2199-01-01 is out of range".into()));
+    let rig = Rig::start(&central.url(), 100, Duration::from_millis(50)).await;
+    rig.buffer.append(punches::range("DEV-1", 0, 10)).await.expect("append");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rig.buffer.stats().expect("stats").dead_letters < 10 || !rig.faults.is_raised(faults::BATCH_REJECTED) {
+        assert!(tokio::time::Instant::now() < deadline, "the refused batch was not set aside");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fault = rig.faults.snapshot().into_iter().find(|f| f.code == faults::BATCH_REJECTED).expect("fault");
+    assert!(fault.message.contains("out of range") && fault.message.contains("1..=10"), "{}", fault.message);
+    // The punches behind it are not blocked.
+    central.set(Behaviour::Ack);
+    rig.buffer.append(punches::range("DEV-1", 10, 30)).await.expect("append");
+    rig.wait_drained(Duration::from_secs(10)).await;
+    assert_eq!(central.stored_count(), 20);
+    assert!(rig.faults.is_raised(faults::BATCH_REJECTED), "raised while dead letters remain");
+    // A permanent `Rejected` answer (MQTT's way) is handled the same.
+    central.set(Behaviour::RejectAs(RejectionKind::Permanent, "device of another site".into()));
+    rig.buffer.append(punches::range("DEV-1", 30, 35)).await.expect("append");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rig.buffer.stats().expect("stats").dead_letters < 15 {
+        assert!(tokio::time::Instant::now() < deadline, "the rejected batch was not set aside");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The operator sends them again once central takes them; nothing was lost.
+    central.set(Behaviour::Ack);
+    assert_eq!(rig.buffer.retry_dead_letters(None).await.expect("retry"), 15);
+    rig.wait_drained(Duration::from_secs(10)).await;
+    assert_eq!(central.stored_count(), 35);
+    rig.wait_fault_cleared(faults::BATCH_REJECTED).await;
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_token_stalls_with_auth_failed_and_keeps_everything() {
+    let central = FakeCentral::start(TOKEN).await.expect("fake central");
+    central.set(Behaviour::Refuse(401, "token revoked".into()));
+    let rig = Rig::start(&central.url(), 100, Duration::from_millis(50)).await;
+    rig.buffer.append(punches::range("DEV-1", 0, 10)).await.expect("append");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rig.buffer.depth(), 10, "nothing deleted");
+    assert_eq!(rig.buffer.stats().expect("stats").dead_letters, 0, "a 401 is not permanent");
+    let fault = rig.faults.snapshot().into_iter().find(|f| f.code == faults::AUTH_FAILED).expect("auth_failed");
+    assert!(fault.message.contains("token revoked"), "{}", fault.message);
+    central.set(Behaviour::RejectAs(RejectionKind::Unauthorized, "agent revoked".into()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rig.buffer.depth(), 10);
+    central.set(Behaviour::Ack);
+    rig.wait_drained(Duration::from_secs(10)).await;
+    rig.wait_fault_cleared(faults::AUTH_FAILED).await;
+    rig.stop().await;
+}
+
+#[tokio::test]
 async fn a_rejected_batch_is_kept_and_the_reason_raised() {
     let central = FakeCentral::start(TOKEN).await.expect("fake central");
     central.set(Behaviour::Reject("site plant-9 is not registered".into()));
@@ -183,11 +240,15 @@ async fn refusals_and_answers_without_an_ack_delete_nothing() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let fault = rig.faults.snapshot().into_iter().find(|f| f.code == faults::BATCH_REJECTED).expect("fault");
     assert!(
-        fault.message.contains("HTTP 403 agent_disabled") && fault.message.contains("disabled"),
+        fault.message.contains("HTTP 403 agent_disabled") && fault.message.contains("dead letters"),
         "{}",
         fault.message
     );
+    // A 403 is permanent: the batch was set aside, not deleted; an operator sends it again.
+    assert_eq!(rig.buffer.depth(), 0);
+    assert_eq!(rig.buffer.stats().expect("stats").dead_letters, 20);
     central.set(Behaviour::OkWithoutAck);
+    assert_eq!(rig.buffer.retry_dead_letters(None).await.expect("retry"), 20);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(rig.buffer.depth(), 20, "a 200 without an acknowledgement is not one");
     let fault = rig.faults.snapshot().into_iter().find(|f| f.code == faults::LINK_DOWN).expect("fault");
@@ -204,8 +265,9 @@ async fn a_wrong_token_is_a_refusal_not_a_delivery() {
     rig.buffer.append(punches::range("DEV-1", 0, 5)).await.expect("append");
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(rig.buffer.depth(), 5);
-    let fault = rig.faults.snapshot().into_iter().find(|f| f.code == faults::BATCH_REJECTED).expect("fault");
+    let fault = rig.faults.snapshot().into_iter().find(|f| f.code == faults::AUTH_FAILED).expect("fault");
     assert!(fault.message.contains("unknown agent token"), "{}", fault.message);
+    assert_eq!(rig.buffer.stats().expect("stats").dead_letters, 0);
     rig.stop().await;
 }
 

@@ -1,5 +1,6 @@
-//! The MQTT forwarder against the real Mosquitto, with a fake acker standing in for central: a PUBACK from the broker
-//! deletes nothing; only central's `BatchAck` on the acks topic does.
+//! The MQTT forwarder against the real Mosquitto, with a fake acker standing in for central (checking the agent's
+//! proof and signing its answers with central's key for the agent): a PUBACK from the broker deletes nothing; only
+//! central's signed `BatchAck` on the acks topic does.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,9 @@ use std::time::Duration;
 use edge_agent::buffer::{Buffer, BufferOptions};
 use edge_agent::faults::{self, Faults};
 use edge_agent::forward::{ForwardMetrics, ForwardOptions, Forwarder, Link, MqttLink, MqttLinkOptions};
-use protocol::{AgentId, BatchAck, Encoding, PunchBatch, PunchKey, SiteId, TopicKind, Topics};
+use protocol::{
+    AgentId, AgentKeys, BatchAck, Encoding, FrameKind, PunchBatch, PunchKey, SignedFrame, SiteId, TopicKind, Topics,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use system_tests::{punches, services};
 use tokio_util::sync::CancellationToken;
@@ -17,6 +20,13 @@ fn broker() -> (String, u16) {
     let addr = services::require_mqtt();
     let (host, port) = addr.rsplit_once(':').expect("host:port");
     (host.to_owned(), port.parse().expect("port"))
+}
+
+/// Every test agent's token has this secret (only the agent id differs), so the acker can derive any agent's keys.
+const SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+fn keys_of(agent: &AgentId) -> AgentKeys {
+    AgentKeys::from_token(&format!("agt_{agent}_{SECRET}")).expect("token").1
 }
 
 fn unique_prefix() -> String {
@@ -55,15 +65,18 @@ async fn start_acker(topics: Topics, mode: AckerMode) -> (Arc<Mutex<HashSet<Punc
                 }
             };
             let Ok(topic) = topics.parse(&publish.topic) else { continue };
-            let batch: PunchBatch = protocol::decode(&publish.payload, Encoding::Bincode).expect("valid batch");
+            let keys = keys_of(&topic.agent);
+            let frame = SignedFrame::from_bytes(&publish.payload).expect("the agent publishes signed frames");
+            let payload = keys.open(&frame, &topic.agent, FrameKind::Batch).expect("signed with the agent's key");
+            let batch: PunchBatch = protocol::decode(payload, Encoding::Bincode).expect("valid batch");
             let ack = if mode == AckerMode::Store {
                 let mut stored = task_stored.lock().expect("lock");
                 stored.extend(batch.punches.iter().map(|p| p.punch.key()));
-                BatchAck::stored(batch.agent.clone(), batch.first_seq, batch.last_seq, 0, 0)
+                BatchAck::stored(&batch, 0, 0, 0)
             } else {
-                BatchAck::rejected(batch.agent.clone(), batch.first_seq, batch.last_seq, "unknown site")
+                BatchAck::rejected(&batch, protocol::RejectionKind::Retry, "unknown site")
             };
-            let payload = protocol::encode(&ack, Encoding::Bincode).expect("encode");
+            let payload = keys.seal_envelope(&topic.agent, &ack).expect("encode");
             let _ = client
                 .publish(topics.topic(TopicKind::Acks, &topic.site, &topic.agent), QoS::AtLeastOnce, false, payload)
                 .await;
@@ -107,7 +120,8 @@ async fn start_agent(topics: &Topics, ack_timeout: Duration) -> Rig {
             site: site.clone(),
             topics: topics.clone(),
             username: None,
-            password: None,
+            keys: keys_of(&agent),
+            faults: faults.clone(),
             ca_file: None,
             client_cert: None,
             client_key: None,

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use edge_agent::forward::{MqttLink, MqttLinkOptions};
-use protocol::{BatchAck, Encoding, PunchBatch, TopicKind, Topics};
+use protocol::{AgentKeys, BatchAck, Encoding, FrameKind, PunchBatch, SignedFrame, TopicKind, Topics};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use system_tests::{punches, tls};
 use tokio_util::sync::CancellationToken;
@@ -78,6 +78,12 @@ fn batch() -> PunchBatch {
     )
 }
 
+const TOKEN: &str = "agt_agent-tls_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn keys() -> AgentKeys {
+    AgentKeys::from_token(TOKEN).expect("token").1
+}
+
 fn options(pki: &tls::TestPki, port: u16, topics: &Topics, client_cert: bool) -> MqttLinkOptions {
     MqttLinkOptions {
         host: "localhost".into(),
@@ -87,7 +93,8 @@ fn options(pki: &tls::TestPki, port: u16, topics: &Topics, client_cert: bool) ->
         site: punches::SITE.parse().expect("site"),
         topics: topics.clone(),
         username: None,
-        password: None,
+        keys: keys(),
+        faults: edge_agent::faults::Faults::new(),
         ca_file: Some(pki.ca.clone()),
         client_cert: client_cert.then(|| pki.client_cert.clone()),
         client_key: client_cert.then(|| pki.client_key.clone()),
@@ -112,9 +119,11 @@ async fn a_batch_goes_over_mqtts_with_a_client_certificate_and_not_without_one()
         while let Ok(event) = events.poll().await {
             if let Event::Incoming(Packet::Publish(publish)) = event {
                 let Ok(topic) = acker_topics.parse(&publish.topic) else { continue };
-                let Ok(batch) = protocol::decode::<PunchBatch>(&publish.payload, Encoding::Bincode) else { continue };
-                let ack = BatchAck::stored(batch.agent, batch.first_seq, batch.last_seq, 5, 0);
-                let payload = protocol::encode(&ack, Encoding::Bincode).expect("encode");
+                let Ok(frame) = SignedFrame::from_bytes(&publish.payload) else { continue };
+                let Ok(payload) = keys().open(&frame, &topic.agent, FrameKind::Batch) else { continue };
+                let Ok(batch) = protocol::decode::<PunchBatch>(payload, Encoding::Bincode) else { continue };
+                let ack = BatchAck::stored(&batch, 5, 0, 0);
+                let payload = keys().seal_envelope(&topic.agent, &ack).expect("encode");
                 let acks = acker_topics.topic(TopicKind::Acks, &topic.site, &topic.agent);
                 let _ = acker.publish(acks, QoS::AtLeastOnce, false, payload).await;
             }

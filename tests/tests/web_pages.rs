@@ -212,16 +212,19 @@ fn status_of(agent: &str, site: &str, device: &str, fault: Option<&str>) -> Agen
         buffer_depth: 17,
         oldest_unacked_age_secs: Some(42),
         devices: vec![DeviceStatus {
-            device: device.parse().unwrap(),
             reachable: fault.is_none(),
             last_success: Some(since),
             record_count: Some(10),
             user_count: Some(5),
             clock_drift_secs: Some(-3),
             faults: faults.clone(),
+            ..DeviceStatus::new(device.parse().unwrap())
         }],
         faults,
         command_results: Vec::new(),
+        hostname: "gate-pc".into(),
+        dead_letters: 0,
+        config_version: None,
     }
 }
 

@@ -3,7 +3,8 @@
 //! Checks, in order: the token (401), the content type (415), the body size (413, read with a hard limit of
 //! `protocol::limits::MAX_ENVELOPE_BYTES` so an oversize body is never buffered whole), the decoder (400 with its
 //! reason, 413 for too many punches), the agent and site (403). A batch is answered 200 with its `BatchAck` in the
-//! request's encoding only after the transaction committed.
+//! request's encoding only after the transaction committed. Both envelopes are read in the current protocol version
+//! or the previous one; a batch is answered in the version it was written in.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -21,11 +22,12 @@ pub async fn ingest(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let sender = authenticate(&state, &headers).await?;
     let encoding = encoding(&headers)?;
     let bytes = read_limited(&headers, body).await?;
-    let batch: PunchBatch = protocol::decode(&bytes, encoding).inspect_err(|_| {
+    let read = protocol::decode_upgrading::<PunchBatch>(&bytes, encoding).inspect_err(|_| {
         state.ingest.metrics().batch_rejected(IngestPath::Http);
     })?;
-    let ack = state.ingest.store_batch(&sender, &batch, IngestPath::Http).await?;
-    let body = protocol::encode(&ack, encoding)
+    let ack = state.ingest.store_batch(&sender, &read.value, IngestPath::Http).await?;
+    // Answered in the version the batch was written in, so an agent of the previous release understands it.
+    let body = protocol::encode_ack(&ack, encoding, read.wire_version)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encode_failed", e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, encoding.content_type())], body).into_response())
 }
@@ -34,7 +36,7 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let sender = authenticate(&state, &headers).await?;
     let encoding = encoding(&headers)?;
     let bytes = read_limited(&headers, body).await?;
-    let status: AgentStatus = protocol::decode(&bytes, encoding)?;
+    let status: AgentStatus = protocol::decode_upgrading(&bytes, encoding)?.value;
     state.ingest.store_status(&sender, &status).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,5 @@
 //! The local HTTP endpoint: `/healthz` (JSON) and `/metrics` (Prometheus text), for monitoring and for
-//! `edge-agent status`, and `/adms/commands` (see `push_commands`). Bind it to localhost: it has no authentication.
+//! `edge-agent status`, `/adms/commands` (see `push_commands`) and `/dead-letters` (see `dead_letters`). Bind it to localhost: it has no authentication.
 
 use std::sync::Arc;
 
@@ -23,6 +23,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AgentState>, shutdown: Canc
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/adms/commands", get(super::push_commands::results).post(super::push_commands::queue))
+        .route("/dead-letters", get(super::dead_letters::list))
+        .route("/dead-letters/retry", axum::routing::post(super::dead_letters::retry))
+        .route("/dead-letters/export", get(super::dead_letters::export))
         .with_state(state);
     axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }

@@ -59,6 +59,18 @@ pub fn render_metrics(state: &AgentState) -> String {
             );
             metric("edge_buffer_punches_new_total", "counter", "Punches stored.", &one(stats.new_total as f64));
             metric(
+                "edge_buffer_damaged",
+                "gauge",
+                "1 when the buffer was found to have lost punches at start.",
+                &one(f64::from(u8::from(stats.damaged))),
+            );
+            metric(
+                "edge_buffer_dead_letters",
+                "gauge",
+                "Punches held in the dead letters (refused by central for good).",
+                &one(stats.dead_letters as f64),
+            );
+            metric(
                 "edge_buffer_punches_duplicate_total",
                 "counter",
                 "Punches dropped as already known.",
@@ -74,6 +86,18 @@ pub fn render_metrics(state: &AgentState) -> String {
     metric("edge_forward_punches_acked_total", "counter", "Punches acknowledged.", &one(count(&f.punches_acked)));
     metric("edge_forward_errors_total", "counter", "Failed deliveries.", &one(count(&f.send_errors)));
     metric("edge_forward_rejections_total", "counter", "Batches refused by central.", &one(count(&f.rejections)));
+    metric(
+        "edge_forward_dead_lettered_total",
+        "counter",
+        "Batches refused for good and moved to the dead letters.",
+        &one(count(&f.dead_lettered)),
+    );
+    metric(
+        "edge_forward_quarantined_total",
+        "counter",
+        "Punches central acknowledged but kept aside (quarantine).",
+        &one(count(&f.quarantined)),
+    );
     metric(
         "edge_forward_rate_punches_per_second",
         "gauge",

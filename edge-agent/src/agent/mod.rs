@@ -5,6 +5,8 @@
 //! Shutdown is one [`CancellationToken`]; every task's loop selects on it. Nothing is lost by stopping at any point:
 //! unacknowledged punches stay in the buffer and are sent after the next start.
 
+pub mod damage;
+pub mod dead_letters;
 pub mod http;
 pub mod metrics_text;
 pub mod push_commands;
@@ -32,6 +34,26 @@ use state::AgentState;
 
 /// How long tasks get to finish after the shutdown signal before they are abandoned.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long the final flush may take; the buffer survives an unflushed stop anyway.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+/// After the shutdown signal the process exits by this deadline whatever hangs (the unit's TimeoutStopSec is 30 s).
+pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
+/// How often a failed buffer store is checked for reopening.
+const MAINTAIN_EVERY: Duration = Duration::from_millis(250);
+
+/// Ends the process with an error `STOP_DEADLINE` after `shutdown` fires, if it has not ended by then: a stop must
+/// never hang on a stuck disk or device. For the binary; a library user (the demo, tests) stops its own way.
+pub fn arm_stop_deadline(shutdown: &CancellationToken) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_DEADLINE);
+            eprintln!("edge-agent: still stopping after {STOP_DEADLINE:?}; exiting without waiting further");
+            std::process::exit(1);
+        });
+    });
+}
 
 /// Runs the agent until `shutdown` is cancelled.
 ///
@@ -65,9 +87,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         )),
     });
 
-    let (link, link_task) = make_link(&config, &shutdown)?;
+    damage::recover(&config, &buffer, &faults, &state.push_commands).await;
+
+    let (link, link_task) = make_link(&config, &faults, &shutdown)?;
+    let watched = watchdog::Tasks::default();
     let mut tasks = Vec::new();
-    tasks.extend(link_task);
+    tasks.extend(link_task.map(|task| watched.watch("mqtt link", task)));
+    let maintained = buffer.clone();
+    let maintain_stop = shutdown.clone();
+    tasks.push(watched.spawn("buffer maintenance", async move {
+        let mut ticker = tokio::time::interval(MAINTAIN_EVERY);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = maintain_stop.cancelled() => return,
+            }
+            let buffer = maintained.clone();
+            let _ = tokio::task::spawn_blocking(move || buffer.maintain()).await;
+        }
+    }));
     let forwarder = Forwarder::new(
         buffer.clone(),
         link.clone(),
@@ -82,13 +120,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         faults.clone(),
         state.forward.clone(),
     );
-    tasks.push(tokio::spawn(forwarder.run(shutdown.clone())));
-    tasks.push(tokio::spawn(status_report::run_status_sender(
-        state.clone(),
-        link,
-        config.status.interval,
-        shutdown.clone(),
-    )));
+    tasks.push(watched.spawn("forwarder", forwarder.run(shutdown.clone())));
+    tasks.push(watched.spawn(
+        "status sender",
+        status_report::run_status_sender(state.clone(), link, config.status.interval, shutdown.clone()),
+    ));
 
     let listener = TcpListener::bind(config.metrics.listen)
         .await
@@ -102,8 +138,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }));
     println!("edge-agent listening on http://{address}");
-    tasks.extend(sources::start_sources(&config, &buffer, &board, &state.push_commands, &shutdown).await?);
-    tasks.push(tokio::spawn(watchdog::run_watchdog(state.clone(), shutdown.clone())));
+    for (n, source) in
+        sources::start_sources(&config, &buffer, &board, &state.push_commands, &shutdown).await?.into_iter().enumerate()
+    {
+        tasks.push(watched.watch(format!("source {n}"), source));
+    }
+    let send_timeout = config.central.request_timeout.max(config.mqtt.ack_timeout);
+    tasks.push(tokio::spawn(watchdog::run_watchdog(state.clone(), watched, send_timeout, shutdown.clone())));
 
     tracing::info!(agent = %config.agent.id, site = %config.agent.site, depth = buffer.depth(), "agent running");
     watchdog::ready();
@@ -115,13 +156,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if tokio::time::timeout(STOP_GRACE, stop).await.is_err() {
         tracing::warn!("some tasks did not stop within {STOP_GRACE:?}; abandoning them");
     }
-    buffer.flush().await.context("flushing the buffer at shutdown")?;
+    match tokio::time::timeout(FINAL_FLUSH, buffer.flush()).await {
+        // A store that failed is flushed by sled's own recovery at the next start; nothing durable is lost.
+        Ok(Err(e)) => tracing::warn!(error = %e, "the final flush failed; unflushed punches are read again"),
+        Ok(Ok(())) => {}
+        Err(_) => tracing::warn!("the final flush did not complete within {FINAL_FLUSH:?}; stopping anyway"),
+    }
     tracing::info!(depth = buffer.depth(), "stopped; buffer flushed");
     Ok(())
 }
 
 fn make_link(
     config: &Config,
+    faults: &Faults,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Link, Option<tokio::task::JoinHandle<()>>)> {
     let central = &config.central;
@@ -151,6 +198,8 @@ fn make_link(
                 ),
                 None => (rest.to_owned(), if tls { 8883 } else { 1883 }),
             };
+            let token = central.token.as_deref().unwrap_or_default();
+            let (_, keys) = protocol::AgentKeys::from_token(token).context("central.token")?;
             let (link, task) = MqttLink::start(
                 MqttLinkOptions {
                     host,
@@ -160,7 +209,8 @@ fn make_link(
                     site: config.agent.site.clone(),
                     topics: config.mqtt.topics.clone(),
                     username: config.mqtt.username.clone(),
-                    password: central.token.clone(),
+                    keys,
+                    faults: faults.clone(),
                     ca_file: central.ca_file.clone(),
                     client_cert: central.client_cert.clone(),
                     client_key: central.client_key.clone(),

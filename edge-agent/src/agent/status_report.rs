@@ -40,6 +40,9 @@ pub fn build_status(state: &AgentState, now: DateTime<Utc>) -> AgentStatus {
         devices,
         faults,
         command_results: Vec::new(),
+        hostname: hostname().to_owned(),
+        dead_letters: state.buffer.dead_letter_count(),
+        config_version: None,
     }
 }
 
@@ -68,4 +71,11 @@ pub async fn run_status_sender(state: Arc<AgentState>, link: Link, interval: Dur
             }
         }
     }
+}
+
+/// The machine's host name, read once (cut to the protocol's text limit).
+fn hostname() -> &'static str {
+    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| protocol::envelope::truncate_text(gethostname::gethostname().to_string_lossy().into_owned()))
 }

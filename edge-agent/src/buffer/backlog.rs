@@ -25,7 +25,7 @@ impl Buffer {
         // Acknowledged punches may still sit in a chunk the watermark splits; they are not part of the backlog.
         let after = after.max(self.acked_up_to());
         let wanted = after.saturating_add(1);
-        let db = &self.inner.db;
+        let db = &self.db()?;
         // The chunk holding `wanted` may start before it.
         let start = chunk_start(db, PUNCH, wanted, |v| chunk_count(v).unwrap_or(0))
             .map_err(|e| self.storage_error("reading the backlog", e))?;
@@ -70,20 +70,22 @@ impl Buffer {
     fn quarantine(&self, first: u64, value: sled::IVec, error: &RecordError) -> Result<(), BufferError> {
         tracing::error!(first, %error, "a buffered chunk cannot be decoded; moved to quarantine");
         let key_chunk = seq_key(KEY, first);
+        let db = self.db()?;
         let keys_held = {
-            let _guard = self.lock_write();
-            let keys_held = self
-                .inner
-                .db
+            let mut state = self.lock_write();
+            let keys_held = db
                 .get(key_chunk)
                 .map_err(|e| self.storage_error("quarantining a chunk", e))?
                 .map_or(0, |v| key_count(&v));
+            let count = chunk_count(&value).unwrap_or(keys_held);
             let mut batch = sled::Batch::default();
             batch.insert(&seq_key(QUARANTINE, first), value);
             batch.remove(&seq_key(PUNCH, first));
             // Its keys go too, so the devices' copies of these punches are taken again when re-read.
             batch.remove(&seq_key(KEY, first));
-            self.inner.db.apply_batch(batch).map_err(|e| self.storage_error("quarantining a chunk", e))?;
+            db.apply_batch(batch).map_err(|e| self.storage_error("quarantining a chunk", e))?;
+            let above = (first + count.max(1) - 1).saturating_sub(state.acked.max(first - 1));
+            state.pending = state.pending.saturating_sub(above.min(count));
             keys_held
         };
         self.forget_keys(first, first + keys_held);
@@ -103,8 +105,12 @@ impl Buffer {
     /// # Errors
     /// [`BufferError::Storage`].
     pub async fn acknowledge(&self, up_to: u64) -> Result<u64, BufferError> {
-        let Some(newly) = self.apply_acknowledge(up_to)? else { return Ok(0) };
-        self.inner.db.flush_async().await.map_err(|e| self.storage_error("flushing the acknowledgement", e))?;
+        let _op = self.inner.ops.start("acknowledge");
+        let db = self.db()?;
+        let Some((newly, up_to)) = self.apply_acknowledge(&db, up_to)? else { return Ok(0) };
+        self.flush_store(&db, "flushing the acknowledgement").await?;
+        self.inner.durable.acked(up_to);
+        self.sync_marker().await?;
         self.check_disk();
         let due = {
             let mut last = self.inner.last_prune.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,7 +126,7 @@ impl Buffer {
         Ok(newly)
     }
 
-    fn apply_acknowledge(&self, up_to: u64) -> Result<Option<u64>, BufferError> {
+    fn apply_acknowledge(&self, db: &sled::Db, up_to: u64) -> Result<Option<(u64, u64)>, BufferError> {
         let mut state = self.lock_write();
         let last_given = state.next_seq - 1;
         let up_to = if up_to > last_given {
@@ -132,14 +138,18 @@ impl Buffer {
         if up_to <= state.acked {
             return Ok(None);
         }
-        let newly = up_to - state.acked;
+        let mut newly = 0u64;
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         // Chunks before the old watermark are gone, so this starts at the first chunk still held.
-        for item in self.inner.db.range(seq_key(PUNCH, 0)..=seq_key(PUNCH, up_to)) {
+        for item in db.range(seq_key(PUNCH, 0)..=seq_key(PUNCH, up_to)) {
             let (key, value) = item.map_err(|e| self.storage_error("reading acknowledged punches", e))?;
             let (Some(first), Some(count)) = (read_u64(&key), chunk_count(&value)) else { continue };
-            if first + count - 1 > up_to {
+            let last = first + count.max(1) - 1;
+            // Punches of this chunk above the old watermark and up to the new one.
+            let from = first.max(state.acked + 1);
+            newly += (last.min(up_to) + 1).saturating_sub(from);
+            if last > up_to {
                 break;
             }
             state.live_bytes = state.live_bytes.saturating_sub(entry_bytes(key.len(), value.len()));
@@ -148,17 +158,18 @@ impl Buffer {
             if in_batch == CHUNK {
                 let mut full = std::mem::take(&mut batch);
                 full.insert(META_LIVE_BYTES, &state.live_bytes.to_be_bytes());
-                self.inner.db.apply_batch(full).map_err(|e| self.storage_error("deleting acknowledged punches", e))?;
+                db.apply_batch(full).map_err(|e| self.storage_error("deleting acknowledged punches", e))?;
                 in_batch = 0;
             }
         }
         batch.insert(META_LIVE_BYTES, &state.live_bytes.to_be_bytes());
         batch.insert(META_ACKED, &up_to.to_be_bytes());
         batch.insert(&ack_log_key(Utc::now().timestamp_millis(), up_to), &[]);
-        self.inner.db.apply_batch(batch).map_err(|e| self.storage_error("recording the acknowledgement", e))?;
+        db.apply_batch(batch).map_err(|e| self.storage_error("recording the acknowledgement", e))?;
         state.acked = up_to;
+        state.pending = state.pending.saturating_sub(newly);
         self.inner.acked.store(up_to, Ordering::SeqCst);
-        Ok(Some(newly))
+        Ok(Some((newly, up_to)))
     }
 
     /// When the oldest unacknowledged punch was appended: the first chunk still held is the one that holds it.
@@ -166,7 +177,8 @@ impl Buffer {
     /// # Errors
     /// [`BufferError::Storage`].
     pub fn oldest_unacked_at(&self) -> Result<Option<DateTime<Utc>>, BufferError> {
-        let first = self.inner.db.range(seq_key(PUNCH, 0)..=seq_key(PUNCH, u64::MAX)).next();
+        let db = self.db()?;
+        let first = db.range(seq_key(PUNCH, 0)..=seq_key(PUNCH, u64::MAX)).next();
         match first {
             None => Ok(None),
             Some(item) => {

@@ -14,6 +14,10 @@
 //! |        |                                       | `adms.stamp.<TABLE>`, `adms.users`, the   |
 //! |        |                                       | Modbus `modbus.counter`)                  |
 //! | `q`    | `q` first seq (u64 BE)                | a chunk that could not be decoded         |
+//! | `d`    | `d` first seq (u64 BE)                | dead letters: a refused batch's punches   |
+//! |        |                                       | (a chunk) with when and why (`deadletter`) |
+//! | `r`    | `r` first seq (u64 BE)                | last seq of a dead-letter range retried:  |
+//! |        |                                       | those numbers were never acknowledged     |
 //!
 //! Punches are stored in chunks of up to [`CHUNK_PUNCHES`] consecutive sequence numbers, one sled entry per chunk,
 //! and their keys likewise (`k`, same first sequence): sled's cost is per entry, and one entry per punch or per key
@@ -37,6 +41,8 @@ pub const KEY: u8 = b'k';
 pub const ACK_LOG: u8 = b'a';
 pub const CURSOR: u8 = b'c';
 pub const QUARANTINE: u8 = b'q';
+pub const DEAD_LETTER: u8 = b'd';
+pub const RETRIED: u8 = b'r';
 
 /// Most punches in one chunk; bounds what one read decodes.
 pub const CHUNK_PUNCHES: usize = 1000;
@@ -119,6 +125,11 @@ pub fn chunk_start(db: &sled::Db, prefix: u8, seq: u64, count: impl Fn(&[u8]) ->
         }
     }
     Ok(seq)
+}
+
+/// Punches a dead-letter entry holds (see `deadletter`); `None` when it is damaged.
+pub fn dead_letter_count(value: &[u8]) -> Option<u64> {
+    super::deadletter::decode_header(value).and_then(|(_, chunk)| chunk_count(chunk))
 }
 
 /// Reads a sequence number from a `seq_key` or a u64 value.

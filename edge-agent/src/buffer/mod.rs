@@ -15,20 +15,34 @@
 //!   number, confirmed against the stored key, so a distinct punch is never taken for a duplicate): 45 days of 4
 //!   punches a day for 1,000 people is 180,000 keys, under 1.5 MB.
 //! - **Acknowledgement.** [`Buffer::acknowledge`] deletes punches up to a watermark; nothing else deletes a punch.
+//!   [`Buffer::dead_letter`] moves a refused batch out of the backlog into the dead letters ([`deadletter`]), where
+//!   it stays until an operator retries it.
 //! - **Bounded memory and disk.** sled's page cache is capped (`cache_bytes`); the backlog is read by range scans, a
-//!   batch at a time ([`Buffer::read_after`]). At the disk budget (see `check_disk` for how it is measured),
-//!   or when the disk itself is full, appends are refused with [`SinkError::Full`], [`Buffer::accepting`] turns false
-//!   and the `buffer_full` fault is raised, until forwarding frees space.
-//! - **A broken store** is moved aside and replaced (see [`recovery`]).
+//!   batch at a time ([`Buffer::read_after`]). At the disk budget, or when the filesystem has less than a reserve
+//!   free (see [`disk`]), appends are refused with [`SinkError::Full`], [`Buffer::accepting`] turns false and the
+//!   `buffer_full` fault is raised, until forwarding frees space.
+//! - **A failed store** (an I/O error such as a full disk, after which sled refuses everything) is reopened in place
+//!   by [`Buffer::maintain`] (see [`store`]); operations fail fast meanwhile and the watchdog sees the state.
+//! - **Damage.** A marker beside the store ([`marker`]) records the last sequence number appended and the
+//!   watermark, updated after each flush and before a source is told its punches are stored; at open a store that
+//!   holds less is reported as damaged ([`Buffer::damage`], see [`startup`]).
+//! - **A broken store** that will not open is moved aside and replaced (see [`recovery`]).
 
 mod backlog;
+pub mod deadletter;
+pub mod disk;
+mod inflight;
 mod keylookup;
 mod keyset;
 mod layout;
+pub mod marker;
 mod recovery;
 mod retention;
+mod startup;
+pub mod store;
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,14 +54,20 @@ use tokio::sync::watch;
 
 use crate::faults::{self, Faults};
 use crate::sink::{Appended, PunchSink, SinkError};
+pub use deadletter::DeadLetter;
+use inflight::InFlight;
 use keylookup::StoredKeys;
 use keyset::KeySet;
 use layout::{
-    cursor_key, encode_chunk, encode_keys, entry_bytes, read_u64, seq_key, CHUNK_PUNCHES, KEY, META_ACKED,
-    META_LIVE_BYTES, META_NEXT_SEQ, PUNCH,
+    cursor_key, encode_chunk, encode_keys, entry_bytes, seq_key, CHUNK_PUNCHES, KEY, META_LIVE_BYTES, META_NEXT_SEQ,
+    PUNCH,
 };
 pub use layout::{RecordError, StoredPunch};
+use marker::{Marker, MarkerRead, MarkerValue};
 pub use recovery::OpenError;
+pub use startup::Damage;
+use store::Store;
+pub use store::StoreHealth;
 
 /// How often [`Buffer::accepting`] re-measures the disk, at most.
 const DISK_RECHECK: Duration = Duration::from_millis(500);
@@ -78,6 +98,35 @@ pub enum BufferError {
     Storage(String),
 }
 
+/// The highest sequence number known flushed, and the watermark known flushed: what the marker must cover.
+#[derive(Debug, Default)]
+struct Durable {
+    appended: AtomicU64,
+    acked: AtomicU64,
+}
+
+impl Durable {
+    fn appended(&self, seq: u64) {
+        self.appended.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    fn acked(&self, seq: u64) {
+        self.acked.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    fn value(&self) -> MarkerValue {
+        MarkerValue { appended: self.appended.load(Ordering::SeqCst), acked: self.acked.load(Ordering::SeqCst) }
+    }
+}
+
+/// What the watchdog needs from the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferHealth {
+    pub store: StoreHealth,
+    /// The operation running longest (append, acknowledge, ...), and for how long.
+    pub oldest_operation: Option<(&'static str, Duration)>,
+}
+
 impl From<BufferError> for SinkError {
     fn from(e: BufferError) -> Self {
         match e {
@@ -106,6 +155,10 @@ pub struct BufferStats {
     pub full: bool,
     pub new_total: u64,
     pub duplicates_total: u64,
+    /// Punches held in the dead letters.
+    pub dead_letters: u64,
+    /// The store lost punches (see [`Buffer::damage`]).
+    pub damaged: bool,
 }
 
 /// The durable buffer. Cheap to clone; all clones share one store.
@@ -115,7 +168,7 @@ pub struct Buffer {
 }
 
 struct Inner {
-    db: sled::Db,
+    store: Store,
     options: BufferOptions,
     faults: Faults,
     /// Serialises writers: the dedup check, the sequence allocation and the batch apply happen under it, so a
@@ -128,6 +181,11 @@ struct Inner {
     duplicates_total: AtomicU64,
     last_seq_tx: watch::Sender<u64>,
     last_prune: Mutex<Instant>,
+    ops: Arc<InFlight>,
+    durable: Durable,
+    /// `None` when the marker could not be created (logged; damage then goes undetected).
+    marker: Arc<Mutex<Option<Marker>>>,
+    damage: Option<Damage>,
 }
 
 struct WriteState {
@@ -137,6 +195,11 @@ struct WriteState {
     live_bytes: u64,
     /// The keys in the index.
     keys: KeySet,
+    /// Punches in the backlog (above the watermark). Not `next_seq - 1 - acked`: the sequence may have holes
+    /// (numbers skipped after a damaged store, or given out before a store failure lost them).
+    pending: u64,
+    /// Ranges at or below the watermark that were moved to the dead letters, not acknowledged.
+    unsettled: Vec<(u64, u64)>,
 }
 
 impl Buffer {
@@ -157,19 +220,78 @@ impl Buffer {
                 Utc::now(),
             );
         }
-        let db = opened.db;
         let storage = |e: sled::Error| OpenError::Io { path: options.path.clone(), reason: e.to_string() };
-        let next_seq = db.get(META_NEXT_SEQ).map_err(storage)?.and_then(|v| read_u64(&v)).unwrap_or(1);
-        let acked = db.get(META_ACKED).map_err(storage)?.and_then(|v| read_u64(&v)).unwrap_or(0);
-        let live_bytes = db.get(META_LIVE_BYTES).map_err(storage)?.and_then(|v| read_u64(&v)).unwrap_or(0);
-        let keys = keylookup::load(&db, next_seq).map_err(storage)?;
+        let marker_path = Marker::path_for(&options.path);
+        let marker_read = Marker::read(&marker_path);
+        let mut db = opened.db;
+        // sled 0.34 may panic on a damaged store after opening it, too.
+        let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| startup::load(&db)));
+        let (mut loaded, damage) = match loaded {
+            Ok(Ok(loaded)) => {
+                let damage = startup::assess(&loaded, &marker_read);
+                (Some(loaded), damage)
+            }
+            Ok(Err(e)) if !matches!(e, sled::Error::Corruption { .. }) => return Err(storage(e)),
+            failed => {
+                let reason = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "sled panicked while reading it".to_owned(),
+                };
+                let marker = match &marker_read {
+                    MarkerRead::Valid(value) => *value,
+                    _ => MarkerValue::default(),
+                };
+                let damage = Damage {
+                    missing: marker.appended.saturating_sub(marker.acked),
+                    store_last: 0,
+                    marker,
+                    reason: format!("the buffer's store cannot be read ({reason})"),
+                };
+                (None, Some(damage))
+            }
+        };
+        if let Some(damage) = &damage {
+            tracing::error!(reason = %damage.reason, "THE BUFFER LOST PUNCHES; asking the devices to send them again");
+            let acked = loaded.as_ref().map_or(0, |l| l.state.acked).max(damage.marker.acked);
+            let salvaged = startup::salvage(&db, acked);
+            drop(db);
+            let (fresh, aside) = recovery::replace_damaged(&options.path, options.cache_bytes)?;
+            db = fresh;
+            let after = damage.marker.appended.max(loaded.as_ref().map_or(0, |l| l.state.next_seq - 1));
+            startup::restore(&db, &salvaged, after).map_err(storage)?;
+            loaded = Some(startup::load(&db).map_err(storage)?);
+            faults.raise(
+                faults::BUFFER_DAMAGED,
+                format!(
+                    "{}; {} punches salvaged into a fresh store, the damaged one kept at {}",
+                    damage.reason,
+                    salvaged.punches.len(),
+                    aside.display()
+                ),
+                Utc::now(),
+            );
+        }
+        let Some(loaded) = loaded else { return Err(storage(sled::Error::ReportableBug("no store".into()))) };
+        let state = loaded.state;
+        let (next_seq, acked) = (state.next_seq, state.acked);
+        let value = MarkerValue { appended: next_seq - 1, acked };
+        let marker = match Marker::open(&marker_path, value) {
+            Ok(marker) => Some(marker),
+            Err(e) => {
+                tracing::error!(path = %marker_path.display(), error = %e, "cannot write the buffer marker");
+                return Err(OpenError::Io { path: marker_path, reason: e.to_string() });
+            }
+        };
         let (last_seq_tx, _) = watch::channel(next_seq - 1);
+        let durable = Durable::default();
+        durable.appended(value.appended);
+        durable.acked(value.acked);
         let buffer = Self {
             inner: Arc::new(Inner {
-                db,
+                store: Store::new(db),
                 options,
                 faults,
-                write: Mutex::new(WriteState { next_seq, acked, live_bytes, keys }),
+                write: Mutex::new(state),
                 acked: AtomicU64::new(acked),
                 full: AtomicBool::new(false),
                 last_disk_check: Mutex::new(None),
@@ -177,6 +299,10 @@ impl Buffer {
                 duplicates_total: AtomicU64::new(0),
                 last_seq_tx,
                 last_prune: Mutex::new(Instant::now()),
+                ops: Arc::new(InFlight::default()),
+                durable,
+                marker: Arc::new(Mutex::new(marker)),
+                damage,
             }),
         };
         if let Err(e) = buffer.prune_keys(Utc::now()) {
@@ -193,6 +319,16 @@ impl Buffer {
         Ok(buffer)
     }
 
+    /// What the store lost, when it was found damaged at open.
+    pub fn damage(&self) -> Option<&Damage> {
+        self.inner.damage.as_ref()
+    }
+
+    /// The sled handle, or why there is none now (the store failed and is being reopened).
+    fn db(&self) -> Result<sled::Db, BufferError> {
+        self.inner.store.db().map_err(BufferError::Full)
+    }
+
     /// Stores punches durably; see the module docs.
     ///
     /// # Errors
@@ -202,12 +338,16 @@ impl Buffer {
         if punches.is_empty() {
             return Ok(Appended::default());
         }
+        let _op = self.inner.ops.start("append");
         self.check_disk();
         if self.inner.full.load(Ordering::SeqCst) {
             return Err(BufferError::Full(self.full_message()));
         }
-        let (outcome, last_seq) = self.apply_append(punches)?;
-        self.inner.db.flush_async().await.map_err(|e| self.storage_error("flushing appended punches", e))?;
+        let db = self.db()?;
+        let (outcome, last_seq) = self.apply_append(&db, punches)?;
+        self.flush_store(&db, "flushing appended punches").await?;
+        self.inner.durable.appended(last_seq);
+        self.sync_marker().await?;
         self.inner.new_total.fetch_add(outcome.new as u64, Ordering::Relaxed);
         self.inner.duplicates_total.fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
         if outcome.new > 0 {
@@ -216,13 +356,13 @@ impl Buffer {
         Ok(outcome)
     }
 
-    fn apply_append(&self, punches: Vec<Punch>) -> Result<(Appended, u64), BufferError> {
+    fn apply_append(&self, db: &sled::Db, punches: Vec<Punch>) -> Result<(Appended, u64), BufferError> {
         let now_ms = Utc::now().timestamp_millis();
         let mut state = self.lock_write();
         let mut seen = HashSet::with_capacity(punches.len());
         let mut fresh = Vec::with_capacity(punches.len());
         let mut outcome = Appended::default();
-        let mut stored = StoredKeys::new(&self.inner.db);
+        let mut stored = StoredKeys::new(db);
         for punch in punches {
             let key = punch.key();
             let known = !seen.insert(key) || {
@@ -256,10 +396,11 @@ impl Buffer {
         }
         batch.insert(META_NEXT_SEQ, &seq.to_be_bytes());
         batch.insert(META_LIVE_BYTES, &live_bytes.to_be_bytes());
-        self.inner.db.apply_batch(batch).map_err(|e| self.storage_error("writing punches", e))?;
+        db.apply_batch(batch).map_err(|e| self.storage_error("writing punches", e))?;
         let first_seq = state.next_seq;
         state.next_seq = seq;
         state.live_bytes = live_bytes;
+        state.pending += fresh.len() as u64;
         for ((key, _), seq) in fresh.iter().zip(first_seq..) {
             state.keys.insert(key, seq);
         }
@@ -273,7 +414,8 @@ impl Buffer {
     pub fn prune_keys(&self, now: DateTime<Utc>) -> Result<u64, BufferError> {
         let retention = chrono::Duration::from_std(self.inner.options.key_retention).unwrap_or(chrono::Duration::MAX);
         let cutoff_ms = now.checked_sub_signed(retention).map_or(i64::MIN, |t| t.timestamp_millis());
-        let (removed, deleted_through) = retention::prune(&self.inner.db, cutoff_ms, &|| self.lock_write())
+        let db = self.db()?;
+        let (removed, deleted_through) = retention::prune(&db, cutoff_ms, &|| self.lock_write())
             .map_err(|e| self.storage_error("pruning the key index", e))?;
         if let Some(last) = deleted_through {
             self.forget_keys(0, last.saturating_add(1));
@@ -289,18 +431,19 @@ impl Buffer {
     pub fn unacknowledged_count(&self, keys: &[PunchKey]) -> Result<usize, BufferError> {
         // Candidates are taken under the lock and read back without it: a chunk pruned meanwhile is not found, and its
         // keys count as not acknowledged, the safe side.
+        // A key at or below the watermark in a dead-letter range was never acknowledged.
+        let db = self.db().map_err(|e| BufferError::Storage(e.to_string()))?;
         let (acked, candidates) = {
             let state = self.lock_write();
+            let settled = |s: u64| s <= state.acked && !state.unsettled.iter().any(|&(f, l)| (f..=l).contains(&s));
             let candidates: Vec<Vec<u64>> = keys
                 .iter()
-                .map(|key| {
-                    state.keys.candidates(key, state.next_seq).into_iter().filter(|&s| s <= state.acked).collect()
-                })
+                .map(|key| state.keys.candidates(key, state.next_seq).into_iter().filter(|&s| settled(s)).collect())
                 .collect();
             (state.acked, candidates)
         };
         debug_assert!(candidates.iter().flatten().all(|&s| s <= acked));
-        let mut stored = StoredKeys::new(&self.inner.db);
+        let mut stored = StoredKeys::new(&db);
         let mut unacked = 0;
         for (key, candidates) in keys.iter().zip(&candidates) {
             let found = !candidates.is_empty()
@@ -319,8 +462,12 @@ impl Buffer {
         state.keys.forget(from, to, next_seq);
     }
 
-    /// Whether appends are taken now; re-measures the disk at most every half second.
+    /// Whether appends are taken now; re-measures the disk at most every half second. False while the store is
+    /// being reopened.
     pub fn accepting(&self) -> bool {
+        if self.inner.store.is_poisoned() {
+            return false;
+        }
         let due = {
             let mut last = self.inner.last_disk_check.lock().unwrap_or_else(|p| p.into_inner());
             let due = last.is_none_or(|t| t.elapsed() >= DISK_RECHECK);
@@ -335,10 +482,9 @@ impl Buffer {
         !self.inner.full.load(Ordering::SeqCst)
     }
 
-    /// Punches stored and not yet acknowledged.
+    /// Punches stored and not yet acknowledged (nor moved to the dead letters).
     pub fn depth(&self) -> u64 {
-        let state = self.lock_write();
-        (state.next_seq - 1).saturating_sub(state.acked)
+        self.lock_write().pending
     }
 
     /// Everything up to this sequence number is acknowledged.
@@ -356,22 +502,25 @@ impl Buffer {
     /// # Errors
     /// [`BufferError::Storage`].
     pub fn stats(&self) -> Result<BufferStats, BufferError> {
-        let (last_seq, acked, live_bytes, index_keys) = {
+        let (last_seq, acked, live_bytes, index_keys, depth) = {
             let state = self.lock_write();
-            (state.next_seq - 1, state.acked, state.live_bytes, state.keys.len() as u64)
+            (state.next_seq - 1, state.acked, state.live_bytes, state.keys.len() as u64, state.pending)
         };
+        let size_on_disk = self.db().ok().and_then(|db| db.size_on_disk().ok()).unwrap_or(0);
         Ok(BufferStats {
-            depth: last_seq.saturating_sub(acked),
+            depth,
             acked_up_to: acked,
             last_seq,
             oldest_unacked_at: self.oldest_unacked_at()?,
-            size_on_disk: self.inner.db.size_on_disk().unwrap_or(0),
+            size_on_disk,
             live_bytes,
             index_keys,
             max_disk_bytes: self.inner.options.max_disk_bytes,
             full: self.inner.full.load(Ordering::SeqCst),
             new_total: self.inner.new_total.load(Ordering::Relaxed),
             duplicates_total: self.inner.duplicates_total.load(Ordering::Relaxed),
+            dead_letters: self.dead_letter_count(),
+            damaged: self.inner.damage.is_some(),
         })
     }
 
@@ -380,8 +529,8 @@ impl Buffer {
     /// # Errors
     /// [`BufferError::Storage`].
     pub async fn flush(&self) -> Result<(), BufferError> {
-        self.inner.db.flush_async().await.map_err(|e| self.storage_error("flushing", e))?;
-        Ok(())
+        let db = self.db()?;
+        self.flush_store(&db, "flushing").await
     }
 
     /// The source state stored under `name` for `device`.
@@ -389,9 +538,19 @@ impl Buffer {
     /// # Errors
     /// [`BufferError::Storage`].
     pub fn get_cursor(&self, device: &DeviceSerial, name: &str) -> Result<Option<Vec<u8>>, BufferError> {
-        let value =
-            self.inner.db.get(cursor_key(device, name)).map_err(|e| self.storage_error("reading a cursor", e))?;
+        let value = self.db()?.get(cursor_key(device, name)).map_err(|e| self.storage_error("reading a cursor", e))?;
         Ok(value.map(|v| v.to_vec()))
+    }
+
+    /// Forgets the source state stored under `name` for `device` (the source starts over).
+    ///
+    /// # Errors
+    /// [`BufferError::Storage`].
+    pub async fn remove_cursor(&self, device: &DeviceSerial, name: &str) -> Result<(), BufferError> {
+        let _op = self.inner.ops.start("remove_cursor");
+        let db = self.db()?;
+        db.remove(cursor_key(device, name)).map_err(|e| self.storage_error("removing a cursor", e))?;
+        self.flush_store(&db, "flushing a cursor").await
     }
 
     /// Stores source state durably.
@@ -399,69 +558,175 @@ impl Buffer {
     /// # Errors
     /// [`BufferError::Storage`].
     pub async fn put_cursor(&self, device: &DeviceSerial, name: &str, value: Vec<u8>) -> Result<(), BufferError> {
-        self.inner.db.insert(cursor_key(device, name), value).map_err(|e| self.storage_error("writing a cursor", e))?;
-        self.inner.db.flush_async().await.map_err(|e| self.storage_error("flushing a cursor", e))?;
-        Ok(())
+        let _op = self.inner.ops.start("put_cursor");
+        let db = self.db()?;
+        db.insert(cursor_key(device, name), value).map_err(|e| self.storage_error("writing a cursor", e))?;
+        self.flush_store(&db, "flushing a cursor").await
     }
 
-    /// Measures the disk and updates the full flag and the `buffer_full` fault.
-    ///
-    /// Two measures, because sled's log-structured file neither shrinks when data is deleted nor holds data at a fixed
-    /// ratio (measured: 12 MB of live punches took 27 to 110 MB while being written and deleted in turns; freed space is
-    /// reused, so the file plateaus). The buffer is full when
-    /// - its live data (punches and key index, counted exactly as they are written and deleted) reaches half the
-    ///   budget: the other half is room for sled's rewriting; or
-    /// - the file reached the budget while live data is still above an eighth of it. Once the backlog drained below
-    ///   that, punches are taken again although the file has not shrunk: sled writes them into the space it freed.
+    /// Measures the disk and updates the full flag and the `buffer_full` fault (see [`disk::is_full`]).
     fn check_disk(&self) {
-        let size = match self.inner.db.size_on_disk() {
+        if self.inner.store.is_poisoned() {
+            self.inner.full.store(true, Ordering::SeqCst);
+            return;
+        }
+        let Ok(db) = self.db() else { return };
+        let size = match db.size_on_disk() {
             Ok(size) => size,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot measure the buffer's size on disk");
                 return;
             }
         };
+        drop(db);
         let live = self.lock_write().live_bytes;
         let limit = self.inner.options.max_disk_bytes;
-        let full = live >= limit / 2 || (size >= limit && live >= limit / 8);
+        let space = disk::filesystem_space(&self.inner.options.path);
+        let full = disk::is_full(live, size, limit, space);
         let was_full = self.inner.full.swap(full, Ordering::SeqCst);
         if full {
             self.inner.faults.raise(faults::BUFFER_FULL, self.full_message(), Utc::now());
             if !was_full {
-                tracing::error!(size, live, limit, "buffer at its disk limit: refusing new punches until it drains");
+                tracing::error!(
+                    size,
+                    live,
+                    limit,
+                    ?space,
+                    "buffer at its disk limit: refusing new punches until it drains"
+                );
             }
         } else if was_full {
-            tracing::info!(size, live, limit, "buffer below its disk limit again: taking punches");
+            tracing::info!(size, live, limit, ?space, "buffer below its disk limit again: taking punches");
             self.inner.faults.clear(faults::BUFFER_FULL);
         }
     }
 
     fn full_message(&self) -> String {
-        let size = self.inner.db.size_on_disk().unwrap_or(0);
+        let size = self.db().ok().and_then(|db| db.size_on_disk().ok()).unwrap_or(0);
         let live = self.lock_write().live_bytes;
+        let free = disk::filesystem_space(&self.inner.options.path).map_or_else(String::new, |(free, total)| {
+            format!(", {} MB free of {} MB on its filesystem", free / 1_000_000, total / 1_000_000)
+        });
         format!(
-            "buffer at its limit: {} MB of punches and keys, {} MB on disk, limit {} MB; new punches wait on the \
-             devices until it drains",
+            "buffer at its limit: {} MB of punches and keys, {} MB on disk, limit {} MB{free}; new punches wait on \
+             the devices until it drains",
             live / 1_000_000,
             size / 1_000_000,
             self.inner.options.max_disk_bytes / 1_000_000
         )
     }
 
-    /// Maps a sled error, treating a full disk like the configured limit.
+    /// Maps a sled error. An I/O error poisons sled for good, so the store is marked for reopening; a full disk is
+    /// reported like the configured limit.
     fn storage_error(&self, what: &str, error: sled::Error) -> BufferError {
         if let sled::Error::Io(io) = &error {
+            let message = format!("{what}: {io}");
+            self.inner.store.poison(&message);
+            self.inner.full.store(true, Ordering::SeqCst);
+            self.inner.faults.raise(
+                faults::BUFFER_STORE_FAILED,
+                format!("{message}; the store is reopened as soon as it can be"),
+                Utc::now(),
+            );
             if is_disk_full(io) {
-                self.inner.full.store(true, Ordering::SeqCst);
-                let message = format!("disk full while {what}: {io}");
+                let message = format!("disk full while {message}");
                 self.inner.faults.raise(faults::BUFFER_FULL, &message, Utc::now());
                 return BufferError::Full(message);
             }
+            return BufferError::Storage(message);
         }
         let message = format!("{what}: {error}");
         self.inner.faults.raise(faults::BUFFER_STORAGE, &message, Utc::now());
         tracing::error!(%message, "buffer storage error");
         BufferError::Storage(message)
+    }
+
+    /// Flushes `db`, bounded by [`store::FLUSH_TIMEOUT`]: a flush that never completes poisons the store.
+    async fn flush_store(&self, db: &sled::Db, what: &str) -> Result<(), BufferError> {
+        match tokio::time::timeout(store::FLUSH_TIMEOUT, db.flush_async()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.storage_error(what, e)),
+            Err(_) => {
+                let message = format!("{what}: no answer from the disk within {:?}", store::FLUSH_TIMEOUT);
+                self.inner.store.poison(&message);
+                self.inner.full.store(true, Ordering::SeqCst);
+                self.inner.faults.raise(faults::BUFFER_STORE_FAILED, &message, Utc::now());
+                Err(BufferError::Storage(message))
+            }
+        }
+    }
+
+    /// Brings the marker up to what is known flushed; concurrent callers share one write.
+    async fn sync_marker(&self) -> Result<(), BufferError> {
+        let marker = self.inner.marker.clone();
+        let inner = self.inner.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut guard = marker.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(marker) = guard.as_mut() else { return Ok(()) };
+            let wanted = inner.durable.value();
+            let last = marker.last();
+            if last.appended >= wanted.appended && last.acked >= wanted.acked {
+                return Ok(());
+            }
+            let value =
+                MarkerValue { appended: wanted.appended.max(last.appended), acked: wanted.acked.max(last.acked) };
+            marker.write(value).map_err(|e| format!("writing the buffer marker {}: {e}", marker.path().display()))
+        })
+        .await
+        .map_err(|e| BufferError::Storage(format!("writing the buffer marker: {e}")))?;
+        written.map_err(|message| {
+            self.inner.faults.raise(faults::BUFFER_STORAGE, &message, Utc::now());
+            BufferError::Storage(message)
+        })
+    }
+
+    /// Reopens a failed store (see [`store`]) when an attempt is due; call it regularly (the agent does, every
+    /// quarter second, off the async threads). Returns true when the store was reopened.
+    pub fn maintain(&self) -> bool {
+        if !self.inner.store.reopen_due() {
+            return false;
+        }
+        let reopened = match self.inner.store.reopen(&self.inner.options.path, self.inner.options.cache_bytes) {
+            Ok(Some(db)) => db,
+            Ok(None) => return false,
+            Err(reason) => {
+                tracing::warn!(%reason, "the buffer store cannot be reopened yet");
+                return false;
+            }
+        };
+        let loaded = match startup::load(&reopened) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::warn!(error = %e, "the reopened buffer store cannot be read yet");
+                drop(reopened);
+                self.inner.store.poison(&format!("reading the reopened store: {e}"));
+                return false;
+            }
+        };
+        {
+            let mut state = self.lock_write();
+            let mut fresh = loaded.state;
+            // Numbers given out before the failure are never given out again, even if their punches were not
+            // flushed: an answer for a batch sent before the failure must not cover punches appended after it.
+            if fresh.next_seq < state.next_seq {
+                fresh.next_seq = state.next_seq;
+            }
+            *state = fresh;
+            self.inner.acked.store(state.acked, Ordering::SeqCst);
+        }
+        self.inner.store.install(reopened);
+        self.inner.faults.clear(faults::BUFFER_STORE_FAILED);
+        *self.inner.last_disk_check.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.check_disk();
+        tracing::info!(depth = self.depth(), "buffer store reopened");
+        let last = self.lock_write().next_seq - 1;
+        self.inner.last_seq_tx.send_replace(last);
+        true
+    }
+
+    /// The store's state and the longest-running operation, for the watchdog.
+    pub fn health(&self) -> BufferHealth {
+        BufferHealth { store: self.inner.store.health(), oldest_operation: self.inner.ops.oldest() }
     }
 
     fn lock_write(&self) -> std::sync::MutexGuard<'_, WriteState> {

@@ -7,7 +7,8 @@
 //! hold their logs, so what the old store held and had not forwarded is read again on the next pull.
 //!
 //! Not moved aside, because they are not the store's fault: another process holding the lock (a second agent on the
-//! same directory), and permission errors. Those stop the agent with a clear error.
+//! same directory), permission errors, and a full disk. Those stop the agent with a clear error (at start), or are
+//! retried (when the running agent reopens its store, see `store`).
 
 use std::io::ErrorKind;
 use std::panic::AssertUnwindSafe;
@@ -24,6 +25,8 @@ pub enum OpenError {
     Locked { path: PathBuf, reason: String },
     #[error("cannot open the buffer at {path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    #[error("cannot open the buffer at {path}: no space left on its disk ({reason})")]
+    NoSpace { path: PathBuf, reason: String },
     #[error("the buffer at {path} could not be opened ({reason}), and moving it aside failed: {move_error}")]
     MoveAside { path: PathBuf, reason: String, move_error: String },
     #[error("a fresh buffer at {path} could not be opened either: {reason}")]
@@ -76,6 +79,19 @@ pub fn open_or_move_aside(path: &Path, cache_bytes: u64) -> Result<Opened, OpenE
     }
 }
 
+/// Opens the store again in a running agent: never moves it aside (what failed was the disk or the handle, not the
+/// data), and any failure is for the caller to retry.
+///
+/// # Errors
+/// [`OpenError`]; a store sled cannot read is reported as [`OpenError::Io`] and left as it is.
+pub fn reopen(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+    match attempt(path, cache_bytes) {
+        Attempt::Ok(db) => Ok(db),
+        Attempt::Fatal(e) => Err(e),
+        Attempt::Broken(reason) => Err(OpenError::Io { path: path.to_owned(), reason }),
+    }
+}
+
 fn attempt(path: &Path, cache_bytes: u64) -> Attempt {
     let config = sled::Config::new().path(path).cache_capacity(cache_bytes).mode(sled::Mode::HighThroughput);
     // sled 0.34 panics on some kinds of damage instead of returning an error; such a store is as broken as one that
@@ -92,29 +108,70 @@ fn attempt(path: &Path, cache_bytes: u64) -> Attempt {
         Err(sled::Error::Io(e)) if matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) => {
             return Attempt::Fatal(OpenError::Io { path: path.to_owned(), reason: e.to_string() })
         }
+        Err(sled::Error::Io(e)) if super::is_disk_full(&e) => {
+            return Attempt::Fatal(OpenError::NoSpace { path: path.to_owned(), reason: e.to_string() })
+        }
         Err(e) => return Attempt::Broken(e.to_string()),
     };
     match check_format(&db) {
         Ok(()) => Attempt::Ok(db),
-        Err(reason) => {
+        Err(FormatError::Io(e)) => {
+            drop(db);
+            Attempt::Fatal(OpenError::NoSpace { path: path.to_owned(), reason: e })
+        }
+        Err(FormatError::Bad(reason)) => {
             drop(db);
             Attempt::Broken(reason)
         }
     }
 }
 
+enum FormatError {
+    /// Writing the marker into a fresh store failed for lack of space.
+    Io(String),
+    Bad(String),
+}
+
 /// A fresh store gets the marker; an existing one must carry exactly ours.
-fn check_format(db: &sled::Db) -> Result<(), String> {
+fn check_format(db: &sled::Db) -> Result<(), FormatError> {
+    let no_space = |what: &str, e: sled::Error| match e {
+        sled::Error::Io(io) if super::is_disk_full(&io) => FormatError::Io(format!("{what}: {io}")),
+        other => FormatError::Bad(format!("{what}: {other}")),
+    };
     match db.get(META_FORMAT) {
         Ok(Some(marker)) if marker.as_ref() == FORMAT_MARKER => Ok(()),
-        Ok(Some(marker)) => Err(format!("unknown buffer format {:?}", String::from_utf8_lossy(&marker))),
+        Ok(Some(marker)) => {
+            Err(FormatError::Bad(format!("unknown buffer format {:?}", String::from_utf8_lossy(&marker))))
+        }
         Ok(None) if db.is_empty() => {
-            db.insert(META_FORMAT, FORMAT_MARKER).map_err(|e| format!("writing the format marker: {e}"))?;
-            db.flush().map_err(|e| format!("flushing the format marker: {e}"))?;
+            db.insert(META_FORMAT, FORMAT_MARKER).map_err(|e| no_space("writing the format marker", e))?;
+            db.flush().map_err(|e| no_space("flushing the format marker", e))?;
             Ok(())
         }
-        Ok(None) => Err("the store holds data but no format marker; it is not an edge-agent buffer".into()),
-        Err(e) => Err(format!("reading the format marker: {e}")),
+        Ok(None) => {
+            Err(FormatError::Bad("the store holds data but no format marker; it is not an edge-agent buffer".into()))
+        }
+        Err(e) => Err(FormatError::Bad(format!("reading the format marker: {e}"))),
+    }
+}
+
+/// Renames a damaged store to `<dir>.damaged-<UTC timestamp>` (kept for recovery by hand) and opens a fresh one.
+///
+/// # Errors
+/// [`OpenError`] when the rename or the fresh open fails.
+pub fn replace_damaged(path: &Path, cache_bytes: u64) -> Result<(sled::Db, PathBuf), OpenError> {
+    let aside = aside_path(path).to_string_lossy().replace(".corrupt-", ".damaged-").into();
+    if path.exists() {
+        std::fs::rename(path, &aside).map_err(|e| OpenError::MoveAside {
+            path: path.to_owned(),
+            reason: "the store lost punches".into(),
+            move_error: e.to_string(),
+        })?;
+    }
+    match attempt(path, cache_bytes) {
+        Attempt::Ok(db) => Ok((db, aside)),
+        Attempt::Fatal(e) => Err(e),
+        Attempt::Broken(reason) => Err(OpenError::Fresh { path: path.to_owned(), reason }),
     }
 }
 

@@ -135,10 +135,32 @@ fn out_of_range_numbers_are_refused() {
 fn mqtt_transport_checks_scheme_and_tls_ca() {
     let text = GOOD
         .replace("transport = \"https\"", "transport = \"mqtt\"")
-        .replace("url = \"https://central.example.com\"", "url = \"mqtts://broker.example.com:8883\"");
+        .replace("url = \"https://central.example.com\"", "url = \"mqtts://broker.example.com:8883\"")
+        .replace("token = \"secret\"", &format!("token = \"{MQTT_TOKEN}\""));
     assert_eq!(problems(&text), ["central.ca_file: mqtts:// needs the broker's CA bundle in ca_file"]);
     let plain = text.replace("mqtts://broker.example.com:8883", "mqtt://127.0.0.1:1883");
     assert_eq!(parse(&plain).expect("valid").central.transport, Transport::Mqtt);
+}
+
+const MQTT_TOKEN: &str = "agt_plant1-gate_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[test]
+fn mqtt_needs_this_agents_token() {
+    let mqtt = GOOD
+        .replace("transport = \"https\"", "transport = \"mqtt\"")
+        .replace("url = \"https://central.example.com\"", "url = \"mqtt://127.0.0.1:1883\"");
+    assert_eq!(problems(&mqtt), ["central.token: not an agent token: an agent token starts with \"agt_\""]);
+    let missing = mqtt.replace("token = \"secret\"", "");
+    assert_eq!(
+        problems(&missing),
+        ["central.token: the MQTT transport signs every message with the agent's token (token or token_file)"]
+    );
+    let foreign =
+        mqtt.replace("token = \"secret\"", &format!("token = \"{}\"", MQTT_TOKEN.replace("plant1-gate", "gate-9")));
+    assert_eq!(
+        problems(&foreign),
+        ["central.token: the token belongs to agent gate-9, not to this agent (plant1-gate)"]
+    );
 }
 
 #[test]
@@ -213,4 +235,20 @@ fn serial_and_modbus_values_are_checked_by_key() {
     }
     let both = GOOD.replace("time_field = 1", "time_field = 1\npattern = \"{pin} {time}\"");
     assert_eq!(problems(&both), ["device[1].pattern: give either pattern or delimiter, not both"]);
+}
+
+#[test]
+fn plain_http_to_another_machine_is_refused_unless_allowed() {
+    let remote = GOOD.replace("https://central.example.com", "http://central.example.com:8080");
+    let found = problems(&remote);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("central.url: ") && found[0].contains("allow_plain_http"), "{found:?}");
+    let lan = GOOD.replace("https://central.example.com", "http://192.168.1.10:8080");
+    assert!(problems(&lan)[0].contains("in clear"));
+    let allowed = remote.replace("token = \"secret\"", "token = \"secret\"\nallow_plain_http = true");
+    assert!(parse(&allowed).is_ok());
+    for local in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"] {
+        let text = GOOD.replace("https://central.example.com", local);
+        assert!(parse(&text).is_ok(), "{local} is loopback");
+    }
 }

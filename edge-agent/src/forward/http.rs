@@ -142,8 +142,8 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Forwar
     Ok(body)
 }
 
-/// Turns a non-200 answer into an error: 400/403/413 carry `{"code","message"}` and are refusals, the rest are
-/// server trouble.
+/// Turns a non-200 answer into an error: 400/401/403/413/422 carry `{"code","message"}` and are refusals (see
+/// `Forwarder` for which are permanent), the rest are server trouble.
 fn refusal(status: StatusCode, body: &[u8]) -> ForwardError {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
@@ -152,7 +152,11 @@ fn refusal(status: StatusCode, body: &[u8]) -> ForwardError {
     }
     let text = || String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
     match status {
-        StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNAUTHORIZED => {
+        StatusCode::BAD_REQUEST
+        | StatusCode::FORBIDDEN
+        | StatusCode::PAYLOAD_TOO_LARGE
+        | StatusCode::UNAUTHORIZED
+        | StatusCode::UNPROCESSABLE_ENTITY => {
             let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
                 Ok(parsed) => (parsed.code, parsed.message),
                 Err(_) => (String::new(), text()),

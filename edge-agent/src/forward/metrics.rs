@@ -21,6 +21,12 @@ pub struct ForwardMetrics {
     pub last_ack_unix_ms: AtomicU64,
     /// The current backoff in milliseconds, 0 when delivering normally.
     pub backoff_ms: AtomicU64,
+    /// Batches moved to the dead letters.
+    pub dead_lettered: AtomicU64,
+    /// Punches central quarantined (stored aside) in acknowledged batches.
+    pub quarantined: AtomicU64,
+    /// When the send in progress started, for the watchdog (`None`: not sending).
+    sending_since: Mutex<Option<Instant>>,
     recent: Mutex<VecDeque<(Instant, u64)>>,
     last_error: Mutex<Option<String>>,
 }
@@ -41,6 +47,16 @@ impl ForwardMetrics {
         while recent.front().is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW) {
             recent.pop_front();
         }
+    }
+
+    /// Marks the start (`true`) or the end of a send.
+    pub fn sending(&self, busy: bool) {
+        *self.sending_since.lock().unwrap_or_else(|p| p.into_inner()) = busy.then(Instant::now);
+    }
+
+    /// How long the send in progress has taken.
+    pub fn busy_for(&self) -> Option<Duration> {
+        self.sending_since.lock().unwrap_or_else(|p| p.into_inner()).map(|t| t.elapsed())
     }
 
     pub fn failed(&self, error: &str) {

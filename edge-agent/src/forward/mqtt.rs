@@ -7,17 +7,27 @@
 //! that the forwarder sends the batch again (central stores a punch once however often it arrives).
 //!
 //! A batch is published only while connected, so an outage does not pile copies into rumqttc's queue.
+//!
+//! **Proof, end to end.** Whatever the broker lets through, every batch and status goes out as a
+//! [`protocol::SignedFrame`] signed with the agent's key, and only an acknowledgement central signed for this agent
+//! is believed ([`ack_gate`]). The broker login is the agent id (unless `mqtt.username` says otherwise) with the
+//! password derived from the token ([`AgentKeys::broker_password`]), which is what `central-api create-agent` prints
+//! for the broker's password file; the token itself never reaches the broker.
+
+pub mod ack_gate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::{AgentId, AgentStatus, BatchAck, Encoding, PunchBatch, SiteId, TopicKind, Topics};
+use protocol::{AgentId, AgentKeys, AgentStatus, BatchAck, PunchBatch, SiteId, TopicKind, Topics};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::ForwardError;
+use crate::faults::Faults;
+use ack_gate::AckGate;
 
 #[derive(Debug, Clone)]
 pub struct MqttLinkOptions {
@@ -27,8 +37,13 @@ pub struct MqttLinkOptions {
     pub agent: AgentId,
     pub site: SiteId,
     pub topics: Topics,
+    /// The broker user name; the agent id when `None`.
     pub username: Option<String>,
-    pub password: Option<String>,
+    /// The agent's keys, from its token: they sign what it publishes, check central's answers and give the broker
+    /// password.
+    pub keys: AgentKeys,
+    /// Where an unverified acknowledgement is reported.
+    pub faults: Faults,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
@@ -41,6 +56,8 @@ pub struct MqttLink {
     client: AsyncClient,
     connected: watch::Receiver<bool>,
     acks: broadcast::Sender<BatchAck>,
+    agent: AgentId,
+    keys: AgentKeys,
     punches_topic: String,
     status_topic: String,
     ack_timeout: Duration,
@@ -61,12 +78,8 @@ impl MqttLink {
         let max_packet = protocol::limits::MAX_ENVELOPE_BYTES + 64 * 1024;
         mqtt.set_max_packet_size(max_packet, max_packet);
         mqtt.set_inflight(16);
-        // With a token but no user name, the agent id is the user name.
-        let username =
-            options.username.clone().or_else(|| options.password.as_ref().map(|_| options.agent.to_string()));
-        if let Some(user) = username {
-            mqtt.set_credentials(user, options.password.clone().unwrap_or_default());
-        }
+        let username = options.username.clone().unwrap_or_else(|| options.agent.to_string());
+        mqtt.set_credentials(username, options.keys.broker_password());
         if options.tls {
             mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls_config(&options)?))));
         }
@@ -74,11 +87,13 @@ impl MqttLink {
         let (connected_tx, connected) = watch::channel(false);
         let (acks, _) = broadcast::channel(64);
         let acks_topic = options.topics.topic(TopicKind::Acks, &options.site, &options.agent);
+        let gate =
+            AckGate::new(options.keys.clone(), options.agent.clone(), acks_topic.clone(), options.faults.clone());
         let task = tokio::spawn(run_connection(
             eventloop,
             client.clone(),
             acks_topic,
-            options.agent.clone(),
+            gate,
             connected_tx,
             acks.clone(),
             shutdown,
@@ -87,6 +102,8 @@ impl MqttLink {
             client,
             connected,
             acks,
+            agent: options.agent.clone(),
+            keys: options.keys.clone(),
             punches_topic: options.topics.topic(TopicKind::Punches, &options.site, &options.agent),
             status_topic: options.topics.topic(TopicKind::Status, &options.site, &options.agent),
             ack_timeout: options.ack_timeout,
@@ -99,7 +116,7 @@ impl MqttLink {
     /// # Errors
     /// [`ForwardError::Transport`] when the broker is not reachable, [`ForwardError::Timeout`] when no answer came.
     pub async fn send_batch(&self, batch: &PunchBatch) -> Result<BatchAck, ForwardError> {
-        let payload = protocol::encode(batch, Encoding::Bincode).map_err(|e| ForwardError::Encode(e.to_string()))?;
+        let payload = self.keys.seal_envelope(&self.agent, batch).map_err(|e| ForwardError::Encode(e.to_string()))?;
         self.wait_connected().await?;
         // Subscribe to answers before publishing, so a fast answer is not missed.
         let mut answers = self.acks.subscribe();
@@ -107,7 +124,7 @@ impl MqttLink {
         let wait = async {
             loop {
                 match answers.recv().await {
-                    Ok(ack) if ack.first_seq == batch.first_seq && ack.last_seq == batch.last_seq => return Ok(ack),
+                    Ok(ack) if ack.answers(batch) => return Ok(ack),
                     Ok(other) => {
                         tracing::debug!(first = other.first_seq, last = other.last_seq, "answer for another range")
                     }
@@ -131,7 +148,7 @@ impl MqttLink {
     /// # Errors
     /// [`ForwardError::Transport`] when not connected.
     pub async fn send_status(&self, status: &AgentStatus) -> Result<(), ForwardError> {
-        let payload = protocol::encode(status, Encoding::Bincode).map_err(|e| ForwardError::Encode(e.to_string()))?;
+        let payload = self.keys.seal_envelope(&self.agent, status).map_err(|e| ForwardError::Encode(e.to_string()))?;
         if !*self.connected.borrow() {
             return Err(ForwardError::Transport("not connected to the MQTT broker".into()));
         }
@@ -161,12 +178,12 @@ impl MqttLink {
 }
 
 /// Polls the event loop (which reconnects by itself), tracks the connection, subscribes to our acks on every
-/// connection and passes decoded acks on.
+/// connection and passes on the acks central signed for us.
 async fn run_connection(
     mut eventloop: EventLoop,
     client: AsyncClient,
     acks_topic: String,
-    agent: AgentId,
+    mut gate: AckGate,
     connected: watch::Sender<bool>,
     acks: broadcast::Sender<BatchAck>,
     shutdown: CancellationToken,
@@ -187,12 +204,8 @@ async fn run_connection(
                 connected.send_replace(true);
             }
             Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == acks_topic => {
-                match protocol::decode::<BatchAck>(&publish.payload, Encoding::Bincode) {
-                    Ok(ack) if ack.agent == agent => {
-                        let _ = acks.send(ack);
-                    }
-                    Ok(ack) => tracing::warn!(agent = %ack.agent, "acknowledgement for another agent ignored"),
-                    Err(e) => tracing::warn!(error = %e, "undecodable acknowledgement ignored"),
+                if let Some(ack) = gate.admit(&publish.payload) {
+                    let _ = acks.send(ack);
                 }
             }
             Ok(_) => {}

@@ -37,12 +37,13 @@ pub fn punch(pin: &str, time: NaiveDateTime, state: PunchState, source: PunchSou
     )
 }
 
-pub fn batch() -> PunchBatch {
+/// The version 1 sample batch as a version 2 central reads it (`tests/golden/v1_batch.*`): no batch id, no raw codes.
+pub fn batch_v1_upgraded() -> PunchBatch {
     let mut night = punch("A-17", local(21, 22, 1, 5), PunchState::Unknown(9), PunchSource::AdmsPush);
     night.verify = VerifyMode::Other(200);
     night.work_code = 70000;
     night.direction = Direction::Out;
-    PunchBatch::new(
+    let mut batch = PunchBatch::new(
         agent(),
         site(),
         utc(1_795_300_000),
@@ -57,18 +58,54 @@ pub fn batch() -> PunchBatch {
             },
             SequencedPunch { seq: 300, punch: night },
         ],
+    );
+    batch.batch_id = BatchId::NONE;
+    batch
+}
+
+pub fn batch() -> PunchBatch {
+    let mut batch = batch_v1_upgraded();
+    batch.batch_id = BatchId([0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xf0]);
+    let card = &mut batch.punches[2].punch;
+    card.verify = VerifyMode::Card;
+    card.raw_verify = Some(4);
+    card.raw_state = Some(9);
+    let mut face = punch("2002", local(22, 7, 59, 58), PunchState::CheckIn, PunchSource::Hikvision);
+    face.verify = VerifyMode::Face;
+    face = face.with_raw_codes(None, Some(75));
+    batch.punches.push(SequencedPunch { seq: 301, punch: face });
+    batch.last_seq = 301;
+    batch
+}
+
+/// The version 1 sample acknowledgement of a stored batch, as a version 2 central builds it.
+pub fn ack_stored_v1() -> BatchAck {
+    BatchAck::stored(&batch_v1_upgraded(), 2, 1, 0)
+}
+
+/// The version 1 sample refusal, as a version 2 central builds it.
+pub fn ack_rejected_v1() -> BatchAck {
+    BatchAck::rejected(
+        &batch_v1_upgraded(),
+        RejectionKind::Retry,
+        "punch 2 is for site plant-2 in a batch for site plant-1",
     )
 }
 
 pub fn ack_stored() -> BatchAck {
-    BatchAck::stored(agent(), 41, 300, 2, 1)
+    BatchAck::stored(&batch(), 2, 1, 1)
 }
 
 pub fn ack_rejected() -> BatchAck {
-    BatchAck::rejected(agent(), 41, 300, "punch 2 is for site plant-2 in a batch for site plant-1")
+    BatchAck::rejected(&batch(), RejectionKind::Permanent, "punch 2 has a PIN over 32 bytes")
 }
 
-pub fn status() -> AgentStatus {
+pub fn ack_unauthorized() -> BatchAck {
+    BatchAck::rejected(&batch(), RejectionKind::Unauthorized, "agent gate-pc-01 is revoked")
+}
+
+/// The version 1 sample status as a version 2 central reads it (`tests/golden/v1_status.*`).
+pub fn status_v1_upgraded() -> AgentStatus {
     AgentStatus {
         version: PROTOCOL_VERSION,
         agent: agent(),
@@ -80,26 +117,20 @@ pub fn status() -> AgentStatus {
         oldest_unacked_age_secs: Some(95),
         devices: vec![
             DeviceStatus {
-                device: "CDQ9192960006".parse().unwrap(),
                 reachable: true,
                 last_success: Some(utc(1_795_300_020)),
                 record_count: Some(48_211),
                 user_count: Some(312),
                 clock_drift_secs: Some(-4),
-                faults: vec![],
+                ..DeviceStatus::new("CDQ9192960006".parse().unwrap())
             },
             DeviceStatus {
-                device: "OIN7030067".parse().unwrap(),
-                reachable: false,
-                last_success: None,
-                record_count: None,
-                user_count: None,
-                clock_drift_secs: None,
                 faults: vec![Fault {
                     code: "device_unreachable".into(),
                     message: "connect to 192.168.1.201:4370 timed out".into(),
                     since: utc(1_795_290_000),
                 }],
+                ..DeviceStatus::new("OIN7030067".parse().unwrap())
             },
         ],
         faults: vec![Fault {
@@ -113,7 +144,34 @@ pub fn status() -> AgentStatus {
             detail: "clock set".into(),
             finished_at: utc(1_795_300_010),
         }],
+        hostname: String::new(),
+        dead_letters: 0,
+        config_version: None,
     }
+}
+
+pub fn status() -> AgentStatus {
+    let mut status = status_v1_upgraded();
+    status.hostname = "gate-pc-01.plant-1.local".into();
+    status.dead_letters = 17;
+    status.config_version = Some(12);
+    let zk = &mut status.devices[0];
+    zk.kind = "zk-tcp".into();
+    zk.last_punch = Some(utc(1_795_299_900));
+    zk.info = Some(DeviceInfo {
+        model: Some("MB460".into()),
+        firmware: Some("Ver 6.60 Apr 28 2017".into()),
+        platform: Some("ZMM220_TFT".into()),
+        reported_serial: Some("CDQ9192960006".into()),
+        user_capacity: Some(3_000),
+        fingerprint_count: Some(590),
+        fingerprint_capacity: Some(3_000),
+        face_count: None,
+        face_capacity: None,
+        record_capacity: Some(100_000),
+    });
+    status.devices[1].kind = "adms".into();
+    status
 }
 
 pub fn commands() -> Vec<AgentCommand> {
@@ -133,6 +191,7 @@ pub fn commands() -> Vec<AgentCommand> {
             command_id: 1000 + i as u64,
             agent: agent(),
             issued_at: utc(1_795_300_100),
+            expires_at: if i % 2 == 0 { Some(utc(1_795_303_700)) } else { None },
             action,
         })
         .collect()

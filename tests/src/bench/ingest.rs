@@ -171,11 +171,11 @@ async fn send_all(
                 }
                 let ack: BatchAck = protocol::decode(&bytes, Encoding::Bincode)?;
                 match ack.outcome {
-                    AckOutcome::Stored { new: n, duplicates: d } => {
+                    AckOutcome::Stored { new: n, duplicates: d, .. } => {
                         new += u64::from(n);
                         duplicates += u64::from(d);
                     }
-                    AckOutcome::Rejected { reason } => bail!("batch {i} rejected: {reason}"),
+                    AckOutcome::Rejected { reason, .. } => bail!("batch {i} rejected: {reason}"),
                 }
             }
             anyhow::Ok((new, duplicates))
