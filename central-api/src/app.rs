@@ -29,6 +29,8 @@ pub struct Application {
     mqtt: Option<MqttConsumer>,
     mqtt_eventloop: Option<rumqttc::v5::EventLoop>,
     attendance: AttendanceConfig,
+    /// The whole configuration, for the tracked-job runner (its `[jobs]` table, and what job kinds need).
+    config: Arc<Config>,
 }
 
 impl Application {
@@ -89,10 +91,12 @@ impl Application {
                 limiter: Default::default(),
                 secure_cookies: config.tls.is_some(),
                 stopping: CancellationToken::new(),
+                backfill_days: config.attendance.backfill_days,
             },
             mqtt,
             mqtt_eventloop,
             attendance,
+            config: Arc::new(config),
         })
     }
 
@@ -135,6 +139,10 @@ impl Application {
         if self.attendance.worker {
             let store = self.state.store.clone();
             attendance_tasks.push(tokio::spawn(schedule::run_worker(store, self.attendance.clone(), token.clone())));
+        }
+        if self.config.jobs.runner {
+            let store = self.state.store.clone();
+            attendance_tasks.push(tokio::spawn(crate::jobs::runner::run(store, self.config.clone(), token.clone())));
         }
         if self.attendance.scheduler {
             let store = self.state.store.clone();

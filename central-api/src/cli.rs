@@ -1,8 +1,11 @@
-//! The command line: `serve`, `migrate`, the administration commands and the attendance jobs (`close-day`,
-//! `apply-sandwich`, `revert-sandwich`, `reprocess`, `process-dirty`). `main.rs` only parses and calls [`run`].
+//! The command line: `serve`, `migrate`, the administration commands, the attendance settings ([`settings`]:
+//! shifts and sites) and the attendance jobs (`close-day`, `apply-sandwich`, `revert-sandwich`, `reprocess`,
+//! `process-dirty`, kept for cron). `main.rs` only parses and calls [`run`].
 //!
 //! Every command takes `--config <file>` (or `CENTRAL_API_CONFIG`) and honours the environment overrides described
 //! in [`crate::config`]. Output meant for people goes to stdout; logs go to stderr.
+
+mod settings;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -105,6 +108,18 @@ pub enum Command {
     },
     /// List PINs that punched but match no employee (JSON, one per line).
     UnknownPins,
+    /// Create a shift with any of its settings (the engine's defaults for the rest); prints it as JSON.
+    AddShift(settings::ShiftArgs),
+    /// Change a shift's settings (the rest kept); its employees' days from --effective-from are recomputed.
+    UpdateShift(settings::ShiftArgs),
+    /// Create or update the shifts of a JSON file (an array of the API's shift settings, each with its code).
+    ImportShifts { file: PathBuf },
+    /// List every shift with every setting (JSON, one per line).
+    ListShifts,
+    /// Change a site's name, zone, sandwich setting or default week-off rule; prints it as JSON.
+    UpdateSite(settings::SiteArgs),
+    /// List the sites with their settings (JSON, one per line).
+    ListSites,
     /// Attendance: finalise the days whose check-out window closed since the last run and mark absentees.
     CloseDay {
         /// Only this site.
@@ -186,7 +201,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if config.auto_migrate {
                 store.migrate().await.context("applying migrations")?;
             }
-            let result = admin(&store, command).await;
+            let result = match command {
+                Command::AddShift(args) => settings::shift(&store, &config, &args, true).await,
+                Command::UpdateShift(args) => settings::shift(&store, &config, &args, false).await,
+                Command::ImportShifts { file } => settings::import_shifts(&store, &config, &file).await,
+                Command::ListShifts => settings::list_shifts(&store).await,
+                Command::UpdateSite(args) => settings::update_site(&store, &config, &args).await,
+                Command::ListSites => settings::list_sites(&store).await,
+                command => admin(&store, command).await,
+            };
             store.close().await;
             result
         }
@@ -344,6 +367,7 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
             report("process-dirty", &round.outcome);
         }
         Command::Serve { .. } | Command::Migrate => bail!("serve and migrate are not administration commands"),
+        _ => bail!("this command is handled in cli::settings"),
     }
     Ok(())
 }

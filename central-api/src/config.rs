@@ -54,6 +54,8 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// The attendance worker and scheduled jobs run by `serve`.
     pub attendance: AttendanceConfig,
+    /// The tracked-job runner run by `serve`.
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 /// The attendance job layer inside `serve`: the incremental worker and the scheduled jobs.
@@ -74,6 +76,9 @@ pub struct AttendanceConfig {
     /// When (UTC, `HH:MM`) the daily sandwich job recomputes the last `sandwich_lookback_days` of every site.
     pub sandwich_at: String,
     pub sandwich_lookback_days: u32,
+    /// How far back a change marks days for recomputation: an employee's past joining date, a shift, week-off rule,
+    /// holiday or site setting changed for past days (at most 400). Older days need a reprocess job.
+    pub backfill_days: u32,
 }
 
 impl Default for AttendanceConfig {
@@ -86,6 +91,7 @@ impl Default for AttendanceConfig {
             close_day_interval_secs: 900,
             sandwich_at: "02:00".to_owned(),
             sandwich_lookback_days: 7,
+            backfill_days: 92,
         }
     }
 }
@@ -114,6 +120,7 @@ impl Default for Config {
             tls: None,
             mqtt: None,
             attendance: AttendanceConfig::default(),
+            jobs: crate::jobs::JobsConfig::default(),
         }
     }
 }
@@ -275,6 +282,10 @@ impl Config {
             }
         }
         self.attendance.sandwich_time()?;
+        self.jobs.check()?;
+        if !(1..=400).contains(&self.attendance.backfill_days) {
+            return Err("attendance.backfill_days must be between 1 and 400".into());
+        }
         if self.attendance.claim_limit == 0 || self.attendance.poll_interval_ms == 0 {
             return Err("attendance.claim_limit and attendance.poll_interval_ms must be at least 1".into());
         }

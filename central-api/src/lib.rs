@@ -4,11 +4,13 @@
 pub mod access;
 pub mod app;
 pub mod attendance;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod mqtt;
 pub mod reports;

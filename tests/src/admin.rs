@@ -52,6 +52,14 @@ impl AdminFixture {
     /// # Errors
     /// When any step fails.
     pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        Self::new_with_env(backend, &[]).await
+    }
+
+    /// As [`AdminFixture::new`], serving with extra environment (`CENTRAL_API_...` overrides).
+    ///
+    /// # Errors
+    /// When any step fails.
+    pub async fn new_with_env(backend: Backend, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let db = CentralDb::new(backend).await;
         let store = store_of(&db, 4).await?;
         setup_site(&store, "A").await?;
@@ -114,8 +122,45 @@ impl AdminFixture {
             db.cli_with_stdin(&args, Some(&format!("{PASSWORD}\n"))).await?;
         }
         // Revoked agent tokens are refused at once (no auth cache).
-        let central = db.serve(&[("CENTRAL_API_AUTH_CACHE_TTL_SECS", "0")]).await?;
+        let mut env = vec![("CENTRAL_API_AUTH_CACHE_TTL_SECS", "0")];
+        env.extend_from_slice(extra_env);
+        let central = db.serve(&env).await?;
         Ok(Self { db, store, central, http: client(None), month })
+    }
+
+    /// An empty database with only the `root` administrator, served with extra environment: for tests that set
+    /// everything up through the public interfaces. `month` is the previous calendar month's first day.
+    ///
+    /// # Errors
+    /// When any step fails.
+    pub async fn blank(backend: Backend, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let db = CentralDb::new(backend).await;
+        let store = store_of(&db, 4).await?;
+        db.cli_with_stdin(
+            &["create-admin", "root", "--role", "root", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await?;
+        let mut env =
+            vec![("CENTRAL_API_AUTH_CACHE_TTL_SECS", "0"), ("CENTRAL_API_ATTENDANCE__POLL_INTERVAL_MS", "50")];
+        env.extend_from_slice(extra_env);
+        let central = db.serve(&env).await?;
+        let today = Utc::now().date_naive();
+        let month = (today.with_day(1).context("day 1")? - Duration::days(1)).with_day(1).context("day 1")?;
+        Ok(Self { db, store, central, http: client(None), month })
+    }
+
+    /// Creates administrator `name` with `role` on `site` (the command line, as an operator would).
+    ///
+    /// # Errors
+    /// When the command fails.
+    pub async fn create_admin(&self, name: &str, role: &str, site: Option<&str>) -> anyhow::Result<()> {
+        let mut args = vec!["create-admin", name, "--role", role, "--password-stdin"];
+        if let Some(site) = site {
+            args.extend(["--site", site]);
+        }
+        self.db.cli_with_stdin(&args, Some(&format!("{PASSWORD}\n"))).await?;
+        Ok(())
     }
 
     /// Sends a request; returns the status and the body as JSON (`Null` when empty or not JSON).

@@ -22,4 +22,5 @@ pub mod services;
 pub mod small_fs;
 pub mod terminal_sim;
 pub mod tls;
+pub mod web_client;
 pub mod zk_sim;

@@ -276,10 +276,14 @@ async fn viewer_of_a_sees_nothing_of_b(backend: Backend) {
     for id in ["count-present", "count-absent", "count-late", "count-leave", "chart-30d"] {
         assert!(html.contains(&format!(r#"data-testid="{id}""#)), "{id}");
     }
-    // Nobody punched today: 101, 102 and 103 are absent unless today is their week-off (Sunday, in the site's zone).
-    let today = Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).date_naive();
-    let absent = if today.weekday() == Weekday::Sun { 0 } else { 3 };
+    // Nobody punched today: 101, 102 and 103 are absent unless today is their week-off (Sunday, in the site's zone),
+    // once their 09:00 shift has started; before that they are not yet due.
+    let now = Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).naive_local();
+    let expected = if now.date().weekday() == Weekday::Sun { 0 } else { 3 };
+    let due = now.time() >= chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+    let (absent, not_yet) = if due { (expected, 0) } else { (0, expected) };
     assert!(html.contains(&format!(r#"data-testid="count-absent">{absent}<"#)), "{html}");
+    assert!(html.contains(&format!(r#"data-testid="count-not-yet-due">{not_yet}<"#)), "{html}");
     assert!(html.contains(r#"data-testid="count-present">0<"#));
     assert_eq!(html.matches("<g data-date=").count(), 30, "30 days in the chart");
     let (_, root_page) = page_of(&f, "root").await;
@@ -448,9 +452,19 @@ async fn dashboard_counts_today(backend: Backend) {
 
     let (_, html) = page_of(&f, "viewerA").await;
     let section = &html[html.find(r#"data-site="A""#).unwrap()..];
-    for (id, n) in [("count-present", 2), ("count-absent", 1), ("count-late", 1), ("count-leave", 1)] {
+    // 104 is absent once the 09:00 shift started, not yet due before.
+    let now = Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).naive_local();
+    let due = now.time() >= chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+    let (absent, not_yet) = if due { (1, 0) } else { (0, 1) };
+    for (id, n) in [
+        ("count-present", 2),
+        ("count-absent", absent),
+        ("count-not-yet-due", not_yet),
+        ("count-late", 1),
+        ("count-leave", 1),
+    ] {
         assert!(section.contains(&format!(r#"data-testid="{id}">{n}<"#)), "{id} = {n}: {section}");
     }
-    assert!(html.contains(&format!("{today}: 2 present, 1 on leave, 1 absent")), "today's bar: {html}");
+    assert!(html.contains(&format!("{today}: 2 present, 1 on leave, {absent} absent")), "today's bar: {html}");
     f.cleanup().await;
 }

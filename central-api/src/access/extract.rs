@@ -82,8 +82,15 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             return Err(unauthorized("log in (POST /api/v1/login) or send an administrator bearer token"));
         };
-        caller_for(state, username, via).await
+        let mut caller = caller_for(state, username, via).await?;
+        caller.address = peer_address(parts);
+        Ok(caller)
     }
+}
+
+/// The TCP peer's address, when the server recorded it.
+pub fn peer_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// The unexpired session whose secret hashes to `hash`.
@@ -115,5 +122,5 @@ pub async fn caller_for(state: &AppState, username: String, via: Via) -> Result<
         .map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("administrator {username}: {m}")))?;
     let sites =
         if role == Role::Root { Vec::new() } else { state.store.admin_sites(&username).await.map_err(storage)? };
-    Ok(Caller { username, role, sites, via })
+    Ok(Caller { username, role, sites, via, address: None })
 }

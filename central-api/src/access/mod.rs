@@ -72,6 +72,8 @@ pub struct Caller {
     /// Granted sites (empty and unused for root).
     pub sites: Vec<String>,
     pub via: Via,
+    /// The client's address (the TCP peer), recorded in the audit log.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -125,6 +127,7 @@ mod tests {
             role,
             sites: sites.iter().map(|s| (*s).to_owned()).collect(),
             via: Via::Token("t".into()),
+            address: None,
         }
     }
 

@@ -30,6 +30,23 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Cancelled when the service starts stopping, so long-lived responses (the live punch stream) end at once.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// How many days back a change marks days for recomputation (`attendance.backfill_days`).
+    pub backfill_days: u32,
+}
+
+impl AppState {
+    /// The first day a change applying from `from` (yesterday in UTC when absent, which is today or later in every
+    /// zone) marks for recomputation: no earlier than the backfill window.
+    pub fn backfill_from(&self, from: Option<chrono::NaiveDate>) -> chrono::NaiveDate {
+        let today = chrono::Utc::now().date_naive();
+        let earliest = today - chrono::Duration::days(i64::from(self.backfill_days));
+        from.unwrap_or(today - chrono::Duration::days(1)).max(earliest)
+    }
+
+    /// The backfill window in days.
+    pub fn backfill_window(&self) -> i64 {
+        i64::from(self.backfill_days) + 2
+    }
 }
 
 /// Every route of the API.

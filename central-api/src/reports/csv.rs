@@ -36,6 +36,12 @@ pub fn muster_lines(roll: &MusterRoll) -> Vec<Vec<String>> {
         );
         line.push(format!("{:.2}", t.overtime_hours()));
         lines.push(line);
+        for slot in &row.slot_lines {
+            let mut line = vec![row.employee.employee_id.clone(), row.employee.name.clone(), slot.label.clone()];
+            line.extend(slot.cells.iter().cloned());
+            line.extend(std::iter::repeat_n(String::new(), 8));
+            lines.push(line);
+        }
     }
     lines
 }

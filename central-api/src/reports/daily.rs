@@ -96,8 +96,7 @@ mod tests {
             overtime_secs: 1_800,
             late_by_secs: 420,
             early_exit_by_secs: 0,
-            flags: String::new(),
-            leave_kind: None,
+            ..AttendanceRow::default()
         };
         let out = build(&[row]);
         assert_eq!(out[0].in_time, "09:07");

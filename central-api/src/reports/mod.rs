@@ -3,5 +3,6 @@
 
 pub mod csv;
 pub mod daily;
+pub mod exceptions;
 pub mod muster;
 pub mod xlsx;

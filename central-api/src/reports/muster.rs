@@ -56,6 +56,58 @@ pub struct MusterRow {
     /// One per day of the month.
     pub cells: Vec<String>,
     pub totals: Totals,
+    /// With the ManDays option, for an employee with ManDays days: one line per slot used in the month (cells
+    /// `HH:MM-HH:MM`) and a line of the day's ManDays hours (`H:MM`).
+    pub slot_lines: Vec<SlotLine>,
+}
+
+/// A line under an employee's row: a label (shown in the department column) and one cell per day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotLine {
+    pub label: String,
+    pub cells: Vec<String>,
+}
+
+/// An employee-day's ManDays slots (in, out) and total work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MusterSlots {
+    pub employee_id: String,
+    pub date: NaiveDate,
+    pub slots: Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)>,
+    pub total_secs: i64,
+}
+
+/// Adds the ManDays lines (see [`MusterRow::slot_lines`]) from `slots` (any order; others ignored).
+pub fn add_man_days(roll: &mut MusterRoll, slots: &[MusterSlots]) {
+    let index: HashMap<(&str, NaiveDate), &MusterSlots> =
+        slots.iter().map(|s| ((s.employee_id.as_str(), s.date), s)).collect();
+    for row in &mut roll.rows {
+        let id = row.employee.employee_id.as_str();
+        let days: Vec<Option<&&MusterSlots>> =
+            roll.days.iter().map(|d| index.get(&(id, *d)).filter(|s| !s.slots.is_empty())).collect();
+        let most = days.iter().flatten().map(|s| s.slots.len()).max().unwrap_or(0);
+        if days.iter().all(Option::is_none) {
+            continue;
+        }
+        for n in 0..most {
+            let cells = days
+                .iter()
+                .map(|s| {
+                    s.and_then(|s| s.slots.get(n))
+                        .map(|(i, o)| format!("{}-{}", i.format("%H:%M"), o.format("%H:%M")))
+                        .unwrap_or_default()
+                })
+                .collect();
+            row.slot_lines.push(SlotLine { label: format!("ManDays slot {}", n + 1), cells });
+        }
+        let hours = days
+            .iter()
+            .map(|s| {
+                s.map(|s| format!("{}:{:02}", s.total_secs / 3600, (s.total_secs % 3600) / 60)).unwrap_or_default()
+            })
+            .collect();
+        row.slot_lines.push(SlotLine { label: "ManDays hours".to_owned(), cells: hours });
+    }
 }
 
 /// The whole roll.
@@ -121,7 +173,7 @@ pub fn build(title: &str, days: Vec<NaiveDate>, employees: &[MusterEmployee], ro
                     }
                 })
                 .collect();
-            MusterRow { employee: e.clone(), cells, totals }
+            MusterRow { employee: e.clone(), cells, totals, slot_lines: Vec::new() }
         })
         .collect();
     MusterRoll { title: title.to_owned(), days, rows: lines }
@@ -196,5 +248,39 @@ mod tests {
         assert_eq!(h[3], "01");
         assert_eq!(h[30], "28");
         assert_eq!(h[38], "OT hours");
+    }
+
+    #[test]
+    fn man_days_lines_follow_the_employee() {
+        let emps = vec![
+            MusterEmployee { employee_id: "1".into(), name: "A".into(), department: "X".into() },
+            MusterEmployee { employee_id: "2".into(), name: "B".into(), department: "X".into() },
+        ];
+        let mut roll = build("t", month_days(2026, 2).unwrap(), &emps, &[day("1", 2, Some("P"), 0, 0)]);
+        let at = |day: u32, h: u32, m: u32| d(day).and_hms_opt(h, m, 0).unwrap();
+        let slots = vec![
+            MusterSlots {
+                employee_id: "1".into(),
+                date: d(2),
+                slots: vec![(at(2, 8, 0), at(2, 10, 0)), (at(2, 10, 30), at(2, 17, 15))],
+                total_secs: 33_300,
+            },
+            MusterSlots {
+                employee_id: "1".into(),
+                date: d(3),
+                slots: vec![(at(3, 9, 0), at(3, 9, 45))],
+                total_secs: 2_700,
+            },
+        ];
+        add_man_days(&mut roll, &slots);
+        let lines = &roll.rows[0].slot_lines;
+        assert_eq!(
+            lines.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(),
+            ["ManDays slot 1", "ManDays slot 2", "ManDays hours"]
+        );
+        assert_eq!(&lines[0].cells[..3], ["", "08:00-10:00", "09:00-09:45"]);
+        assert_eq!(&lines[1].cells[..3], ["", "10:30-17:15", ""]);
+        assert_eq!(&lines[2].cells[..4], ["", "9:15", "0:45", ""], "a day without slots shows nothing");
+        assert!(roll.rows[1].slot_lines.is_empty(), "no ManDays slots, no lines");
     }
 }

@@ -11,9 +11,11 @@
 pub mod access;
 pub mod admin;
 pub mod attendance;
+pub mod audit;
 pub mod central_faults;
 pub mod group_commit;
 pub mod ingest;
+pub mod jobs;
 pub mod listing;
 pub mod rows;
 pub mod status;

@@ -62,13 +62,14 @@ impl FromRequestParts<AppState> for WebCaller {
                 e.into()
             }
         })?;
-        let caller = caller_for(state, session.username, Via::Session(hash)).await.map_err(|e| {
+        let mut caller = caller_for(state, session.username, Via::Session(hash)).await.map_err(|e| {
             if e.status == StatusCode::UNAUTHORIZED {
                 login()
             } else {
                 e.into()
             }
         })?;
+        caller.address = crate::access::extract::peer_address(parts);
         let flash = cookie(parts, FLASH_COOKIE).and_then(super::layout::decode_flash);
         let ctx = WebContext { caller, csrf_token: session.csrf_token, path: parts.uri.path().to_owned(), flash };
         parts.extensions.insert(ctx.clone());

@@ -1,39 +1,26 @@
-//! `GET /dashboard`: today at a glance for every site the caller sees (present, absent, late, on leave, counted in
-//! the site's own time zone) and a chart of the last 30 days.
-//!
-//! Today's figures are counted per employee, because most of today's rows do not exist yet (a day gets a row when
-//! its first punch arrives, and absentees get their A row only when the day closes): present = a row P, HD, WOP or
-//! PHP, or an open day with an arrival; on leave = L; absent = A, or an employee of the site who is expected today
-//! (active, joined, has a shift, not on a week-off or holiday) and has not arrived; late = arrived late. Past days
-//! in the chart are counted from the stored rows.
+//! `GET /dashboard`: today at a glance for every site the caller sees (present, absent, not yet due, late, on
+//! leave, counted in the site's own time zone, see [`super::today`]; an overnight shift still in progress under the
+//! day it started) and a chart of the last 30 days, counted from the stored rows.
 
 use std::collections::HashMap;
 
 use axum::extract::State;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, NaiveDateTime, Utc};
 use maud::{html, Markup};
 
 use super::auth::WebCaller;
 use super::chart::{attendance_chart, DayFigures};
 use super::error::WebError;
 use super::layout::page;
-use crate::attendance::engine::{HolidayKind, WeekOffRule};
+use super::today::{count_today, NightShift, Today, TodayCounts};
+use crate::attendance::engine::{HolidayKind, Shift, WeekOffRule};
 use crate::http::api::reports::all_rows;
 use crate::http::AppState;
-use crate::store::attendance::masters::{EmployeeProfile, HolidayRecord};
+use crate::store::attendance::masters::HolidayRecord;
 use crate::store::listing::{AttendanceFilter, AttendanceRow, SiteInfo};
 
 /// Days in the chart.
 pub const CHART_DAYS: i64 = 30;
-
-/// Today's figures of one site.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TodayCounts {
-    pub present: i64,
-    pub absent: i64,
-    pub late: i64,
-    pub leave: i64,
-}
 
 /// The site's local date now.
 pub fn site_today(time_zone: &str) -> NaiveDate {
@@ -55,64 +42,39 @@ async fn today_counts(
     state: &AppState,
     ctx: &super::auth::WebContext,
     site: &SiteInfo,
-    today: NaiveDate,
     holidays: &[HolidayRecord],
     rules: &HashMap<String, WeekOffRule>,
-) -> Result<TodayCounts, WebError> {
+    shifts: &HashMap<String, Shift>,
+) -> Result<(TodayCounts, NightShift), WebError> {
+    let now = site_now(&site.time_zone);
+    let today = now.date();
     let filter = AttendanceFilter {
         scope: ctx.caller.scope().map(str::to_owned),
-        from: Some(today),
+        from: Some(today - Duration::days(1)),
         to: Some(today),
         site: Some(site.site_id.clone()),
         by_employee: true,
         ..AttendanceFilter::default()
     };
-    let rows = all_rows(state, filter).await?;
+    let (today_rows, yesterday_rows): (Vec<AttendanceRow>, Vec<AttendanceRow>) =
+        all_rows(state, filter).await?.into_iter().partition(|r| r.work_date == today);
     let employees = state.store.employee_profiles(None, Some(&site.site_id)).await?;
-    let holiday = is_day_off(holidays, &site.site_id, today);
-    Ok(count_today(&employees, &rows, rules, holiday, today))
+    let t = Today {
+        now,
+        shifts,
+        rules,
+        default_rule: site.default_week_off_rule.as_ref().and_then(|code| rules.get(code)),
+        holiday: is_day_off(holidays, &site.site_id, today),
+    };
+    Ok(count_today(&employees, &today_rows, &yesterday_rows, &t))
 }
 
-/// Today's figures from the site's employees and today's rows (see the module doc).
-pub fn count_today(
-    employees: &[EmployeeProfile],
-    rows: &[AttendanceRow],
-    rules: &HashMap<String, WeekOffRule>,
-    holiday: bool,
-    today: NaiveDate,
-) -> TodayCounts {
-    let rows: HashMap<&str, &AttendanceRow> = rows.iter().map(|r| (r.employee_id.as_str(), r)).collect();
-    let mut counts = TodayCounts::default();
-    for employee in employees {
-        if let Some(row) = rows.get(employee.employee_id.as_str()) {
-            if row.late_by_secs > 0 {
-                counts.late += 1;
-            }
-            match row.status.as_deref() {
-                Some("P" | "HD" | "WOP" | "PHP") => counts.present += 1,
-                Some("L") => counts.leave += 1,
-                Some("A") => counts.absent += 1,
-                Some(_) => {}
-                None if row.in_time.is_some() => counts.present += 1,
-                None => {}
-            }
-            if row.status.is_some() || row.in_time.is_some() {
-                continue;
-            }
-        }
-        let employed = employee.active
-            && employee.date_of_joining.is_none_or(|d| d <= today)
-            && employee.date_of_leaving.is_none_or(|d| d >= today);
-        let week_off = employee
-            .week_off_rule
-            .as_ref()
-            .and_then(|code| rules.get(code))
-            .is_some_and(|rule| rule.is_week_off(today));
-        if employed && employee.shift_code.is_some() && !week_off && !holiday {
-            counts.absent += 1;
-        }
+/// The site's local date and time now.
+pub fn site_now(time_zone: &str) -> NaiveDateTime {
+    match time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => Utc::now().with_timezone(&tz).naive_local(),
+        Err(_) => Utc::now().naive_utc(),
     }
-    counts
 }
 
 fn chart_days(
@@ -156,9 +118,12 @@ pub async fn dashboard(State(state): State<AppState>, WebCaller(ctx): WebCaller)
     let holidays = state.store.holidays().await?;
     let rules: HashMap<String, WeekOffRule> =
         state.store.week_off_rules().await?.into_iter().map(|r| (r.code, r.rule)).collect();
+    let shifts: HashMap<String, Shift> =
+        state.store.shifts().await?.into_iter().map(|s| (s.shift.code.clone(), s.shift)).collect();
     let mut sections = Vec::new();
     for (site, today) in sites.iter().zip(todays) {
-        let now = today_counts(&state, &ctx, site, today, &holidays, &rules).await?;
+        let (now, night) = today_counts(&state, &ctx, site, &holidays, &rules, &shifts).await?;
+        let overnight = shifts.values().any(Shift::is_overnight);
         let days = chart_days(&counts, &site.site_id, today, now);
         sections.push(html! {
             section.site data-site=(site.site_id) aria-labelledby=(format!("site-{}", site.site_id)) {
@@ -168,8 +133,14 @@ pub async fn dashboard(State(state): State<AppState>, WebCaller(ctx): WebCaller)
                 dl.counts {
                     div { dt { "Present" } dd data-testid="count-present" { (now.present) } }
                     div { dt { "Absent" } dd data-testid="count-absent" { (now.absent) } }
+                    div { dt { "Not yet due" } dd data-testid="count-not-yet-due" { (now.not_yet_due) } }
                     div { dt { "Late" } dd data-testid="count-late" { (now.late) } }
                     div { dt { "On leave" } dd data-testid="count-leave" { (now.leave) } }
+                }
+                @if overnight || night.at_work > 0 {
+                    p data-testid="night-shift" {
+                        "Overnight shift of " (night.date) " in progress: " strong { (night.at_work) } " at work"
+                    }
                 }
                 h3.muted { "Last " (CHART_DAYS) " days" }
                 (attendance_chart(&site.site_id, &days))
@@ -186,81 +157,4 @@ pub async fn dashboard(State(state): State<AppState>, WebCaller(ctx): WebCaller)
         div.sites { @for s in &sections { (s) } }
     };
     Ok(page("Dashboard", &ctx, body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Weekday;
-
-    fn employee(id: &str) -> EmployeeProfile {
-        EmployeeProfile {
-            employee_id: id.into(),
-            name: id.into(),
-            department: String::new(),
-            designation: String::new(),
-            site_id: Some("A".into()),
-            shift_code: Some("GEN".into()),
-            week_off_rule: Some("SUN".into()),
-            date_of_joining: None,
-            date_of_leaving: None,
-            active: true,
-        }
-    }
-
-    fn row(id: &str, date: NaiveDate, status: Option<&str>, arrived: bool, late: i64) -> AttendanceRow {
-        AttendanceRow {
-            employee_id: id.into(),
-            name: id.into(),
-            department: String::new(),
-            site_id: Some("A".into()),
-            work_date: date,
-            shift_code: "GEN".into(),
-            day_kind: "working".into(),
-            status: status.map(str::to_owned),
-            provisional: status.is_none(),
-            in_time: arrived.then(|| date.and_hms_opt(9, 0, 0).unwrap_or_default()),
-            out_time: None,
-            total_work_secs: 0,
-            overtime_secs: 0,
-            late_by_secs: late,
-            early_exit_by_secs: 0,
-            flags: String::new(),
-            leave_kind: None,
-        }
-    }
-
-    #[test]
-    fn today_counts_every_expected_employee_once() {
-        let monday = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default();
-        let sunday = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
-        let rules: HashMap<String, WeekOffRule> = [("SUN".to_owned(), WeekOffRule::weekly(&[Weekday::Sun]))].into();
-        let mut gone = employee("gone");
-        gone.date_of_leaving = Some(monday - Duration::days(1));
-        let mut no_shift = employee("noshift");
-        no_shift.shift_code = None;
-        let employees = vec![
-            employee("p"),
-            employee("open"),
-            employee("late"),
-            employee("leave"),
-            employee("a"),
-            employee("missing"),
-            gone,
-            no_shift,
-        ];
-        let rows = vec![
-            row("p", monday, Some("P"), true, 0),
-            row("open", monday, None, true, 0),
-            row("late", monday, Some("HD"), true, 600),
-            row("leave", monday, Some("L"), false, 0),
-            row("a", monday, Some("A"), false, 0),
-        ];
-        let counts = count_today(&employees, &rows, &rules, false, monday);
-        assert_eq!(counts, TodayCounts { present: 3, absent: 2, late: 1, leave: 1 });
-        // A holiday or a week-off: nobody without a row is absent.
-        let counts = count_today(&employees, &rows, &rules, true, monday);
-        assert_eq!(counts.absent, 1, "only the stored A");
-        assert_eq!(count_today(&employees, &[], &rules, false, sunday), TodayCounts::default());
-    }
 }

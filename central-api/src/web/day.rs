@@ -85,6 +85,7 @@ pub async fn day_page(
         None => return Err(missing()),
     }
     let row = state.store.attendance(Some(&employee_id), date, date).await?.into_iter().next();
+    let man_days = state.store.man_days(Some(&employee_id), date, date).await?.into_iter().next();
     let day_start = date.and_hms_opt(0, 0, 0).unwrap_or_default();
     let mut from = day_start;
     let mut to = day_start + Duration::days(1);
@@ -132,11 +133,29 @@ pub async fn day_page(
                     " unmatched, " (r.punches_outside_window) " outside the window, " (r.punches_unapproved)
                     " unapproved manual"
                 }
-                @if let Some(original) = &r.sandwich_original { dt { "Before the sandwich rule" } dd { (original) } }
+                @if let Some(original) = &r.sandwich_original {
+                    dt { "Before the sandwich rule" } dd data-testid="day-sandwich" {
+                        (original) ", between absences on "
+                        (r.sandwich_before.map(|d| d.to_string()).unwrap_or_default()) " and "
+                        (r.sandwich_after.map(|d| d.to_string()).unwrap_or_default())
+                    }
+                }
                 @if let Some(kind) = &r.leave_kind {
                     dt { "Leave" } dd { (kind) @if r.leave_paid == Some(false) { " (unpaid)" } }
                 }
             }
+        }
+        @if let Some(md) = &man_days {
+            h2 { "ManDays slots" }
+            div.table-wrap { table data-testid="day-man-days" {
+                thead { tr { th scope="col" { "Slot" } th scope="col" { "In" } th scope="col" { "Out" } th scope="col" { "Work" } } }
+                tbody {
+                    @for (n, (i, o, secs)) in md.slots.iter().enumerate() {
+                        tr { td { (n + 1) } td { (i.format("%H:%M")) } td { (o.format("%H:%M")) } td { (duration_text(*secs)) } }
+                    }
+                    tr { th scope="row" colspan="3" { "Total" } td { (duration_text(md.total_secs)) } }
+                }
+            } }
         }
         h2 { "Punches" }
         @if punches.is_empty() {

@@ -21,12 +21,16 @@ const MAX_FLASH: usize = 500;
 pub const NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
     ("/muster", "Muster roll"),
+    ("/reports", "Reports"),
     ("/live", "Live"),
     ("/devices", "Devices"),
     ("/manual-logs", "Manual punches"),
     ("/employees", "Employees"),
     ("/shifts", "Shifts"),
     ("/holidays", "Holidays"),
+    ("/sites", "Sites"),
+    ("/jobs", "Jobs"),
+    ("/audit", "Audit"),
 ];
 
 fn head(title: &str) -> Markup {

@@ -8,6 +8,7 @@
 //! `/static/`. Every page checks scope with [`Caller::require`](crate::access::Caller::require) or reads through the
 //! scoped store functions, exactly as the JSON API does.
 
+pub mod audit;
 pub mod auth;
 pub mod chart;
 pub mod dashboard;
@@ -15,10 +16,13 @@ pub mod day;
 pub mod devices;
 pub mod edit;
 pub mod error;
+pub mod jobs;
 pub mod layout;
 pub mod live;
 pub mod login;
 pub mod muster;
+pub mod reports;
+pub mod today;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -44,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/devices", get(devices::devices_page))
         .route("/live", get(live::live_page))
         .route("/live/events", get(live::live_events))
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/audit", get(audit::audit_page))
+        .route("/reports", get(reports::reports_page))
         .merge(edit::router())
         .layer(middleware::from_fn(clear_shown_flash))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))

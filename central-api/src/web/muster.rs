@@ -14,7 +14,7 @@ use super::dashboard::site_today;
 use super::error::WebError;
 use super::layout::page;
 use crate::access::Action;
-use crate::http::api::reports::muster_days;
+use crate::http::api::reports::{muster_days, muster_slots};
 use crate::http::AppState;
 use crate::reports::muster::{self, MusterEmployee, MusterRoll};
 use crate::store::listing::AttendanceFilter;
@@ -37,6 +37,8 @@ pub struct MusterQuery {
     month: Option<String>,
     department: Option<String>,
     status: Option<String>,
+    /// `on`: ManDays slots under each ManDays employee's row.
+    man_days: Option<String>,
 }
 
 /// `YYYY-MM` as (year, month).
@@ -123,25 +125,43 @@ pub async fn muster_page(
         by_employee: true,
         ..AttendanceFilter::default()
     };
-    let rows = muster_days(&state, filter).await?;
+    let rows = muster_days(&state, filter.clone()).await?;
+    let with_slots = q.man_days.as_deref().is_some_and(|v| !v.is_empty());
     let month_text = format!("{:04}-{:02}", month.0, month.1);
     let mut roll = muster::build(&format!("Muster roll {site_id} {month_text}"), days, &employees, &rows);
+    if with_slots {
+        muster::add_man_days(&mut roll, &muster_slots(&state, filter).await?);
+    }
     if let Some(s) = &status {
         roll.rows.retain(|r| r.cells.iter().any(|c| c == s));
     }
+    let slots_flag = if with_slots { "on" } else { "" };
+    let slots_param = if with_slots { "true" } else { "" };
     let dept = department.as_deref().unwrap_or("");
     let st = status.as_deref().unwrap_or("");
     let link = |m: (i32, u32)| {
         let month = format!("{:04}-{:02}", m.0, m.1);
         format!(
             "/muster?{}",
-            query_string(&[("site", &site_id), ("month", &month), ("department", dept), ("status", st)])
+            query_string(&[
+                ("site", &site_id),
+                ("month", &month),
+                ("department", dept),
+                ("status", st),
+                ("man_days", slots_flag),
+            ])
         )
     };
     let download = |format: &str| {
         format!(
             "/api/v1/reports/muster?{}",
-            query_string(&[("site", &site_id), ("month", &month_text), ("department", dept), ("format", format)])
+            query_string(&[
+                ("site", &site_id),
+                ("month", &month_text),
+                ("department", dept),
+                ("format", format),
+                ("man_days", slots_param),
+            ])
         )
     };
     let body = html! {
@@ -173,6 +193,12 @@ pub async fn muster_page(
                     @for (code, meaning) in STATUS_CODES {
                         option value=(code) selected[*code == st] { (code) " – " (meaning) }
                     }
+                }
+            }
+            div {
+                label {
+                    input type="checkbox" name="man_days" checked[with_slots] data-testid="muster-man-days";
+                    " ManDays slots"
                 }
             }
             button type="submit" { "Show" }
@@ -232,6 +258,15 @@ fn grid(roll: &MusterRoll) -> Markup {
                                 td { (row.totals.present) } td { (row.totals.absent) } td { (row.totals.half_days) }
                                 td { (row.totals.week_offs) } td { (row.totals.holidays) } td { (row.totals.leave) }
                                 td { (row.totals.late) } td { (format!("{:.2}", row.totals.overtime_hours())) }
+                            }
+                            @for slot in &row.slot_lines {
+                                tr.slots data-employee-slots=(id) {
+                                    th scope="row" { (id) }
+                                    td {}
+                                    td { (slot.label) }
+                                    @for (d, cell) in roll.days.iter().zip(&slot.cells) { td data-date=(d) { (cell) } }
+                                    td colspan="8" {}
+                                }
                             }
                         }
                     }

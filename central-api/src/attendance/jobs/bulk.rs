@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{recompute, site_now, Finish, JobError, Outcome, Plan, Recomputed};
 use crate::attendance::engine;
+use crate::jobs::Progress;
 use crate::store::attendance::dirty;
 use crate::store::attendance::inputs::load_reference;
 use crate::store::attendance::{employees_in, Scope};
@@ -24,6 +25,29 @@ use crate::store::{Store, Tx};
 
 /// Employees per transaction in bulk jobs.
 pub const CHUNK: usize = 500;
+
+/// How a bulk job runs: employees per transaction, and the progress it reports (employees done of total) and
+/// whose stop signal it obeys between transactions.
+#[derive(Debug, Clone)]
+pub struct Control {
+    pub chunk: usize,
+    pub progress: Progress,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self { chunk: CHUNK, progress: Progress::new() }
+    }
+}
+
+impl Control {
+    fn check_stop(&self) -> Result<(), JobError> {
+        if self.progress.should_stop() {
+            return Err(JobError::Stopped);
+        }
+        Ok(())
+    }
+}
 
 const CLOSE_DAY: &str = "close_day";
 
@@ -77,13 +101,32 @@ pub async fn reprocess(
     at: DateTime<Utc>,
     finish: Option<Finish>,
 ) -> Result<Outcome, JobError> {
+    reprocess_with(store, target, from, to, at, finish, &Control::default()).await
+}
+
+/// [`reprocess`] with a [`Control`]: its chunk size, progress, and stop signal (then [`JobError::Stopped`]).
+///
+/// # Errors
+/// As [`reprocess`].
+pub async fn reprocess_with(
+    store: &Store,
+    target: &Target,
+    from: NaiveDate,
+    to: NaiveDate,
+    at: DateTime<Utc>,
+    finish: Option<Finish>,
+    ctl: &Control,
+) -> Result<Outcome, JobError> {
     check_range(from, to)?;
     let ids = ids_of(store, target).await?;
+    ctl.progress.add_total(ids.len() as u64);
     let days: BTreeSet<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let plan = move |_ctx: &engine::EmployeeContext<'_>, _now| days.clone();
     let mut total = Outcome::default();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(ctl.chunk.max(1)) {
+        ctl.check_stop()?;
         total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, finish)).await?;
+        ctl.progress.advance(chunk.len() as u64);
     }
     Ok(total)
 }
@@ -121,6 +164,19 @@ pub async fn revert_sandwich(
 /// # Errors
 /// [`JobError::Store`].
 pub async fn close_day(store: &Store, site: Option<&str>, at: DateTime<Utc>) -> Result<Outcome, JobError> {
+    close_day_with(store, site, at, &Control::default()).await
+}
+
+/// [`close_day`] with a [`Control`].
+///
+/// # Errors
+/// As [`close_day`], and [`JobError::Stopped`].
+pub async fn close_day_with(
+    store: &Store,
+    site: Option<&str>,
+    at: DateTime<Utc>,
+    ctl: &Control,
+) -> Result<Outcome, JobError> {
     let mut tx = store.begin().await?;
     let reference = load_reference(&mut tx).await?;
     tx.commit().await?;
@@ -140,12 +196,15 @@ pub async fn close_day(store: &Store, site: Option<&str>, at: DateTime<Utc>) -> 
             continue;
         }
         let ids = ids_of(store, &Target::Site(site_id.clone())).await?;
+        ctl.progress.add_total(ids.len() as u64);
         let plan = move |ctx: &engine::EmployeeContext<'_>, _now| {
             engine::affected_by_dates(ctx, engine::days_closing_between(ctx, after, until))
         };
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in ids.chunks(ctl.chunk.max(1)) {
+            ctl.check_stop()?;
             let (from, to) = (after.date() - Duration::days(2), until.date());
             total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, None)).await?;
+            ctl.progress.advance(chunk.len() as u64);
         }
         let mut tx = store.begin().await?;
         dirty::set_job_mark(&mut tx, CLOSE_DAY, site_id, until).await?;

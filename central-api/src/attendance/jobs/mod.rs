@@ -37,6 +37,10 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// A tracked job was told to stop (cancelled, taken over, or the service is stopping) between two chunks;
+    /// the chunks already committed stay.
+    #[error("stopped before the end")]
+    Stopped,
 }
 
 impl JobError {

@@ -14,11 +14,11 @@ use crate::access::Caller;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::admin::UnknownPin;
-use crate::store::listing::{AttendanceFilter, AttendanceRow, LogRow};
+use crate::store::listing::{AttendanceFilter, AttendanceRow, LogRow, ManDaysRow};
 
 const STATUSES: [&str; 8] = ["P", "HD", "A", "WO", "PH", "WOP", "PHP", "L"];
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttendanceQuery {
     /// First day (YYYY-MM-DD), inclusive.
@@ -75,14 +75,11 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(|| invalid("cursor", "is not a cursor this API returned"))
 }
 
-/// Attendance rows of the caller's sites.
-#[utoipa::path(get, path = "/api/v1/attendance", tag = "attendance", params(AttendanceQuery),
-    responses((status = 200, body = AttendancePage), (status = 400)))]
-pub async fn list_attendance(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<AttendanceQuery>,
-) -> Result<Json<AttendancePage>, ApiError> {
+/// The filter an attendance (or ManDays) query asks for, checked against the caller's sites.
+///
+/// # Errors
+/// `400` naming a bad parameter, `404` for a site out of scope.
+pub fn attendance_filter(caller: &Caller, q: AttendanceQuery) -> Result<AttendanceFilter, ApiError> {
     let limit = page_size(q.limit)?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if to < from {
@@ -110,8 +107,8 @@ pub async fn list_attendance(
             Some((date, employee.to_owned()))
         }
     };
-    let site = scoped_site(&caller, q.site.as_deref())?.map(str::to_owned);
-    let filter = AttendanceFilter {
+    let site = scoped_site(caller, q.site.as_deref())?.map(str::to_owned);
+    Ok(AttendanceFilter {
         scope: caller.scope().map(str::to_owned),
         from: q.from,
         to: q.to,
@@ -123,17 +120,56 @@ pub async fn list_attendance(
         descending,
         after,
         limit,
-    };
+        exception: None,
+    })
+}
+
+/// Attendance rows of the caller's sites, with the explanation, punch counts, lunch, flags and the sandwich rule's
+/// original status and neighbours.
+#[utoipa::path(get, path = "/api/v1/attendance", tag = "attendance", params(AttendanceQuery),
+    responses((status = 200, body = AttendancePage), (status = 400), (status = 401), (status = 404),
+        (status = 503)))]
+pub async fn list_attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AttendanceQuery>,
+) -> Result<Json<AttendancePage>, ApiError> {
+    let filter = attendance_filter(&caller, q)?;
     let items = state.store.list_attendance(&filter).await.map_err(store_error)?;
-    let next_cursor = (items.len() as i64 == limit)
+    let next_cursor = (items.len() as i64 == filter.limit)
         .then(|| items.last().map(|r| encode_cursor(&format!("{}|{}", r.work_date, r.employee_id))))
         .flatten();
     Ok(Json(AttendancePage { items, next_cursor }))
 }
 
+/// A page of ManDays rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManDaysPage {
+    pub items: Vec<ManDaysRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// ManDays rows (up to ten IN/OUT slots per day, with their totals) of the caller's sites, with the attendance
+/// filters, sort and cursor pages.
+#[utoipa::path(get, path = "/api/v1/man-days", tag = "attendance", params(AttendanceQuery),
+    responses((status = 200, body = ManDaysPage), (status = 400), (status = 401), (status = 404), (status = 503)))]
+pub async fn list_man_days(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AttendanceQuery>,
+) -> Result<Json<ManDaysPage>, ApiError> {
+    let filter = attendance_filter(&caller, q)?;
+    let items = state.store.list_man_days(&filter).await.map_err(store_error)?;
+    let next_cursor = (items.len() as i64 == filter.limit)
+        .then(|| items.last().map(|r| encode_cursor(&format!("{}|{}", r.work_date, r.employee_id))))
+        .flatten();
+    Ok(Json(ManDaysPage { items, next_cursor }))
+}
+
 /// Raw punches (AllLogs) of the caller's sites, in the order they were stored.
 #[utoipa::path(get, path = "/api/v1/logs", tag = "attendance", params(LogQuery),
-    responses((status = 200, body = LogPage), (status = 400)))]
+    responses((status = 200, body = LogPage), (status = 400), (status = 401), (status = 404), (status = 503)))]
 pub async fn list_logs(
     State(state): State<AppState>,
     caller: Caller,

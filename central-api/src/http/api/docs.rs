@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, people, reports, requests, session, sites, updates};
+use super::{attendance, audit, exceptions, jobs, people, reports, requests, session, shifts, sites, updates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,16 +18,19 @@ use super::{attendance, people, reports, requests, session, sites, updates};
     paths(
         session::login, session::logout, session::me, session::list_tokens, session::issue_token, session::revoke_token,
         sites::list_sites, sites::create_site, sites::list_agents, sites::create_agent, sites::revoke_agent,
-        sites::list_devices, sites::create_device,
+        sites::list_devices, sites::create_device, sites::get_site, sites::update_site,
         people::list_employees, people::get_employee, people::create_employee, people::update_employee,
-        people::list_shifts, people::create_shift, people::list_week_off_rules, people::create_week_off_rule,
+        shifts::list_shifts, shifts::get_shift, shifts::create_shift, shifts::update_shift,
+        people::list_week_off_rules, people::create_week_off_rule,
         people::list_holidays, people::create_holiday, people::delete_holiday,
         requests::list_manual_logs, requests::create_manual_log, requests::approve_manual_log,
         requests::reject_manual_log, requests::list_leaves, requests::create_leave, requests::approve_leave,
         requests::reject_leave,
-        attendance::list_attendance, attendance::list_logs, attendance::unknown_pins,
-        reports::muster, reports::daily,
-        updates::update_shift, updates::update_week_off_rule, updates::update_device,
+        attendance::list_attendance, attendance::list_man_days, attendance::list_logs, attendance::unknown_pins,
+        reports::muster, reports::daily, exceptions::late, exceptions::early_going, exceptions::overtime,
+        exceptions::absentees,
+        updates::update_week_off_rule, updates::update_device,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),

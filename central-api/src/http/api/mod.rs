@@ -4,11 +4,15 @@
 //! message naming the field.
 
 pub mod attendance;
+pub mod audit;
 pub mod docs;
+pub mod exceptions;
+pub mod jobs;
 pub mod people;
 pub mod reports;
 pub mod requests;
 pub mod session;
+pub mod shifts;
 pub mod sites;
 pub mod updates;
 
@@ -37,14 +41,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens", get(session::list_tokens).post(session::issue_token))
         .route("/api/v1/tokens/{id}", delete(session::revoke_token))
         .route("/api/v1/sites", get(sites::list_sites).post(sites::create_site))
+        .route("/api/v1/sites/{id}", get(sites::get_site).put(sites::update_site))
         .route("/api/v1/agents", get(sites::list_agents).post(sites::create_agent))
         .route("/api/v1/agents/{id}/revoke", post(sites::revoke_agent))
         .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
         .route("/api/v1/devices/{serial}", put(updates::update_device))
         .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
         .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
-        .route("/api/v1/shifts", get(people::list_shifts).post(people::create_shift))
-        .route("/api/v1/shifts/{code}", put(updates::update_shift))
+        .route("/api/v1/shifts", get(shifts::list_shifts).post(shifts::create_shift))
+        .route("/api/v1/shifts/{code}", get(shifts::get_shift).put(shifts::update_shift))
         .route("/api/v1/week-off-rules", get(people::list_week_off_rules).post(people::create_week_off_rule))
         .route("/api/v1/week-off-rules/{code}", put(updates::update_week_off_rule))
         .route("/api/v1/holidays", get(people::list_holidays).post(people::create_holiday))
@@ -56,10 +61,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/leaves/{id}/approve", post(requests::approve_leave))
         .route("/api/v1/leaves/{id}/reject", post(requests::reject_leave))
         .route("/api/v1/attendance", get(attendance::list_attendance))
+        .route("/api/v1/man-days", get(attendance::list_man_days))
         .route("/api/v1/logs", get(attendance::list_logs))
         .route("/api/v1/unknown-pins", get(attendance::unknown_pins))
         .route("/api/v1/reports/muster", get(reports::muster))
         .route("/api/v1/reports/daily", get(reports::daily))
+        .route("/api/v1/reports/late", get(exceptions::late))
+        .route("/api/v1/reports/early-going", get(exceptions::early_going))
+        .route("/api/v1/reports/overtime", get(exceptions::overtime))
+        .route("/api/v1/reports/absentees", get(exceptions::absentees))
+        .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::create_job))
+        .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route("/api/v1/audit", get(audit::list_audit))
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -87,8 +101,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// `400 invalid` for a body serde refused; the message starts with the field serde names (its prefix about the
+/// JSON body is dropped), as every validation message does.
 fn invalid_body(text: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid", text)
+    const PREFIXES: [&str; 2] =
+        ["Failed to deserialize the JSON body into the target type: ", "Failed to parse the request body as JSON: "];
+    let message = PREFIXES.iter().find_map(|p| text.strip_prefix(p)).map_or(text.clone(), str::to_owned);
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
 }
 
 /// `400 invalid` naming `field`.
@@ -156,7 +175,7 @@ mod tests {
     fn refusals_name_the_field() {
         let err = decode(br#"{"name": "x", "n": "seven"}"#.to_vec()).err().expect("refused");
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert!(err.message.contains('n'), "{}", err.message);
+        assert!(err.message.starts_with("n: invalid type"), "{}", err.message);
         let err = decode(br#"{"n": 7}"#.to_vec()).err().expect("refused");
         assert!(err.message.contains("name"), "{}", err.message);
     }

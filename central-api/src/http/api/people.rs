@@ -1,10 +1,10 @@
-//! Employees and the attendance settings: shifts, week-off rules, holidays. Shifts and week-off rules are global
-//! (root changes them); a holiday belongs to one site (its admins manage it) or to every site (root).
+//! Employees, week-off rules and holidays. Week-off rules are global (root changes them); a holiday belongs to one
+//! site (its admins manage it) or to every site (root). Every change is audited. (Shifts: [`super::shifts`].)
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,11 +12,12 @@ use super::sites::{scoped_site, SiteFilter};
 use super::updates::FieldError;
 use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
-use crate::attendance::engine::{Holiday, HolidayKind, Shift};
+use crate::attendance::engine::{Holiday, HolidayKind};
+use crate::audit::{self, Entry};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::attendance::masters::EmployeeProfile;
-use crate::store::attendance::{format_week_off, mark_horizon, parse_week_off};
+use crate::store::attendance::{format_week_off, parse_week_off};
 
 /// An employee (the `employees` row); `employee_id` is the PIN enrolled on the devices.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -99,37 +100,6 @@ impl Employee {
     }
 }
 
-/// A shift as listed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShiftInfo {
-    pub code: String,
-    pub name: String,
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-    pub grace_late_in_mins: i64,
-    pub grace_early_out_mins: i64,
-    pub min_half_day_mins: i64,
-    pub max_work_for_half_day_mins: i64,
-}
-
-/// A shift to create: the engine's defaults (see `Shift::new`) with these fields overridden.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewShift {
-    pub code: String,
-    pub name: String,
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-    /// Minutes of grace before an arrival counts as late.
-    pub grace_late_in_mins: Option<i64>,
-    /// Minutes of grace before a departure counts as early.
-    pub grace_early_out_mins: Option<i64>,
-    /// Minutes of work below which the day is absent (half day from there).
-    pub min_half_day_mins: Option<i64>,
-    /// Minutes of work up to which the day is a half day.
-    pub max_work_for_half_day_mins: Option<i64>,
-}
-
 /// A week-off rule: `spec` like `sun` or `sun,sat#2,sat#4`.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -174,7 +144,7 @@ pub async fn list_employees(
     ))
 }
 
-async fn visible_employee(state: &AppState, caller: &Caller, id: &str) -> Result<Employee, ApiError> {
+pub async fn visible_employee(state: &AppState, caller: &Caller, id: &str) -> Result<Employee, ApiError> {
     let profile = state.store.employee_profile(id).await.map_err(store_error)?;
     profile
         .filter(|p| p.site_id.as_deref().is_some_and(|s| caller.sees(s)))
@@ -193,91 +163,72 @@ pub async fn get_employee(
     Ok(Json(visible_employee(&state, &caller, &id).await?))
 }
 
-/// Creates an employee (root, or admin of the site).
+/// Creates an employee (root, or admin of the site), in one transaction: an unknown site, shift or week-off rule is
+/// refused naming the field and creates nothing. Their days from the joining date (within the backfill window) are
+/// computed in the background.
 #[utoipa::path(post, path = "/api/v1/employees", tag = "employees", request_body = Employee,
-    responses((status = 201, body = Employee), (status = 400), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 201, body = Employee), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409), (status = 413), (status = 503)))]
 pub async fn create_employee(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<Employee>,
 ) -> Result<(StatusCode, Json<Employee>), ApiError> {
+    Ok((StatusCode::CREATED, Json(add_employee(&state, &caller, req).await?)))
+}
+
+/// Checks, creates and audits an employee (the API and the web form share it).
+///
+/// # Errors
+/// `400` naming the field, `403`/`404` from the scope check, `409` for a taken id.
+pub async fn add_employee(state: &AppState, caller: &Caller, req: Employee) -> Result<Employee, ApiError> {
     req.validate()?;
     caller.require(Action::Write, Some(&req.site_id))?;
-    state.store.add_employee(&req.employee_id, &req.name, Some(&req.site_id)).await.map_err(store_error)?;
-    let from = req.date_of_joining.unwrap_or_else(mark_horizon);
-    state.store.update_employee_profile(&req.profile(), from).await.map_err(store_error)?;
-    Ok((StatusCode::CREATED, Json(req)))
+    let from = state.backfill_from(None);
+    state.store.save_employee(&req.profile(), true, from, state.backfill_window()).await.map_err(store_error)?;
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "employee", &req.employee_id).site(Some(&req.site_id)).after(&req),
+    )
+    .await;
+    Ok(req)
 }
 
 /// Replaces an employee's profile (root, or admin of both the old and the new site).
 #[utoipa::path(put, path = "/api/v1/employees/{id}", tag = "employees", params(("id" = String, Path)),
-    request_body = Employee, responses((status = 200, body = Employee), (status = 400), (status = 403), (status = 404)))]
+    request_body = Employee, responses((status = 200, body = Employee), (status = 400), (status = 401),
+        (status = 403), (status = 404), (status = 413), (status = 503)))]
 pub async fn update_employee(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<Employee>,
 ) -> Result<Json<Employee>, ApiError> {
+    Ok(Json(change_employee(&state, &caller, &id, req).await?))
+}
+
+/// Checks, stores and audits a change of employee `id` (the API and the web form share it).
+///
+/// # Errors
+/// `400` naming the field, `404` for an employee the caller does not see, `403` from the scope checks.
+pub async fn change_employee(state: &AppState, caller: &Caller, id: &str, req: Employee) -> Result<Employee, ApiError> {
     req.validate()?;
     if req.employee_id != id {
         return Err(invalid("employee_id", format!("{:?} differs from the path's {id:?}", req.employee_id)));
     }
-    let old = visible_employee(&state, &caller, &id).await?;
+    let old = visible_employee(state, caller, id).await?;
     caller.require(Action::Write, Some(&old.site_id))?;
     caller.require(Action::Write, Some(&req.site_id))?;
-    let from = req.date_of_joining.unwrap_or_else(mark_horizon);
-    state.store.update_employee_profile(&req.profile(), from).await.map_err(store_error)?;
-    Ok(Json(req))
-}
-
-/// Every shift.
-#[utoipa::path(get, path = "/api/v1/shifts", tag = "settings", responses((status = 200, body = [ShiftInfo])))]
-pub async fn list_shifts(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ShiftInfo>>, ApiError> {
-    caller.require(Action::Read, None)?;
-    let shifts = state.store.shifts().await.map_err(store_error)?;
-    Ok(Json(
-        shifts
-            .into_iter()
-            .map(|s| ShiftInfo {
-                grace_late_in_mins: s.shift.grace_late_in.num_minutes(),
-                grace_early_out_mins: s.shift.grace_early_out.num_minutes(),
-                min_half_day_mins: s.shift.min_half_day.num_minutes(),
-                max_work_for_half_day_mins: s.shift.max_work_for_half_day.num_minutes(),
-                code: s.shift.code,
-                name: s.name,
-                start: s.shift.start,
-                end: s.shift.end,
-            })
-            .collect(),
-    ))
-}
-
-/// Creates a shift (root).
-#[utoipa::path(post, path = "/api/v1/shifts", tag = "settings", request_body = NewShift,
-    responses((status = 201), (status = 400), (status = 403), (status = 409)))]
-pub async fn create_shift(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(req): Body<NewShift>,
-) -> Result<StatusCode, ApiError> {
-    caller.require(Action::Write, None)?;
-    text("code", &req.code, 50)?;
-    text("name", &req.name, 200)?;
-    let mut shift = Shift::new(&req.code, req.start, req.end);
-    let minutes = |field: &str, v: Option<i64>, default: chrono::Duration| -> Result<chrono::Duration, ApiError> {
-        match v {
-            None => Ok(default),
-            Some(m) if (0..=24 * 60).contains(&m) => Ok(chrono::Duration::minutes(m)),
-            Some(m) => Err(invalid(field, format!("{m} is not between 0 and 1440 minutes"))),
-        }
-    };
-    shift.grace_late_in = minutes("grace_late_in_mins", req.grace_late_in_mins, shift.grace_late_in)?;
-    shift.grace_early_out = minutes("grace_early_out_mins", req.grace_early_out_mins, shift.grace_early_out)?;
-    shift.min_half_day = minutes("min_half_day_mins", req.min_half_day_mins, shift.min_half_day)?;
-    shift.max_work_for_half_day =
-        minutes("max_work_for_half_day_mins", req.max_work_for_half_day_mins, shift.max_work_for_half_day)?;
-    state.store.create_shift(&req.name, &shift).await.map_err(store_error)?;
-    Ok(StatusCode::CREATED)
+    let from = state.backfill_from(None);
+    state.store.save_employee(&req.profile(), false, from, state.backfill_window()).await.map_err(store_error)?;
+    let entry = Entry::new("update", "employee", id).before(&old).after(&req);
+    if old.site_id != req.site_id {
+        // Moved between sites: the old site's admins see the entry too.
+        audit::record(&state.store, caller, entry.clone().site(Some(&old.site_id))).await;
+    }
+    audit::record(&state.store, caller, entry.site(Some(&req.site_id))).await;
+    Ok(req)
 }
 
 /// Every week-off rule.
@@ -310,6 +261,8 @@ pub async fn create_week_off_rule(
     text("name", &req.name, 200)?;
     let rule = parse_week_off(&req.spec).map_err(|e| invalid("spec", e))?;
     state.store.create_week_off_rule(&req.code, &req.name, &rule).await.map_err(store_error)?;
+    let after = WeekOffRuleBody { code: req.code.clone(), name: req.name.clone(), spec: format_week_off(&rule) };
+    audit::record(&state.store, &caller, Entry::new("create", "week_off_rule", &req.code).after(&after)).await;
     Ok(StatusCode::CREATED)
 }
 
@@ -337,7 +290,7 @@ pub async fn list_holidays(State(state): State<AppState>, caller: Caller) -> Res
 pub async fn create_holiday(
     State(state): State<AppState>,
     caller: Caller,
-    Body(mut req): Body<HolidayBody>,
+    Body(req): Body<HolidayBody>,
 ) -> Result<(StatusCode, Json<HolidayBody>), ApiError> {
     text("name", &req.name, 200)?;
     let kind = [HolidayKind::Public, HolidayKind::Company, HolidayKind::Optional]
@@ -346,10 +299,36 @@ pub async fn create_holiday(
         .ok_or_else(|| invalid("kind", format!("{:?} is not public, company or optional", req.kind)))?;
     let site =
         req.site_id.as_deref().map(str::parse::<protocol::SiteId>).transpose().map_err(|e| invalid("site_id", e))?;
-    caller.require(Action::Write, req.site_id.as_deref())?;
     let holiday = Holiday { date: req.date, name: req.name.clone(), kind, site };
-    req.id = state.store.add_holiday(&holiday).await.map_err(store_error)?;
-    Ok((StatusCode::CREATED, Json(req)))
+    Ok((StatusCode::CREATED, Json(add_holiday(&state, &caller, holiday).await?)))
+}
+
+fn holiday_body(id: i64, h: &Holiday) -> HolidayBody {
+    HolidayBody {
+        id,
+        date: h.date,
+        name: h.name.clone(),
+        kind: h.kind.as_str().to_owned(),
+        site_id: h.site.as_ref().map(|s| s.as_str().to_owned()),
+    }
+}
+
+/// Stores and audits a checked holiday after the caller's check (the API and the web form share it).
+///
+/// # Errors
+/// `403`/`404` from the scope check, `404` for an unknown site.
+pub async fn add_holiday(state: &AppState, caller: &Caller, holiday: Holiday) -> Result<HolidayBody, ApiError> {
+    let site = holiday.site.as_ref().map(|s| s.as_str().to_owned());
+    caller.require(Action::Write, site.as_deref())?;
+    let id = state.store.add_holiday(&holiday).await.map_err(store_error)?;
+    let body = holiday_body(id, &holiday);
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "holiday", id.to_string()).site(site.as_deref()).after(&body),
+    )
+    .await;
+    Ok(body)
 }
 
 /// Removes a holiday (as for adding it).
@@ -360,12 +339,29 @@ pub async fn delete_holiday(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    remove_holiday(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes and audits holiday `id` after the caller's checks (the API and the web form share it).
+///
+/// # Errors
+/// `404` for a holiday the caller does not see, `403` from the scope check.
+pub async fn remove_holiday(state: &AppState, caller: &Caller, id: i64) -> Result<HolidayBody, ApiError> {
     let all = state.store.holidays().await.map_err(store_error)?;
     let holiday = all
         .into_iter()
         .find(|h| h.id == id && h.holiday.site.as_ref().is_none_or(|s| caller.sees(s.as_str())))
         .ok_or_else(|| not_found("holiday", &id.to_string()))?;
-    caller.require(Action::Write, holiday.holiday.site.as_ref().map(|s| s.as_str()))?;
+    let site = holiday.holiday.site.as_ref().map(|s| s.as_str().to_owned());
+    caller.require(Action::Write, site.as_deref())?;
     state.store.remove_holiday(id).await.map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT)
+    let body = holiday_body(id, &holiday.holiday);
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("delete", "holiday", id.to_string()).site(site.as_deref()).before(&body),
+    )
+    .await;
+    Ok(body)
 }

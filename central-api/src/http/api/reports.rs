@@ -15,7 +15,7 @@ use crate::access::Caller;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::reports::daily::DailyRow;
-use crate::reports::muster::{MusterDay, MusterEmployee};
+use crate::reports::muster::{MusterDay, MusterEmployee, MusterSlots};
 use crate::reports::{csv, daily, muster, xlsx};
 use crate::store::listing::{AttendanceFilter, AttendanceRow};
 
@@ -31,6 +31,8 @@ pub struct MusterQuery {
     pub month: String,
     /// `csv` (default) or `xlsx`.
     pub format: Option<String>,
+    /// Add each ManDays employee's slots (one line per slot, `HH:MM-HH:MM`) and daily ManDays hours under their row.
+    pub man_days: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -75,6 +77,26 @@ pub async fn muster_days(state: &AppState, filter: AttendanceFilter) -> Result<V
         .collect())
 }
 
+/// The ManDays slots of every row matching the filter, page by page, as the muster roll shows them.
+pub async fn muster_slots(state: &AppState, mut filter: AttendanceFilter) -> Result<Vec<MusterSlots>, ApiError> {
+    filter.limit = super::MAX_PAGE;
+    let mut out = Vec::new();
+    loop {
+        let page = state.store.list_man_days(&filter).await.map_err(store_error)?;
+        let full = page.len() as i64 == filter.limit;
+        filter.after = page.last().map(|r| (r.work_date, r.employee_id.clone()));
+        out.extend(page.into_iter().map(|r| MusterSlots {
+            employee_id: r.employee_id,
+            date: r.work_date,
+            slots: r.slots.iter().map(|s| (s.in_time, s.out_time)).collect(),
+            total_secs: r.total_secs,
+        }));
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
 fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response {
     (
         [
@@ -88,7 +110,8 @@ fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response
 
 /// The monthly muster roll of a site or a department.
 #[utoipa::path(get, path = "/api/v1/reports/muster", tag = "reports", params(MusterQuery),
-    responses((status = 200, description = "CSV or XLSX file"), (status = 400), (status = 404)))]
+    responses((status = 200, description = "CSV or XLSX file"), (status = 400), (status = 401), (status = 404),
+        (status = 503)))]
 pub async fn muster(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,10 +152,13 @@ pub async fn muster(
         by_employee: true,
         ..AttendanceFilter::default()
     };
-    let rows = muster_days(&state, filter).await?;
+    let rows = muster_days(&state, filter.clone()).await?;
     let scope_name = [q.site.as_deref(), q.department.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let title = format!("Muster roll {} {}", scope_name, q.month);
-    let roll = muster::build(&title, days, &employees, &rows);
+    let mut roll = muster::build(&title, days, &employees, &rows);
+    if q.man_days == Some(true) {
+        muster::add_man_days(&mut roll, &muster_slots(&state, filter).await?);
+    }
     let base = format!("muster-{}-{}", scope_name.replace(' ', "-"), q.month);
     if format == "xlsx" {
         let bytes = xlsx::muster(&roll)

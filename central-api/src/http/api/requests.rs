@@ -1,6 +1,7 @@
 //! Manual logs and leave: list, request, approve, reject. Deciding one goes through the store's decide functions,
 //! which mark the days it touches dirty in the same transaction, so the attendance worker recomputes them.
 
+use crate::audit::{self, Entry};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -89,6 +90,17 @@ pub async fn decide(
         crate::store::StoreError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "already_decided", m),
         other => store_error(other),
     })?;
+    let resource = if table == RequestTable::Leaves { "leave" } else { "manual_log" };
+    let decision = if approve { "approved" } else { "rejected" };
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new(if approve { "approve" } else { "reject" }, resource, id.to_string())
+            .site(Some(&site))
+            .before(&serde_json::json!({ "approval": "pending" }))
+            .after(&serde_json::json!({ "approval": decision, "decided_by": caller.username })),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -118,7 +130,6 @@ pub async fn create_manual_log(
         .filter(|s| !matches!(s, protocol::PunchState::Unknown(_)))
         .ok_or_else(|| invalid("state", format!("{:?} is not a punch state such as check_in", req.state)))?;
     let site = employee_site(&state, &caller, &req.employee_id).await?;
-    caller.require(Action::Write, Some(&site))?;
     let log = NewManualLog {
         employee_id: req.employee_id,
         local_time: req.local_time,
@@ -126,8 +137,32 @@ pub async fn create_manual_log(
         reason: req.reason,
         requested_by: caller.username.clone(),
     };
-    let id = state.store.request_manual_log(&log).await.map_err(store_error)?;
+    let id = request_manual_log(&state, &caller, &site, &log).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// Stores and audits a checked manual log of an employee at `site` after the caller's check (the API and the web
+/// form share it).
+///
+/// # Errors
+/// `403`/`404` from the scope check, `503` when the store fails.
+pub async fn request_manual_log(
+    state: &AppState,
+    caller: &Caller,
+    site: &str,
+    log: &NewManualLog,
+) -> Result<i64, ApiError> {
+    caller.require(Action::Write, Some(site))?;
+    let id = state.store.request_manual_log(log).await.map_err(store_error)?;
+    let after = serde_json::json!({ "employee_id": log.employee_id, "local_time": log.local_time,
+        "state": log.state.name(), "reason": log.reason, "approval": "pending" });
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "manual_log", id.to_string()).site(Some(site)).after(&after),
+    )
+    .await;
+    Ok(id)
 }
 
 /// Approves a pending manual log; its days are recomputed.
@@ -188,6 +223,8 @@ pub async fn create_leave(
         requested_by: caller.username.clone(),
     };
     let id = state.store.request_leave(&leave).await.map_err(store_error)?;
+    audit::record(&state.store, &caller, Entry::new("create", "leave", id.to_string()).site(Some(&site)).after(&leave))
+        .await;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
 

@@ -215,6 +215,9 @@ pub async fn issue_token(
         .await
         .map_err(store_error)?;
     let token = format!("{}{token_id}_{secret}", secrets::TOKEN_PREFIX);
+    let after = serde_json::json!({ "token_id": token_id, "username": caller.username, "label": req.label });
+    crate::audit::record(&state.store, &caller, crate::audit::Entry::new("issue", "token", &token_id).after(&after))
+        .await;
     Ok((StatusCode::CREATED, Json(IssuedToken { token_id, token })))
 }
 
@@ -227,5 +230,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.revoke_admin_token(&caller.username, &id).await.map_err(store_error)?;
+    let before = serde_json::json!({ "token_id": id, "username": caller.username });
+    crate::audit::record(&state.store, &caller, crate::audit::Entry::new("revoke", "token", &id).before(&before)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,4 @@
-//! Sites, agents (with their tokens) and devices.
+//! Sites (with their settings), agents (with their tokens) and devices. Every change is audited.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -6,8 +6,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::updates::FieldError;
 use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
+use crate::audit::{self, Entry};
 use crate::auth::AgentToken;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -93,7 +95,135 @@ pub async fn create_site(
     text("name", &req.name, 200)?;
     check_zone("time_zone", &req.time_zone)?;
     state.store.create_site(&req.site_id, &req.name, &req.time_zone).await.map_err(store_error)?;
-    Ok((StatusCode::CREATED, Json(SiteInfo { site_id: req.site_id, name: req.name, time_zone: req.time_zone })))
+    let site = SiteInfo {
+        site_id: req.site_id,
+        name: req.name,
+        time_zone: req.time_zone,
+        sandwich: "off".to_owned(),
+        default_week_off_rule: None,
+    };
+    audit::record(
+        &state.store,
+        &caller,
+        Entry::new("create", "site", &site.site_id).site(Some(&site.site_id)).after(&site),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(site)))
+}
+
+/// A site's new settings: anything left out keeps its value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteChange {
+    pub name: Option<String>,
+    /// IANA zone, e.g. `Asia/Kolkata`: "now" and "today" for the site's days.
+    pub time_zone: Option<String>,
+    /// `off`, `week_offs` or `week_offs_and_holidays`: which runs of days off the sandwich rule may turn into
+    /// absences when the working days on both sides are absences.
+    pub sandwich: Option<String>,
+    /// The week-off rule of employees without one of their own; `null`: none (no weekly off).
+    #[serde(default, deserialize_with = "super::shifts::present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub default_week_off_rule: Option<Option<String>>,
+    /// First day a change of zone, sandwich setting or default week-off rule applies to: the site's days from then
+    /// (within the backfill window) are recomputed. Yesterday when absent.
+    pub effective_from: Option<chrono::NaiveDate>,
+}
+
+/// The site `id` the caller sees, with its settings.
+///
+/// # Errors
+/// `404` for a site the caller does not see.
+pub async fn visible_site(state: &AppState, caller: &Caller, id: &str) -> Result<SiteInfo, ApiError> {
+    let sites = state.store.list_sites(caller.scope()).await.map_err(store_error)?;
+    sites
+        .into_iter()
+        .find(|s| s.site_id == id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("site {id:?} does not exist")))
+}
+
+/// One site with its settings.
+#[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "sites", params(("id" = String, Path)),
+    responses((status = 200, body = SiteInfo), (status = 401), (status = 404), (status = 503)))]
+pub async fn get_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SiteInfo>, ApiError> {
+    Ok(Json(visible_site(&state, &caller, &id).await?))
+}
+
+/// Changes a site's name, zone, sandwich setting or default week-off rule (root, or admin of the site); a change
+/// of anything but the name recomputes the site's days from `effective_from`.
+#[utoipa::path(put, path = "/api/v1/sites/{id}", tag = "sites", params(("id" = String, Path)),
+    request_body = SiteChange, responses((status = 200, body = SiteInfo), (status = 400), (status = 401),
+        (status = 403), (status = 404), (status = 413), (status = 503)))]
+pub async fn update_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(change): Body<SiteChange>,
+) -> Result<Json<SiteInfo>, ApiError> {
+    Ok(Json(change_site(&state, &caller, &id, &change).await?))
+}
+
+/// The site `old` becomes after `change`, checked.
+///
+/// # Errors
+/// The first field that is wrong, named.
+pub fn changed_site(old: &SiteInfo, change: &SiteChange) -> Result<SiteInfo, FieldError> {
+    let mut new = old.clone();
+    if let Some(name) = &change.name {
+        if name.trim().is_empty() || name.chars().count() > 200 {
+            return Err(FieldError::new("name", "must be 1 to 200 characters"));
+        }
+        new.name = name.trim().to_owned();
+    }
+    if let Some(zone) = &change.time_zone {
+        if zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(FieldError::new("time_zone", format!("{zone:?} is not an IANA time zone")));
+        }
+        new.time_zone = zone.clone();
+    }
+    if let Some(sandwich) = &change.sandwich {
+        if crate::attendance::engine::SandwichSetting::from_name(sandwich).is_none() {
+            return Err(FieldError::new(
+                "sandwich",
+                format!("{sandwich:?} is not off, week_offs or week_offs_and_holidays"),
+            ));
+        }
+        new.sandwich = sandwich.clone();
+    }
+    if let Some(rule) = &change.default_week_off_rule {
+        new.default_week_off_rule = rule.clone().filter(|r| !r.trim().is_empty());
+    }
+    Ok(new)
+}
+
+/// Checks, stores and audits a change of site `id` (the API, the web form and the command line share it).
+///
+/// # Errors
+/// `404` for a site the caller does not see, `403` for a viewer, `400` naming the field.
+pub async fn change_site(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    change: &SiteChange,
+) -> Result<SiteInfo, ApiError> {
+    let old = visible_site(state, caller, id).await?;
+    caller.require(Action::Write, Some(id))?;
+    let new = changed_site(&old, change)?;
+    let attendance_changed = (&new.time_zone, &new.sandwich, &new.default_week_off_rule)
+        != (&old.time_zone, &old.sandwich, &old.default_week_off_rule);
+    let from = attendance_changed.then(|| state.backfill_from(change.effective_from));
+    state.store.update_site_settings(&new, from).await.map_err(store_error)?;
+    let mut after = serde_json::to_value(&new).unwrap_or_default();
+    if let (Some(from), Some(map)) = (from, after.as_object_mut()) {
+        map.insert("recomputed_from".into(), serde_json::json!(from));
+    }
+    audit::record(&state.store, caller, Entry::new("update", "site", id).site(Some(id)).before(&old).after(&after))
+        .await;
+    Ok(new)
 }
 
 /// Agents of the caller's sites.
@@ -128,6 +258,13 @@ pub async fn register_agent(state: &AppState, caller: &Caller, req: NewAgent) ->
     caller.require(Action::Write, Some(&req.site_id))?;
     let token = AgentToken::generate(agent.clone());
     state.store.create_agent(agent.as_str(), &req.site_id, &token.secret_hash()).await.map_err(store_error)?;
+    let after = serde_json::json!({ "agent_id": agent.as_str(), "site_id": req.site_id });
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "agent", agent.as_str()).site(Some(&req.site_id)).after(&after),
+    )
+    .await;
     Ok(CreatedAgent { agent_id: agent.as_str().to_owned(), site_id: req.site_id, token: token.reveal() })
 }
 
@@ -153,7 +290,16 @@ pub async fn revoke_agent_checked(state: &AppState, caller: &Caller, id: &str) -
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("agent {id:?} does not exist")));
     };
     caller.require(Action::Write, Some(&agent.site_id))?;
-    state.store.revoke_agent(id).await.map_err(store_error)
+    state.store.revoke_agent(id).await.map_err(store_error)?;
+    let before = serde_json::json!({ "agent_id": id, "site_id": agent.site_id, "revoked": false });
+    let after = serde_json::json!({ "agent_id": id, "site_id": agent.site_id, "revoked": true });
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("revoke", "agent", id).site(Some(&agent.site_id)).before(&before).after(&after),
+    )
+    .await;
+    Ok(())
 }
 
 /// Devices of the caller's sites.
@@ -203,5 +349,11 @@ pub async fn create_device(
         direction,
     };
     state.store.add_device(&device).await.map_err(store_error)?;
+    audit::record(
+        &state.store,
+        &caller,
+        Entry::new("create", "device", &device.serial).site(Some(&device.site_id)).after(&device),
+    )
+    .await;
     Ok(StatusCode::CREATED)
 }

@@ -1,23 +1,23 @@
-//! Update endpoints for settings and devices: `PUT /api/v1/shifts/{code}`, `PUT /api/v1/week-off-rules/{code}`
-//! (root; the employees on the shift or rule get their days from `effective_from` marked for recomputation through
-//! the store) and `PUT /api/v1/devices/{serial}` (root, or admin of the device's site). The checks that turn a
-//! submitted shift or device into a valid one live here as plain functions returning a [`FieldError`], so the web
-//! forms refuse exactly what the API refuses, with the same field names.
+//! Update endpoints for settings and devices: `PUT /api/v1/week-off-rules/{code}` (root; the employees on the rule
+//! get their days from `effective_from` marked for recomputation through the store) and
+//! `PUT /api/v1/devices/{serial}` (root, or admin of the device's site). The checks that turn a submitted device
+//! into a valid one live here as plain functions returning a [`FieldError`], so the web forms refuse exactly what
+//! the API refuses, with the same field names. (Shifts: [`super::shifts`].)
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::sites::check_zone;
 use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
-use crate::attendance::engine::{Shift, ShiftError};
+use crate::audit::{self, Entry};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::admin::{DeviceRecord, NewDevice, DEVICE_STATUSES};
-use crate::store::attendance::parse_week_off;
+use crate::store::attendance::{format_week_off, parse_week_off};
 
 /// A refused value: the field it was in and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,26 +36,6 @@ impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         invalid(e.field, e.message)
     }
-}
-
-/// A shift's new settings. Minutes left out keep their current value (the engine's defaults for a new shift).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShiftChange {
-    pub name: String,
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-    /// Minutes of grace before an arrival counts as late.
-    pub grace_late_in_mins: Option<i64>,
-    /// Minutes of grace before a departure counts as early.
-    pub grace_early_out_mins: Option<i64>,
-    /// Minutes of work below which the day is absent (half day from there).
-    pub min_half_day_mins: Option<i64>,
-    /// Minutes of work up to which the day is a half day.
-    pub max_work_for_half_day_mins: Option<i64>,
-    /// First day the change applies to (its days are recomputed from there, at most 400 days back); today when
-    /// absent.
-    pub effective_from: Option<NaiveDate>,
 }
 
 /// A week-off rule's new name and spec (`sun`, `sun,sat#2,sat#4`).
@@ -84,56 +64,6 @@ pub struct DeviceChange {
     pub direction: Option<String>,
     /// `active` (default) or `inactive`.
     pub status: Option<String>,
-}
-
-/// The shift `code` becomes after `change`: `current`'s settings (or the engine's defaults for a new shift) with the
-/// submitted fields replaced, validated.
-///
-/// # Errors
-/// The first field out of range, named as in [`ShiftChange`].
-pub fn changed_shift(code: &str, current: Option<&Shift>, change: &ShiftChange) -> Result<Shift, FieldError> {
-    if code.trim().is_empty() || code.chars().count() > 50 {
-        return Err(FieldError::new("code", "must be 1 to 50 characters"));
-    }
-    if change.name.trim().is_empty() || change.name.chars().count() > 200 {
-        return Err(FieldError::new("name", "must be 1 to 200 characters"));
-    }
-    let mut shift = match current {
-        Some(current) => {
-            let fresh = Shift::new(code, change.start, change.end);
-            Shift { start: fresh.start, end: fresh.end, ..current.clone() }
-        }
-        None => Shift::new(code, change.start, change.end),
-    };
-    let minutes = |field: &'static str, v: Option<i64>, current: chrono::Duration| match v {
-        None => Ok(current),
-        Some(m) if (0..=24 * 60).contains(&m) => Ok(chrono::Duration::minutes(m)),
-        Some(m) => Err(FieldError::new(field, format!("{m} is not between 0 and 1440 minutes"))),
-    };
-    shift.grace_late_in = minutes("grace_late_in_mins", change.grace_late_in_mins, shift.grace_late_in)?;
-    shift.grace_early_out = minutes("grace_early_out_mins", change.grace_early_out_mins, shift.grace_early_out)?;
-    shift.min_half_day = minutes("min_half_day_mins", change.min_half_day_mins, shift.min_half_day)?;
-    shift.max_work_for_half_day =
-        minutes("max_work_for_half_day_mins", change.max_work_for_half_day_mins, shift.max_work_for_half_day)?;
-    shift.validate().map_err(|e| FieldError::new(shift_error_field(&e), e))?;
-    Ok(shift)
-}
-
-/// The [`ShiftChange`] field a validation error is about.
-fn shift_error_field(e: &ShiftError) -> &'static str {
-    match e {
-        ShiftError::ZeroLength { .. } => "end",
-        ShiftError::Negative { field, .. } | ShiftError::TooLong { field, .. } => match *field {
-            "grace_late_in" => "grace_late_in_mins",
-            "grace_early_out" => "grace_early_out_mins",
-            "min_half_day" => "min_half_day_mins",
-            "max_work_for_half_day" => "max_work_for_half_day_mins",
-            other => other,
-        },
-        ShiftError::HalfDayBand { .. } => "min_half_day_mins",
-        ShiftError::LunchOutsideShift { .. } => "lunch_break_start",
-        ShiftError::EmptyCode { .. } => "code",
-    }
 }
 
 /// The device `current` becomes after `change`, checked; `site_zone` is the default zone.
@@ -182,30 +112,8 @@ pub fn changed_device(current: &NewDevice, site_zone: &str, change: &DeviceChang
     })
 }
 
-fn today() -> NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
 fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {id:?} does not exist"))
-}
-
-/// Changes a shift (root); the days of its employees from `effective_from` are recomputed.
-#[utoipa::path(put, path = "/api/v1/shifts/{code}", tag = "settings", params(("code" = String, Path)),
-    request_body = ShiftChange, responses((status = 204), (status = 400), (status = 403), (status = 404)))]
-pub async fn update_shift(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(code): Path<String>,
-    Body(change): Body<ShiftChange>,
-) -> Result<StatusCode, ApiError> {
-    caller.require(Action::Write, None)?;
-    let shifts = state.store.shifts().await.map_err(store_error)?;
-    let current = shifts.into_iter().find(|s| s.shift.code == code).ok_or_else(|| not_found("shift", &code))?;
-    let shift = changed_shift(&code, Some(&current.shift), &change)?;
-    let from = change.effective_from.unwrap_or_else(today);
-    state.store.update_shift(change.name.trim(), &shift, from).await.map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Changes a week-off rule (root); the days of its employees from `effective_from` are recomputed.
@@ -220,8 +128,15 @@ pub async fn update_week_off_rule(
     caller.require(Action::Write, None)?;
     text("name", &change.name, 200)?;
     let rule = parse_week_off(&change.spec).map_err(|e| invalid("spec", e))?;
-    let from = change.effective_from.unwrap_or_else(today);
+    let rules = state.store.week_off_rules().await.map_err(store_error)?;
+    let old = rules.into_iter().find(|r| r.code == code).ok_or_else(|| not_found("week-off rule", &code))?;
+    let from = state.backfill_from(change.effective_from);
     state.store.update_week_off_rule(&code, change.name.trim(), &rule, from).await.map_err(store_error)?;
+    let before = serde_json::json!({"code": code, "name": old.name, "spec": format_week_off(&old.rule)});
+    let after = serde_json::json!({"code": code, "name": change.name.trim(), "spec": format_week_off(&rule),
+        "effective_from": from});
+    audit::record(&state.store, &caller, Entry::new("update", "week_off_rule", &code).before(&before).after(&after))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,54 +159,19 @@ pub async fn update_device(
     }
     let record = changed_device(&current.device, &site.time_zone, &change)?;
     state.store.update_device(&record).await.map_err(store_error)?;
+    let site_id = current.device.site_id.clone();
+    audit::record(
+        &state.store,
+        &caller,
+        Entry::new("update", "device", &serial).site(Some(&site_id)).before(&current).after(&record),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn change(start: (u32, u32), end: (u32, u32)) -> ShiftChange {
-        ShiftChange {
-            name: "General".into(),
-            start: NaiveTime::from_hms_opt(start.0, start.1, 0).expect("time"),
-            end: NaiveTime::from_hms_opt(end.0, end.1, 0).expect("time"),
-            ..ShiftChange::default()
-        }
-    }
-
-    #[test]
-    fn a_shift_change_keeps_what_it_does_not_name() {
-        let mut current = Shift::new("GEN", NaiveTime::MIN, NaiveTime::from_hms_opt(8, 0, 0).expect("time"));
-        current.grace_late_in = chrono::Duration::minutes(7);
-        current.debounce = chrono::Duration::seconds(30);
-        let mut c = change((9, 30), (18, 0));
-        c.grace_early_out_mins = Some(5);
-        let shift = changed_shift("GEN", Some(&current), &c).expect("valid");
-        assert_eq!(shift.start, NaiveTime::from_hms_opt(9, 30, 0).expect("time"));
-        assert_eq!(shift.grace_late_in, chrono::Duration::minutes(7));
-        assert_eq!(shift.grace_early_out, chrono::Duration::minutes(5));
-        assert_eq!(shift.debounce, chrono::Duration::seconds(30));
-    }
-
-    #[test]
-    fn shift_refusals_name_the_field() {
-        let field = |c: &ShiftChange| changed_shift("GEN", None, c).expect_err("refused").field;
-        assert_eq!(field(&change((9, 0), (9, 0))), "end");
-        let mut c = change((9, 0), (18, 0));
-        c.grace_late_in_mins = Some(5000);
-        assert_eq!(field(&c), "grace_late_in_mins");
-        c.grace_late_in_mins = Some(600);
-        assert_eq!(field(&c), "grace_late_in_mins", "longer than the 9 h shift");
-        let mut c = change((9, 0), (18, 0));
-        c.min_half_day_mins = Some(400);
-        c.max_work_for_half_day_mins = Some(300);
-        assert_eq!(field(&c), "min_half_day_mins");
-        let mut c = change((9, 0), (18, 0));
-        c.name = " ".into();
-        assert_eq!(field(&c), "name");
-        assert_eq!(changed_shift("", None, &change((9, 0), (18, 0))).expect_err("refused").field, "code");
-    }
 
     #[test]
     fn device_refusals_name_the_field() {

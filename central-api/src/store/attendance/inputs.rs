@@ -20,6 +20,8 @@ use crate::store::{on_tx, StoreError, Tx};
 pub struct SiteInfo {
     pub calendar: SiteCalendar,
     pub zone: Tz,
+    /// The week-off rule of the site's employees without one of their own.
+    pub default_week_off: Option<WeekOffRule>,
 }
 
 /// The small tables every computation needs.
@@ -60,8 +62,8 @@ pub async fn load_reference(tx: &mut Tx) -> Result<Reference, StoreError> {
     });
     let rules: Vec<(String, String)> =
         on_tx!(tx, |conn| sqlx::query_as("SELECT code, spec FROM week_off_rules").fetch_all(&mut *conn).await?);
-    let sites: Vec<(String, String, String)> =
-        on_tx!(tx, |conn| sqlx::query_as("SELECT site_id, time_zone, sandwich FROM sites")
+    let sites: Vec<(String, String, String, Option<String>)> =
+        on_tx!(tx, |conn| sqlx::query_as("SELECT site_id, time_zone, sandwich, default_week_off_rule FROM sites")
             .fetch_all(&mut *conn)
             .await?);
     let holidays: Vec<(NaiveDate, String, String, Option<String>)> =
@@ -85,13 +87,23 @@ pub async fn load_reference(tx: &mut Tx) -> Result<Reference, StoreError> {
     for (code, spec) in rules {
         reference.week_offs.insert(code, parse_week_off(&spec)?);
     }
-    for (site_id, zone, sandwich) in sites {
+    for (site_id, zone, sandwich, default_rule) in sites {
         let site: SiteId = site_id.parse().map_err(invalid)?;
         let zone: Tz = zone.parse().map_err(|_| invalid(format!("site {site_id}: time zone {zone:?}")))?;
         let sandwich = SandwichSetting::from_name(&sandwich)
             .ok_or_else(|| invalid(format!("site {site_id}: sandwich {sandwich:?}")))?;
         let calendar = SiteCalendar::new(site, all_holidays.iter().cloned(), SiteSettings { sandwich });
-        reference.sites.insert(site_id, SiteInfo { calendar, zone });
+        let default_week_off = match default_rule {
+            Some(code) => Some(
+                reference
+                    .week_offs
+                    .get(&code)
+                    .cloned()
+                    .ok_or_else(|| invalid(format!("site {site_id}: default week-off rule {code:?} not found")))?,
+            ),
+            None => None,
+        };
+        reference.sites.insert(site_id, SiteInfo { calendar, zone, default_week_off });
     }
     Ok(reference)
 }
@@ -145,7 +157,9 @@ pub async fn load_employees(
                         .get(&code)
                         .cloned()
                         .ok_or_else(|| invalid(format!("employee {id}: week-off rule {code:?} not found")))?,
-                    None => WeekOffRule::default(),
+                    None => {
+                        reference.sites.get(site.as_str()).and_then(|s| s.default_week_off.clone()).unwrap_or_default()
+                    }
                 };
                 let employee_id: Pin = id.parse().map_err(|e| invalid(format!("employee {id:?}: {e}")))?;
                 computable.push(Employee {

@@ -1,12 +1,13 @@
-//! Inputs administrators manage (shifts are in [`super::shifts`]): week-off rules, holidays, the site's sandwich setting and employees'
-//! attendance profiles. Each change marks the employee-days it can alter, in the same transaction.
+//! Inputs administrators manage (shifts are in [`super::shifts`], employees in [`super::employees`]): week-off
+//! rules, holidays and the sites' attendance settings. Each change marks the employee-days it can alter, in the same
+//! transaction.
 
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{format_week_off, mark_days, mark_horizon, parse_week_off, Scope, MAX_MARK_DAYS};
 use crate::attendance::engine::{Holiday, HolidayKind, SandwichSetting, WeekOffRule};
+use crate::store::listing::SiteInfo;
 use crate::store::{on_reader, on_tx, Store, StoreError};
 
 /// A stored week-off rule.
@@ -217,100 +218,56 @@ impl Store {
         tx.commit().await
     }
 
-    /// Replaces an employee's profile and marks their days from the earliest of `effective_from` and the old and
-    /// new joining dates (clamped to the last [`MAX_MARK_DAYS`] days) to today.
+    /// Replaces a site's settings (name, zone, sandwich, default week-off rule) in one transaction and, from
+    /// `mark_from` when given, marks its employees' days to today for recomputation. Returns the settings before.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] when leaving precedes joining, [`StoreError::NotFound`] for an unknown employee,
-    /// or a foreign key (site, shift, week-off rule) that does not exist ([`StoreError::Database`]).
-    pub async fn update_employee_profile(
+    /// [`StoreError::NotFound`], [`StoreError::Invalid`] naming `default_week_off_rule` or `sandwich`.
+    pub async fn update_site_settings(
         &self,
-        profile: &EmployeeProfile,
-        effective_from: NaiveDate,
-    ) -> Result<(), StoreError> {
-        if let (Some(j), Some(l)) = (profile.date_of_joining, profile.date_of_leaving) {
-            if l < j {
+        new: &SiteInfo,
+        mark_from: Option<NaiveDate>,
+    ) -> Result<SiteInfo, StoreError> {
+        let old = self
+            .list_sites(None)
+            .await?
+            .into_iter()
+            .find(|s| s.site_id == new.site_id)
+            .ok_or_else(|| StoreError::NotFound { what: "site", id: new.site_id.clone() })?;
+        if SandwichSetting::from_name(&new.sandwich).is_none() {
+            return Err(StoreError::Invalid(format!(
+                "sandwich: {:?} is not off, week_offs or week_offs_and_holidays",
+                new.sandwich
+            )));
+        }
+        let mut tx = self.begin().await?;
+        if let Some(rule) = &new.default_week_off_rule {
+            let (n,): (i64,) =
+                on_tx!(&mut tx, |conn| sqlx::query_as("SELECT count(*) FROM week_off_rules WHERE code = $1")
+                    .bind(rule)
+                    .fetch_one(&mut *conn)
+                    .await?);
+            if n == 0 {
                 return Err(StoreError::Invalid(format!(
-                    "employee {}: date of leaving {l} is before date of joining {j}",
-                    profile.employee_id
+                    "default_week_off_rule: week-off rule {rule:?} does not exist"
                 )));
             }
         }
-        let old = self
-            .employee_profile(&profile.employee_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "employee", id: profile.employee_id.clone() })?;
-        let from = [Some(effective_from), old.date_of_joining, profile.date_of_joining]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(effective_from);
-        let mut tx = self.begin().await?;
         on_tx!(&mut tx, |conn| sqlx::query(
-            "UPDATE employees SET name = $2, department = $3, designation = $4, site_id = $5, shift_code = $6, \
-             week_off_rule = $7, date_of_joining = $8, date_of_leaving = $9, active = $10 WHERE employee_id = $1"
+            "UPDATE sites SET name = $2, time_zone = $3, sandwich = $4, default_week_off_rule = $5 WHERE site_id = $1"
         )
-        .bind(&profile.employee_id)
-        .bind(&profile.name)
-        .bind(&profile.department)
-        .bind(&profile.designation)
-        .bind(&profile.site_id)
-        .bind(&profile.shift_code)
-        .bind(&profile.week_off_rule)
-        .bind(profile.date_of_joining)
-        .bind(profile.date_of_leaving)
-        .bind(profile.active)
+        .bind(&new.site_id)
+        .bind(&new.name)
+        .bind(&new.time_zone)
+        .bind(&new.sandwich)
+        .bind(&new.default_week_off_rule)
         .execute(&mut *conn)
-        .await?
-        .rows_affected());
-        let ids = [profile.employee_id.clone()];
-        mark_days(&mut tx, &Scope::Employees(&ids), check_effective(from), mark_horizon()).await?;
-        tx.commit().await
-    }
-
-    /// One employee's profile.
-    ///
-    /// # Errors
-    /// [`StoreError::Database`].
-    pub async fn employee_profile(&self, employee_id: &str) -> Result<Option<EmployeeProfile>, StoreError> {
-        Ok(self.employee_profiles(Some(employee_id), None).await?.into_iter().next())
-    }
-
-    /// Employees' profiles, all or one site's (or one employee), by id.
-    ///
-    /// # Errors
-    /// [`StoreError::Database`].
-    pub async fn employee_profiles(
-        &self,
-        employee_id: Option<&str>,
-        site: Option<&str>,
-    ) -> Result<Vec<EmployeeProfile>, StoreError> {
-        on_reader!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT employee_id, name, department, designation, site_id, shift_code, week_off_rule, \
-                 date_of_joining, date_of_leaving, active FROM employees \
-                 WHERE ($1 IS NULL OR employee_id = $1) AND ($2 IS NULL OR site_id = $2) ORDER BY employee_id",
-            )
-            .bind(employee_id)
-            .bind(site)
-            .fetch_all(pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(EmployeeProfile {
-                        employee_id: row.try_get("employee_id")?,
-                        name: row.try_get("name")?,
-                        department: row.try_get("department")?,
-                        designation: row.try_get("designation")?,
-                        site_id: row.try_get("site_id")?,
-                        shift_code: row.try_get("shift_code")?,
-                        week_off_rule: row.try_get("week_off_rule")?,
-                        date_of_joining: row.try_get("date_of_joining")?,
-                        date_of_leaving: row.try_get("date_of_leaving")?,
-                        active: row.try_get("active")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
+        .await
+        .map(|_| ()))?;
+        if let Some(from) = mark_from {
+            mark_days(&mut tx, &Scope::Site(&new.site_id), check_effective(from), mark_horizon()).await?;
+        }
+        tx.commit().await?;
+        Ok(old)
     }
 }

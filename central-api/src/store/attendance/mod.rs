@@ -11,6 +11,7 @@
 //! (arrays on PostgreSQL, `json_each` on SQLite) are written per backend.
 
 pub mod dirty;
+pub mod employees;
 pub mod inputs;
 pub mod masters;
 pub mod punches;

@@ -124,7 +124,7 @@ pub struct DayRange {
 
 const SQLITE_ROWS: usize = 400;
 
-pub(super) fn man_days_columns() -> Vec<String> {
+pub(crate) fn man_days_columns() -> Vec<String> {
     let mut cols = vec!["employee_id".to_owned(), "work_date".to_owned(), "slot_count".to_owned()];
     for n in 1..=MAX_MAN_DAYS_SLOTS {
         cols.extend([format!("in_{n}"), format!("out_{n}"), format!("work_{n}_secs")]);

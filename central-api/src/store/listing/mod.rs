@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{on_reader, Store, StoreError};
 
-pub use attendance::{AttendanceFilter, AttendanceRow};
+pub use attendance::{AttendanceFilter, AttendanceRow, PunchCountsView};
 
 /// Keeps rows whose site column `$col` is granted to the administrator bound at `$n` (or every row when NULL).
 macro_rules! scoped {
@@ -18,15 +18,22 @@ macro_rules! scoped {
 
 mod attendance;
 mod dashboard;
+mod man_days;
 
 pub use dashboard::{AgentHealth, DeviceHealth, FaultEvent, PunchView, StatusCount};
+pub use man_days::{ManDaysRow, ManDaysSlot};
 
-/// A site as listed.
+/// A site with its settings, as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SiteInfo {
     pub site_id: String,
     pub name: String,
+    /// IANA zone: "now" and "today" for the site's days.
     pub time_zone: String,
+    /// Which days the sandwich rule may turn into absences: `off`, `week_offs`, `week_offs_and_holidays`.
+    pub sandwich: String,
+    /// The week-off rule of employees without one of their own (none: no weekly off).
+    pub default_week_off_rule: Option<String>,
 }
 
 /// An agent as listed (never its token).
@@ -61,7 +68,12 @@ pub struct LogRow {
     pub utc_time: DateTime<Utc>,
     pub state: i16,
     pub verify: i16,
+    /// The work code typed on the terminal (0: none).
+    pub work_code: i64,
+    /// How the punch arrived: `zk_pull`, `zk_realtime`, `adms_push`, `serial`, `modbus`, ...
     pub source: String,
+    /// What the reader was configured as: `IN`, `OUT` or `BOTH`.
+    pub direction: String,
     pub agent_id: String,
 }
 
@@ -89,15 +101,25 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn list_sites(&self, scope: Option<&str>) -> Result<Vec<SiteInfo>, StoreError> {
-        let rows: Vec<(String, String, String)> = on_reader!(self, |pool| sqlx::query_as(concat!(
-            "SELECT site_id, name, time_zone FROM sites WHERE ",
+        type Row = (String, String, String, String, Option<String>);
+        let rows: Vec<Row> = on_reader!(self, |pool| sqlx::query_as(concat!(
+            "SELECT site_id, name, time_zone, sandwich, default_week_off_rule FROM sites WHERE ",
             scoped!("site_id", "1"),
             " ORDER BY site_id"
         ))
         .bind(scope)
         .fetch_all(pool)
         .await)?;
-        Ok(rows.into_iter().map(|(site_id, name, time_zone)| SiteInfo { site_id, name, time_zone }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(site_id, name, time_zone, sandwich, default_week_off_rule)| SiteInfo {
+                site_id,
+                name,
+                time_zone,
+                sandwich,
+                default_week_off_rule,
+            })
+            .collect())
     }
 
     /// Agents in scope, by id.
@@ -164,9 +186,10 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<LogRow>, StoreError> {
-        type Row = (i64, String, String, String, NaiveDateTime, DateTime<Utc>, i16, i16, String, String);
+        type Row = (i64, String, String, String, NaiveDateTime, DateTime<Utc>, i16, i16, i64, String, String, String);
         let rows: Vec<Row> = on_reader!(self, |pool| sqlx::query_as(concat!(
-            "SELECT id, site_id, device_serial, pin, local_time, utc_time, state, verify, source, agent_id \
+            "SELECT id, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code, source, \
+             direction, agent_id \
              FROM all_logs WHERE ",
             scoped!("site_id", "1"),
             " AND ($2 IS NULL OR site_id = $2) AND ($3 IS NULL OR pin = $3) AND id > $4 ORDER BY id LIMIT $5"
@@ -180,18 +203,35 @@ impl Store {
         .await)?;
         Ok(rows
             .into_iter()
-            .map(|(id, site_id, device_serial, pin, local_time, utc_time, state, verify, source, agent_id)| LogRow {
-                id,
-                site_id,
-                device_serial,
-                pin,
-                local_time,
-                utc_time,
-                state,
-                verify,
-                source,
-                agent_id,
-            })
+            .map(
+                |(
+                    id,
+                    site_id,
+                    device_serial,
+                    pin,
+                    local_time,
+                    utc_time,
+                    state,
+                    verify,
+                    work_code,
+                    source,
+                    direction,
+                    agent_id,
+                )| LogRow {
+                    id,
+                    site_id,
+                    device_serial,
+                    pin,
+                    local_time,
+                    utc_time,
+                    state,
+                    verify,
+                    work_code,
+                    source,
+                    direction,
+                    agent_id,
+                },
+            )
             .collect())
     }
 

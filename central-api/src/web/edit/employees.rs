@@ -13,8 +13,6 @@ use crate::access::{Action, Caller, Role};
 use crate::http::api::people::Employee;
 use crate::http::api::updates::FieldError;
 use crate::http::AppState;
-use crate::store::attendance::mark_horizon;
-use crate::store::StoreError;
 use crate::web::auth::{csrf_field, CsrfForm, WebCaller, WebContext};
 use crate::web::error::WebError;
 use crate::web::layout::{flash_redirect, page};
@@ -277,18 +275,21 @@ pub async fn create(
         Ok(e) => e,
         Err(e) => return render_form(&state, &ctx, &form, false, Some(&e)).await,
     };
-    ctx.caller.require(Action::Write, Some(&employee.site_id))?;
-    match state.store.add_employee(&employee.employee_id, &employee.name, Some(&employee.site_id)).await {
-        Ok(()) => {}
-        Err(StoreError::AlreadyExists { .. }) => {
-            let e = FieldError::new("employee_id", format!("{:?} is taken", employee.employee_id));
-            return render_form(&state, &ctx, &form, false, Some(&e)).await;
+    let id = employee.employee_id.clone();
+    match crate::http::api::people::add_employee(&state, &ctx.caller, employee).await {
+        Ok(added) => {
+            Ok(flash_redirect("/employees", &format!("Employee {} ({}) added.", added.employee_id, added.name)))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            let e = FieldError::new("employee_id", format!("{id:?} is taken"));
+            render_form(&state, &ctx, &form, false, Some(&e)).await
+        }
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            let e = field_refusal(&e.message);
+            render_form(&state, &ctx, &form, false, Some(&e)).await
+        }
+        Err(e) => Err(e.into()),
     }
-    let from = employee.date_of_joining.unwrap_or_else(mark_horizon);
-    state.store.update_employee_profile(&employee.profile(), from).await?;
-    Ok(flash_redirect("/employees", &format!("Employee {} ({}) added.", employee.employee_id, employee.name)))
 }
 
 async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<Employee, WebError> {
@@ -322,8 +323,35 @@ pub async fn update(
         Ok(e) => e,
         Err(e) => return render_form(&state, &ctx, &form, true, Some(&e)).await,
     };
-    ctx.caller.require(Action::Write, Some(&employee.site_id))?;
-    let from = employee.date_of_joining.unwrap_or_else(mark_horizon);
-    state.store.update_employee_profile(&employee.profile(), from).await?;
-    Ok(flash_redirect("/employees", &format!("Employee {} ({}) saved.", employee.employee_id, employee.name)))
+    let id = employee.employee_id.clone();
+    match crate::http::api::people::change_employee(&state, &ctx.caller, &id, employee).await {
+        Ok(saved) => {
+            Ok(flash_redirect("/employees", &format!("Employee {} ({}) saved.", saved.employee_id, saved.name)))
+        }
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            let e = field_refusal(&e.message);
+            render_form(&state, &ctx, &form, true, Some(&e)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A `400` of the API's functions ("field: message") as the form's error.
+fn field_refusal(message: &str) -> FieldError {
+    const FIELDS: [&str; 9] = [
+        "employee_id",
+        "name",
+        "department",
+        "designation",
+        "site_id",
+        "shift_code",
+        "week_off_rule",
+        "date_of_joining",
+        "date_of_leaving",
+    ];
+    let (field, rest) = message.split_once(": ").unwrap_or(("employee_id", message));
+    match FIELDS.iter().find(|f| **f == field) {
+        Some(field) => FieldError::new(field, rest),
+        None => FieldError::new("employee_id", message),
+    }
 }

@@ -140,9 +140,8 @@ pub async fn create(
         Ok(h) => h,
         Err(e) => return render(&state, &ctx, &form, Some(&e)).await,
     };
-    ctx.caller.require(Action::Write, holiday.site.as_ref().map(|s| s.as_str()))?;
-    state.store.add_holiday(&holiday).await?;
-    Ok(flash_redirect("/holidays", &format!("Holiday {} on {} added.", holiday.name, holiday.date)))
+    let added = crate::http::api::people::add_holiday(&state, &ctx.caller, holiday).await?;
+    Ok(flash_redirect("/holidays", &format!("Holiday {} on {} added.", added.name, added.date)))
 }
 
 /// `POST /holidays/{id}/delete`.
@@ -152,12 +151,6 @@ pub async fn delete(
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let holidays = visible(&state, &ctx.caller).await?;
-    let holiday = holidays
-        .into_iter()
-        .find(|h| h.id == id)
-        .ok_or_else(|| WebError::not_found(format!("holiday {id} does not exist")))?;
-    ctx.caller.require(Action::Write, holiday.holiday.site.as_ref().map(|s| s.as_str()))?;
-    state.store.remove_holiday(id).await?;
-    Ok(flash_redirect("/holidays", &format!("Holiday {} on {} removed.", holiday.holiday.name, holiday.holiday.date)))
+    let removed = crate::http::api::people::remove_holiday(&state, &ctx.caller, id).await?;
+    Ok(flash_redirect("/holidays", &format!("Holiday {} on {} removed.", removed.name, removed.date)))
 }

@@ -260,8 +260,7 @@ pub async fn create(
         Ok(ok) => ok,
         Err(e) => return render_form(&state, &ctx, &form, Some(&e)).await,
     };
-    ctx.caller.require(Action::Write, Some(&site))?;
-    let id = state.store.request_manual_log(&log).await?;
+    let id = requests::request_manual_log(&state, &ctx.caller, &site, &log).await?;
     let message = format!(
         "Manual punch #{id} for {} at {} saved; it waits for approval.",
         log.employee_id,

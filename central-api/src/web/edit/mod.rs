@@ -1,4 +1,4 @@
-//! The dashboard's editing pages (manual punches, employees, shifts, holidays, agents): forms posted with
+//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -11,6 +11,7 @@ pub mod employees;
 pub mod holidays;
 pub mod manual_logs;
 pub mod shifts;
+pub mod sites;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/shifts", get(shifts::list))
         .route("/shifts/new", get(shifts::new_form).post(shifts::create))
         .route("/shifts/{code}/edit", get(shifts::edit_form).post(shifts::update))
+        .route("/sites", get(sites::list))
+        .route("/sites/{id}/edit", get(sites::edit_form).post(sites::update))
         .route("/holidays", get(holidays::list).post(holidays::create))
         .route("/holidays/{id}/delete", post(holidays::delete))
         .route("/agents", post(agents::create))
