@@ -44,6 +44,27 @@ pub fn first(first: NaiveDate, weekday: Weekday) -> NaiveDate {
 }
 
 impl AdminFixture {
+    /// Brings attendance up to date: drains the queue here, then waits until no day of a computable employee is
+    /// queued, so that days the served replica's own worker held (PostgreSQL's `drain` skips rows another
+    /// transaction holds) are committed too; 30 s at most. Days of unknown PINs stay queued by design.
+    ///
+    /// # Errors
+    /// When draining fails or such days are still queued after 30 s.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        const DUE: &str = "SELECT count(*) FROM attendance_dirty d JOIN employees e ON e.employee_id = d.employee_id \
+                           WHERE e.active AND e.site_id IS NOT NULL AND e.shift_code IS NOT NULL";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            central_api::attendance::jobs::worker::drain(&self.store, 10_000).await?;
+            let left = self.db.scalar(DUE).await?;
+            if left == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "{left} days still queued for attendance after 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sites A and B; employees `101` (A, Production), `102` (A, Packing), `201` (B); in the previous month, 101
     /// works the first Monday (09:00-18:00), is late the first Tuesday (09:20-18:00), the first Wednesday is a
     /// holiday at A, and punches only out the first Thursday; unknown PIN `999` punches at A and `998` at B. The

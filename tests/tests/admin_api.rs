@@ -264,7 +264,7 @@ async fn manual_log_approval_recomputes_the_day(backend: Backend) {
     // The approval marked the day; the worker (ours or the service's) recomputes it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        central_api::attendance::jobs::worker::drain(&f.store, 1000).await.unwrap();
+        f.settle().await.unwrap();
         let (_, after) = get(&f, &day_path, &viewer).await;
         if after["items"][0]["in_time"].as_str() == Some(&format!("{thu}T09:00:00")) {
             assert_eq!(after["items"][0]["status"], "P", "{after}");

@@ -167,13 +167,15 @@ async fn pending_jobs_are_cancelled_at_once(backend: Backend) {
     f.cleanup().await;
 }
 
-/// A replica running tracked jobs only (no attendance worker or schedule), with a short lease.
+/// A replica running tracked jobs only (no attendance worker or schedule), with a short lease, one employee per
+/// transaction and a pause between two, so that a job runs for seconds whatever the machine's speed.
 async fn replica(f: &AdminFixture, name: &str) -> Central {
     f.db.serve(&[
         ("CENTRAL_API_JOBS__REPLICA_ID", name),
         ("CENTRAL_API_JOBS__POLL_INTERVAL_MS", "100"),
         ("CENTRAL_API_JOBS__LEASE_SECS", "3"),
         ("CENTRAL_API_JOBS__CHUNK_EMPLOYEES", "1"),
+        ("CENTRAL_API_JOBS__PAUSE_BETWEEN_CHUNKS_MS", "100"),
         ("CENTRAL_API_ATTENDANCE__WORKER", "false"),
         ("CENTRAL_API_ATTENDANCE__SCHEDULER", "false"),
     ])

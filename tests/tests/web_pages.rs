@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use central_api::attendance::engine::WeekOffRule;
-use central_api::attendance::jobs::worker::drain;
 use central_api::store::admin::NewDevice;
 use central_api::store::attendance::requests::NewLeave;
 use chrono::{Datelike, NaiveDate, Utc, Weekday};
@@ -448,7 +447,7 @@ async fn dashboard_counts_today(backend: Backend) {
     };
     let id = f.store.request_leave(&leave).await.unwrap();
     f.store.decide_leave(id, true, "root").await.unwrap();
-    drain(&f.store, 10_000).await.unwrap();
+    f.settle().await.unwrap();
 
     let (_, html) = page_of(&f, "viewerA").await;
     let section = &html[html.find(r#"data-site="A""#).unwrap()..];

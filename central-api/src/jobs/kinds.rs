@@ -55,6 +55,8 @@ pub type RunFn = fn(Store, JobParams, Progress, RunSettings) -> RunFuture;
 pub struct RunSettings {
     /// Employees per transaction in attendance jobs.
     pub chunk_employees: usize,
+    /// The pause between two transactions of an attendance job.
+    pub pause_between_chunks: std::time::Duration,
     /// The replica's whole configuration (data directory, database, ...), for kinds that need it.
     pub config: std::sync::Arc<crate::config::Config>,
 }
@@ -149,7 +151,7 @@ impl JobKind {
 }
 
 fn control(progress: Progress, settings: RunSettings) -> Control {
-    Control { chunk: settings.chunk_employees, progress }
+    Control { chunk: settings.chunk_employees, pause: settings.pause_between_chunks, progress }
 }
 
 fn target(params: &JobParams) -> Target {

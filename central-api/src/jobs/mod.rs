@@ -134,6 +134,9 @@ pub struct JobsConfig {
     pub replica_id: Option<String>,
     /// Employees per transaction in attendance jobs (progress moves by this many).
     pub chunk_employees: usize,
+    /// A pause between two transactions of an attendance job, in milliseconds: a throttle so that a long reprocess
+    /// leaves the database to ingest during working hours (0, the default, runs flat out).
+    pub pause_between_chunks_ms: u64,
 }
 
 impl Default for JobsConfig {
@@ -145,6 +148,7 @@ impl Default for JobsConfig {
             max_attempts: 3,
             replica_id: None,
             chunk_employees: crate::attendance::jobs::bulk::CHUNK,
+            pause_between_chunks_ms: 0,
         }
     }
 }

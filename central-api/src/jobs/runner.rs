@@ -65,7 +65,11 @@ async fn run_claimed(store: &Store, all: &Arc<Config>, replica: &str, job: JobRe
         return;
     }
     tracing::info!("job started");
-    let settings = RunSettings { chunk_employees: config.chunk_employees, config: all.clone() };
+    let settings = RunSettings {
+        chunk_employees: config.chunk_employees,
+        pause_between_chunks: Duration::from_millis(config.pause_between_chunks_ms),
+        config: all.clone(),
+    };
     let work = tokio::spawn((kind.runner())(store.clone(), job.params.clone(), progress.clone(), settings));
     let beat = Duration::from_millis(config.lease_secs.saturating_mul(1000) / 3).max(Duration::from_millis(200));
     let heartbeat = async {

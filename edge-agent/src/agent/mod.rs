@@ -64,6 +64,10 @@ pub fn arm_stop_deadline(shutdown: &CancellationToken) {
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let faults = Faults::new();
     let board = DeviceStatusBoard::new();
+    // Every configured device is on the board before the first status goes out, reachable or not.
+    for device in &config.devices {
+        board.register(&device.serial);
+    }
     let options = BufferOptions {
         path: config.buffer_path(),
         max_disk_bytes: config.buffer.max_disk_bytes,

@@ -26,22 +26,29 @@ use crate::store::{Store, Tx};
 /// Employees per transaction in bulk jobs.
 pub const CHUNK: usize = 500;
 
-/// How a bulk job runs: employees per transaction, and the progress it reports (employees done of total) and
-/// whose stop signal it obeys between transactions.
+/// How a bulk job runs: employees per transaction, the pause between two transactions (a throttle that leaves the
+/// database to ingest while a long job runs), and the progress it reports (employees done of total) and whose stop
+/// signal it obeys between transactions.
 #[derive(Debug, Clone)]
 pub struct Control {
     pub chunk: usize,
+    pub pause: std::time::Duration,
     pub progress: Progress,
 }
 
 impl Default for Control {
     fn default() -> Self {
-        Self { chunk: CHUNK, progress: Progress::new() }
+        Self { chunk: CHUNK, pause: std::time::Duration::ZERO, progress: Progress::new() }
     }
 }
 
 impl Control {
-    fn check_stop(&self) -> Result<(), JobError> {
+    /// Between two transactions: waits the pause (after the first), then fails with [`JobError::Stopped`] when the
+    /// job was told to stop.
+    async fn between_chunks(&self, first: bool) -> Result<(), JobError> {
+        if !first && !self.pause.is_zero() {
+            tokio::time::sleep(self.pause).await;
+        }
         if self.progress.should_stop() {
             return Err(JobError::Stopped);
         }
@@ -123,8 +130,8 @@ pub async fn reprocess_with(
     let days: BTreeSet<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let plan = move |_ctx: &engine::EmployeeContext<'_>, _now| days.clone();
     let mut total = Outcome::default();
-    for chunk in ids.chunks(ctl.chunk.max(1)) {
-        ctl.check_stop()?;
+    for (n, chunk) in ids.chunks(ctl.chunk.max(1)).enumerate() {
+        ctl.between_chunks(n == 0).await?;
         total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, finish)).await?;
         ctl.progress.advance(chunk.len() as u64);
     }
@@ -200,8 +207,8 @@ pub async fn close_day_with(
         let plan = move |ctx: &engine::EmployeeContext<'_>, _now| {
             engine::affected_by_dates(ctx, engine::days_closing_between(ctx, after, until))
         };
-        for chunk in ids.chunks(ctl.chunk.max(1)) {
-            ctl.check_stop()?;
+        for (n, chunk) in ids.chunks(ctl.chunk.max(1)).enumerate() {
+            ctl.between_chunks(n == 0).await?;
             let (from, to) = (after.date() - Duration::days(2), until.date());
             total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, None)).await?;
             ctl.progress.advance(chunk.len() as u64);
