@@ -69,6 +69,28 @@ ensure_pyzk() {
     export PYZK_PYTHON="$venv/bin/python"
 }
 
+# Schemathesis (PyPI), pinned, in its own virtualenv: the API conformance test (tests/tests/api_conformance.rs) runs it
+# against the served admin API. Reinstalled when missing or another version; a failure stops the run.
+ensure_schemathesis() {
+    local version="4.32.5"
+    local venv="${SCHEMATHESIS_VENV:-$PWD/target/schemathesis-venv}"
+    if [ -x "$venv/bin/st" ] \
+        && "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$version')" 2>/dev/null; then
+        echo "==> schemathesis $version is ready in $venv"
+    else
+        command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+        echo "==> creating $venv with schemathesis==$version"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            apt_install python3-venv
+            python3 -m venv "$venv" || die "python3 -m venv failed; the API conformance test needs a virtualenv for schemathesis"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" \
+            || die "pip install schemathesis==$version failed; the API conformance test needs it (PyPI must be reachable)"
+    fi
+    export SCHEMATHESIS_BIN="$venv/bin/st"
+}
+
 # Debian's Chromium and ChromeDriver for the real-browser dashboard test (tests/tests/dashboard_browser.rs drives
 # /usr/bin/chromium through /usr/bin/chromedriver). Installed when either is missing; a failure stops the run.
 ensure_chromium() {

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod proxy;
 pub mod punches;
 pub mod pyzk;
+pub mod schemathesis;
 pub mod serial_sim;
 pub mod services;
 pub mod small_fs;

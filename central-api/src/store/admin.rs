@@ -64,7 +64,9 @@ pub struct UnknownPin {
     pub pin: String,
     pub site_id: String,
     pub punches: i64,
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub first_local_time: NaiveDateTime,
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub last_local_time: NaiveDateTime,
 }
 

@@ -33,7 +33,7 @@ use super::{attendance, audit, exceptions, jobs, people, reports, requests, sess
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Security),
+    modifiers(&Security, &CommonErrors),
 )]
 pub struct ApiDoc;
 
@@ -58,6 +58,50 @@ impl Modify for Security {
         );
         components
             .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("ac_session"))));
+    }
+}
+
+/// The error answers any operation can give, added where an operation does not document them itself: 400 (a path,
+/// query or body value is wrong, named in the message), 401, 403, 404 (absent, or not in the caller's sites), and for
+/// operations with a body 413 (over the size limit) and 415 (not JSON). Each is the `{code, message}` body.
+struct CommonErrors;
+
+impl CommonErrors {
+    const ANSWERS: [(&'static str, &'static str, bool); 6] = [
+        ("400", "A path, query or body value is wrong; the message names it", false),
+        ("401", "Not authenticated (no, expired or revoked credentials)", false),
+        ("403", "Authenticated but not allowed (role, or CSRF token missing)", false),
+        ("404", "Not found, or not in the caller's sites", false),
+        ("413", "The body is over the size limit", true),
+        ("415", "The body is not `application/json`", true),
+    ];
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let has_body = op.request_body.is_some();
+                for (code, description, body_only) in Self::ANSWERS {
+                    if body_only && !has_body {
+                        continue;
+                    }
+                    op.responses.responses.entry(code.to_owned()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                            )
+                            .into()
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -135,5 +179,24 @@ mod tests {
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(json["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
         assert!(json["components"]["schemas"]["AttendanceRow"].is_object());
+    }
+
+    #[test]
+    fn every_operation_documents_the_common_errors_and_local_times_are_not_rfc3339() {
+        let json = serde_json::to_value(document()).unwrap();
+        let paths = json["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let answers = op["responses"].as_object().unwrap();
+                for code in ["400", "401", "403", "404"] {
+                    assert!(answers.contains_key(code), "{method} {path} lacks {code}");
+                }
+                let body = op.get("requestBody").is_some();
+                assert_eq!(answers.contains_key("415"), body, "{method} {path}: 415 exactly when it takes a body");
+            }
+        }
+        let in_time = &json["components"]["schemas"]["AttendanceRow"]["properties"]["in_time"];
+        assert!(in_time.to_string().contains("LocalDateTime"), "{in_time}");
+        assert_eq!(json["components"]["schemas"]["LocalDateTime"]["format"], "local-date-time");
     }
 }

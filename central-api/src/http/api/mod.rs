@@ -8,6 +8,7 @@ pub mod audit;
 pub mod docs;
 pub mod exceptions;
 pub mod jobs;
+pub mod local_time;
 pub mod people;
 pub mod reports;
 pub mod requests;

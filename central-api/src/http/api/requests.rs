@@ -30,6 +30,7 @@ pub struct RequestFilter {
 pub struct ManualLogBody {
     pub employee_id: String,
     /// Local wall-clock time at the employee's site.
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub local_time: NaiveDateTime,
     /// `check_in`, `check_out`, `break_out`, `break_in`, `overtime_in`, `overtime_out`.
     pub state: String,

@@ -37,8 +37,11 @@ pub struct AttendanceRow {
     pub status: Option<String>,
     pub provisional: bool,
     /// When the day becomes final (the end of its check-out window, local time).
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub closes_at: NaiveDateTime,
+    #[schema(value_type = Option<crate::http::api::local_time::LocalDateTime>)]
     pub in_time: Option<NaiveDateTime>,
+    #[schema(value_type = Option<crate::http::api::local_time::LocalDateTime>)]
     pub out_time: Option<NaiveDateTime>,
     /// Work counted, lunch already deducted.
     pub total_work_secs: i64,

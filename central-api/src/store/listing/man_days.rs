@@ -15,7 +15,9 @@ use crate::store::{on_reader, Store, StoreError};
 pub struct ManDaysSlot {
     /// 1 to 10.
     pub slot: i64,
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub in_time: NaiveDateTime,
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub out_time: NaiveDateTime,
     /// Work counted in the slot (lunch deducted; a merged tenth slot: the sum of its pairs).
     pub work_secs: i64,

@@ -64,6 +64,7 @@ pub struct LogRow {
     pub site_id: String,
     pub device_serial: String,
     pub pin: String,
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub local_time: NaiveDateTime,
     pub utc_time: DateTime<Utc>,
     pub state: i16,
@@ -84,6 +85,7 @@ pub struct RequestRow {
     pub employee_id: String,
     pub site_id: Option<String>,
     /// Manual log: the punch's local time. Leave: the first day (midnight).
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub from: NaiveDateTime,
     /// Leave: the last day; manual log: none.
     pub to: Option<NaiveDate>,
