@@ -20,7 +20,10 @@ async fn every_operation_conforms_to_the_document(backend: Backend) {
     let output = Command::new(&st)
         .arg("run")
         .arg(format!("{}/api/openapi.json", f.central.url))
-        .args(["--checks", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
+        ])
         .args(["--max-examples", &examples, "--seed", "20261205", "--workers", "2", "--no-color"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--generation-database", "none", "--request-timeout", "20"])

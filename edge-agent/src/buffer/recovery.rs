@@ -93,6 +93,7 @@ pub fn reopen(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
 }
 
 fn attempt(path: &Path, cache_bytes: u64) -> Attempt {
+    remove_unfinished_snapshots(path);
     let config = sled::Config::new().path(path).cache_capacity(cache_bytes).mode(sled::Mode::HighThroughput);
     // sled 0.34 panics on some kinds of damage instead of returning an error; such a store is as broken as one that
     // reports corruption, and must not stop the agent.
@@ -122,6 +123,24 @@ fn attempt(path: &Path, cache_bytes: u64) -> Attempt {
         Err(FormatError::Bad(reason)) => {
             drop(db);
             Attempt::Broken(reason)
+        }
+    }
+}
+
+/// Removes sled's unfinished snapshot files (`snap.<lsn>.generating`). sled 0.34 writes a snapshot under that name and
+/// renames it when complete; a write cut short (a full disk) leaves it behind, and sled then reads it as the newest
+/// snapshot and refuses the whole store as corrupt ("Read corrupted data at file offset None"). An unfinished snapshot
+/// holds nothing the log and the last complete snapshot do not, so removing it loses nothing.
+pub fn remove_unfinished_snapshots(path: &Path) {
+    let Ok(entries) = std::fs::read_dir(path) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::warn!(file = %name, "removed an unfinished sled snapshot left by a failed write"),
+                Err(e) => tracing::warn!(file = %name, error = %e, "cannot remove an unfinished sled snapshot"),
+            }
         }
     }
 }
@@ -188,4 +207,31 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_snapshot_left_by_a_full_disk_does_not_make_the_store_unreadable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("buffer");
+        {
+            let db = sled::Config::new().path(&path).open().expect("open");
+            db.insert(META_FORMAT, FORMAT_MARKER).expect("marker");
+            db.insert(b"k", b"punches").expect("insert");
+            db.flush().expect("flush");
+        }
+        // What a snapshot write cut short by ENOSPC leaves: a few bytes under the unfinished name.
+        std::fs::write(path.join("snap.00000000FFFFFFFF.generating"), [0u8; 7]).expect("write");
+        let bare = sled::Config::new().path(&path).open();
+        assert!(
+            bare.is_err(),
+            "sled alone refuses the store with the unfinished snapshot (if not, drop this workaround)"
+        );
+        let db = reopen(&path, 1 << 20).expect("our reopen removes it and opens");
+        assert_eq!(db.get(b"k").expect("get").as_deref(), Some(&b"punches"[..]));
+        assert!(!path.join("snap.00000000FFFFFFFF.generating").exists());
+    }
 }

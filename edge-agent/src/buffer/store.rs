@@ -9,6 +9,12 @@
 //!
 //! A reopen needs every clone of the old handle gone (sled holds a file lock until then). A flush stuck inside sled
 //! keeps one alive, and such a store is reported stuck, for the watchdog to stop pinging (see `agent::watchdog`).
+//!
+//! Dropping the last handle of a failed instance can itself hang for good: sled flushes in `Drop`, and after a blob
+//! write failed for lack of space (sled 0.34 leaves that write's reservation open) the flush waits for a log position
+//! that is never written. So the old handle is released on a thread of its own; reopening waits for that thread a
+//! little at each attempt, and a release that has not finished after [`RELEASE_STUCK_AFTER`] makes the store stuck,
+//! so that the watchdog has the agent restarted (a new process opens the directory and recovers everything durable).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +29,10 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_REOPEN_DELAY: Duration = Duration::from_secs(2);
 /// A store that could not be reopened for this long, for a reason other than a full disk, is stuck.
 const STUCK_AFTER: Duration = Duration::from_secs(60);
+/// How long one reopen attempt waits for the old handle's release.
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
+/// A release of the old handle still running after this long will not finish: the store is stuck.
+pub const RELEASE_STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// The shared sled handle and its health.
 pub struct Store {
@@ -39,6 +49,8 @@ struct Health {
     failures: u32,
     /// The last reopen failure was not about space (a lock still held, another error).
     blocked: bool,
+    /// The failed instance's last handle being dropped on its own thread: finished when this disconnects.
+    release: Option<(std::sync::mpsc::Receiver<()>, Instant)>,
 }
 
 /// What the watchdog needs to know about the store.
@@ -106,8 +118,22 @@ impl Store {
         if !self.is_poisoned() {
             return Ok(None);
         }
-        let old = self.db.write().unwrap_or_else(|p| p.into_inner()).take();
-        drop(old);
+        if let Some(old) = self.db.write().unwrap_or_else(|p| p.into_inner()).take() {
+            let (done, released) = std::sync::mpsc::channel::<()>();
+            let spawned = std::thread::Builder::new().name("sled-release".into()).spawn(move || {
+                drop(old);
+                drop(done);
+            });
+            match spawned {
+                Ok(_) => self.lock().release = Some((released, Instant::now())),
+                Err(e) => tracing::error!(error = %e, "cannot start a thread to release the failed buffer store"),
+            }
+        }
+        if let Some(waited) = self.wait_for_release() {
+            let mut state = self.lock();
+            state.next_attempt = Some(Instant::now() + MAX_REOPEN_DELAY);
+            return Err(format!("sled has not released the failed store after {} s", waited.as_secs()));
+        }
         match recovery::reopen(path, cache_bytes) {
             Ok(db) => Ok(Some(db)),
             Err(e) => {
@@ -121,6 +147,19 @@ impl Store {
         }
     }
 
+    /// Waits up to [`RELEASE_WAIT`] for the old handle's release; `Some(how long it has run)` when still running.
+    fn wait_for_release(&self) -> Option<Duration> {
+        let Some((released, since)) = self.lock().release.take() else { return None };
+        match released.recv_timeout(RELEASE_WAIT) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let waited = since.elapsed();
+                self.lock().release = Some((released, since));
+                Some(waited)
+            }
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
     /// Puts a freshly opened handle in place and clears the poison.
     pub fn install(&self, db: sled::Db) {
         *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(db);
@@ -130,6 +169,15 @@ impl Store {
 
     pub fn health(&self) -> StoreHealth {
         let state = self.lock();
+        if let Some((_, since)) = &state.release {
+            if since.elapsed() >= RELEASE_STUCK_AFTER {
+                return StoreHealth::Stuck(format!(
+                    "sled has not released the failed buffer store for {} s (a flush inside sled does not return); \
+                     a restart recovers it",
+                    since.elapsed().as_secs()
+                ));
+            }
+        }
         match &state.poisoned {
             None => StoreHealth::Healthy,
             Some((reason, since)) if state.blocked && since.elapsed() >= STUCK_AFTER => StoreHealth::Stuck(format!(
@@ -142,5 +190,53 @@ impl Store {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poisoned_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::Config::new().path(dir.path().join("s")).open().expect("open");
+        let store = Store::new(db);
+        store.poison("test: no space");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_release_that_does_not_finish_holds_the_reopen_back_and_then_makes_the_store_stuck() {
+        let (dir, store) = poisoned_store();
+        // The old handle is released at once here; a release that hangs is stood in for by a thread that reports
+        // only after a while.
+        drop(store.db.write().expect("lock").take());
+        let (done, released) = std::sync::mpsc::channel::<()>();
+        let hang = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(done);
+        });
+        store.lock().release = Some((released, Instant::now() - RELEASE_STUCK_AFTER));
+        let refused = store.reopen(&dir.path().join("s"), 1 << 20).expect_err("not while the release runs");
+        assert!(refused.contains("has not released"), "{refused}");
+        assert!(
+            matches!(store.health(), StoreHealth::Stuck(ref why) if why.contains("restart")),
+            "{:?}",
+            store.health()
+        );
+        hang.join().expect("join");
+        // Once the release finished, the next attempt reopens.
+        let reopened = store.reopen(&dir.path().join("s"), 1 << 20).expect("reopens").expect("a handle");
+        store.install(reopened);
+        assert_eq!(store.health(), StoreHealth::Healthy);
+    }
+
+    #[test]
+    fn a_failed_handle_is_released_off_the_calling_thread_and_the_store_reopens() {
+        let (dir, store) = poisoned_store();
+        let reopened = store.reopen(&dir.path().join("s"), 1 << 20).expect("reopens").expect("a handle");
+        store.install(reopened);
+        assert_eq!(store.health(), StoreHealth::Healthy);
+        assert!(store.db().is_ok());
     }
 }

@@ -81,9 +81,8 @@ impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         for item in doc.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch]
-                .into_iter()
-                .flatten()
+            for op in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
             {
                 let has_body = op.request_body.is_some();
                 for (code, description, body_only) in Self::ANSWERS {
