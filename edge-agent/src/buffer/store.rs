@@ -149,7 +149,7 @@ impl Store {
 
     /// Waits up to [`RELEASE_WAIT`] for the old handle's release; `Some(how long it has run)` when still running.
     fn wait_for_release(&self) -> Option<Duration> {
-        let Some((released, since)) = self.lock().release.take() else { return None };
+        let (released, since) = self.lock().release.take()?;
         match released.recv_timeout(RELEASE_WAIT) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 let waited = since.elapsed();
