@@ -111,7 +111,6 @@ impl SqlClient {
                     .host(&c.host)
                     .port(c.port)
                     .username(&c.user)
-                    .password(&c.password)
                     .database(&c.database)
                     .application_name("edge-agent")
                     .ssl_mode(match c.tls {
@@ -131,6 +130,10 @@ impl SqlClient {
                 if let Some(ca) = &c.ca_file {
                     options = options.ssl_root_cert(ca);
                 }
+                // An empty password is no password (trust authentication), not the scramble of "".
+                if !c.password.is_empty() {
+                    options = options.password(&c.password);
+                }
                 Conn::Pg(bounded(c.timeout, "connecting", PgConnection::connect_with(&options)).await?)
             }
             Dialect::MySql => {
@@ -138,7 +141,6 @@ impl SqlClient {
                     .host(&c.host)
                     .port(c.port)
                     .username(&c.user)
-                    .password(&c.password)
                     .database(&c.database)
                     .charset("utf8mb4")
                     .timezone(Some("+00:00".to_owned()))
@@ -152,6 +154,9 @@ impl SqlClient {
                     .disable_statement_logging();
                 if let Some(ca) = &c.ca_file {
                     options = options.ssl_ca(ca);
+                }
+                if !c.password.is_empty() {
+                    options = options.password(&c.password);
                 }
                 let mut conn = bounded(c.timeout, "connecting", MySqlConnection::connect_with(&options)).await?;
                 bounded(c.timeout, "making the session read-only", conn.execute("SET SESSION TRANSACTION READ ONLY"))
