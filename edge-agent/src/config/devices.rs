@@ -157,7 +157,8 @@ pub enum DeviceSettings {
     Modbus(ModbusSettings),
     Hikvision(crate::http_terminal::settings::TerminalSettings),
     Dahua(crate::http_terminal::settings::TerminalSettings),
-    Sql(crate::sql::SqlSettings),
+    /// Boxed: a SQL source has many more keys than the other kinds.
+    Sql(Box<crate::sql::SqlSettings>),
 }
 
 impl DeviceSettings {
@@ -194,7 +195,7 @@ pub fn kind_settings(
         "modbus" => read(table, ignored).map(DeviceSettings::Modbus),
         "hikvision" => read(table, ignored).map(DeviceSettings::Hikvision),
         "dahua" => read(table, ignored).map(DeviceSettings::Dahua),
-        "sql" => read(table, ignored).map(DeviceSettings::Sql),
+        "sql" => read(table, ignored).map(|s| DeviceSettings::Sql(Box::new(s))),
         _ => return None,
     })
 }

@@ -59,7 +59,9 @@ fn classify(e: sqlx::Error) -> SqlError {
                     // Access denied: login, database, table, column.
                     1044 | 1045 | 1142 | 1143 | 1227 | 1698 => SqlError::Auth(message),
                     // Unknown database, table, column; syntax; ambiguous column; wrong value or type.
-                    1049 | 1052 | 1054 | 1064 | 1146 | 1292 | 1366 => SqlError::Schema(message),
+                    // Unknown database, table, column; syntax; ambiguous column; a bad value; a write refused by the
+                    // read-only session.
+                    1049 | 1052 | 1054 | 1064 | 1146 | 1292 | 1366 | 1792 => SqlError::Schema(message),
                     _ => SqlError::Unreachable(format!("error {}: {message}", my.number())),
                 };
             }
@@ -67,7 +69,9 @@ fn classify(e: sqlx::Error) -> SqlError {
             match code.get(..2) {
                 Some("28") => SqlError::Auth(message),
                 Some("42") if code == "42501" => SqlError::Auth(message),
-                Some("42" | "22" | "3D" | "3F" | "0A") => SqlError::Schema(format!("{message} ({code})")),
+                // Syntax or a missing name, data, an unknown database or schema, unsupported, or a write refused by
+                // the read-only session: the configuration has to change.
+                Some("42" | "22" | "3D" | "3F" | "0A" | "25") => SqlError::Schema(format!("{message} ({code})")),
                 _ => SqlError::Unreachable(format!("{message} ({code})")),
             }
         }

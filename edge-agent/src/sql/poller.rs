@@ -304,7 +304,7 @@ async fn store<S: PunchSink>(
     if let Some((id, reason)) = example {
         state.skipped.last = Some((Instant::now(), id, reason));
     }
-    stats::update(&source.serial.to_string(), |s| {
+    stats::update(source.serial.as_str(), |s| {
         s.rows_read += stored + skipped;
         s.unmappable_rows += skipped;
         s.newest_row = s.newest_row.max(newest);

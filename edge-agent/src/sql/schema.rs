@@ -155,7 +155,7 @@ mod tests {
             name: "BT".into(),
             time_zone: chrono_tz::UTC,
             direction: protocol::Direction::Both,
-            settings: DeviceSettings::Sql(settings.clone()),
+            settings: DeviceSettings::Sql(Box::new(settings.clone())),
         };
         crate::sql::settings::build(&"plant-1".parse().unwrap(), &device, &settings).unwrap()
     }

@@ -291,7 +291,10 @@ fn tls(mode: &str) -> Option<Tls> {
 }
 
 /// The source and the wanted columns, from the preset and the keys given (which win).
-fn source_and_columns(s: &SqlSettings) -> Result<(Source, WantedColumns, &'static str), Vec<(&'static str, String)>> {
+/// Problems by key.
+type Wrong = Vec<(&'static str, String)>;
+
+fn source_and_columns(s: &SqlSettings) -> Result<(Source, WantedColumns, &'static str), Wrong> {
     let mut wrong = Vec::new();
     let preset = match s.preset.as_deref() {
         None => None,
@@ -521,7 +524,7 @@ mod tests {
             name: "BT".into(),
             time_zone: chrono_tz::UTC,
             direction: protocol::Direction::Both,
-            settings: crate::config::DeviceSettings::Sql(s.clone()),
+            settings: crate::config::DeviceSettings::Sql(Box::new(s.clone())),
         };
         let source = build(&"plant-1".parse().unwrap(), &device, &s).unwrap();
         assert_eq!(source.connection.password, "hunter2");
