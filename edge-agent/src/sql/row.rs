@@ -381,6 +381,8 @@ mod tests {
         assert_eq!(state("0"), PunchState::CheckIn);
         assert_eq!(state("Check Out"), PunchState::CheckOut);
         assert_eq!(state("C/In"), PunchState::CheckIn);
+        // BioTime installs that write I and O instead of codes.
+        assert_eq!((state("I"), state("O")), (PunchState::CheckIn, PunchState::CheckOut));
         assert_eq!(state("SIDEWAYS"), PunchState::OvertimeIn);
         assert_eq!(state("9"), PunchState::Unknown(9));
         let mut no_state = row("1", "5", "2024-01-01 10:00:00", "");
