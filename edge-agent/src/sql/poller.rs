@@ -195,13 +195,14 @@ async fn read<S: PunchSink>(
         stats::update(&serial, |s| s.last_id = Some(cursor));
     }
     let track = matches!(source.mode, Mode::Rescan { .. });
+    let batch = resolved.plan.batch_size as usize;
     let mut more = true;
-    for _ in 0..PAGES_PER_ROUND {
+    let mut page = read_page(client, &resolved, &resolved.plan.after(cursor)).await?;
+    for index in 0..PAGES_PER_ROUND {
         if shutdown.is_cancelled() || !sink.accepting() {
             return Ok(Round { more: false });
         }
-        let page = read_page(client, &resolved, &resolved.plan.after(cursor)).await?;
-        let full = page.rows == resolved.plan.batch_size as usize;
+        let full = page.rows == batch;
         let Some(last_id) = page.last_id else {
             more = false;
             break;
@@ -209,7 +210,18 @@ async fn read<S: PunchSink>(
         if last_id <= cursor {
             return Err(SqlError::Schema(format!("ids are not increasing: {last_id} came after {cursor}")).into());
         }
-        store(source, sink, board, state, page, track).await?;
+        // While a full page is stored, the next one is fetched (the database and the disk work at once).
+        let next = if full && index + 1 < PAGES_PER_ROUND {
+            let statement = resolved.plan.after(last_id);
+            // The fetch goes first, so the query is on its way before the append's own work begins.
+            let (fetched, stored) =
+                tokio::join!(read_page(client, &resolved, &statement), store(source, sink, board, state, page, track));
+            stored?;
+            Some(fetched)
+        } else {
+            store(source, sink, board, state, page, track).await?;
+            None
+        };
         // Only now, with the page's punches durable, does the cursor move past its rows.
         sink.set_cursor(&source.serial, CURSOR, last_id.to_be_bytes().to_vec()).await?;
         cursor = last_id;
@@ -217,6 +229,10 @@ async fn read<S: PunchSink>(
         if !full {
             more = false;
             break;
+        }
+        match next {
+            Some(fetched) => page = fetched?,
+            None => break,
         }
     }
     // A backlog is read to its end before the re-scan.

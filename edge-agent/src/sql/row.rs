@@ -150,15 +150,16 @@ impl RowMapper {
     fn state(&self, value: Option<&[u8]>) -> Result<(PunchState, Option<u32>), String> {
         let Some(text) = text("state", value)? else { return Ok((PunchState::from_code(u8::MAX), None)) };
         let trimmed = text.trim();
-        let lower = trimmed.to_lowercase();
-        if let Some(code) = self.state_map.get(&lower) {
-            return Ok((PunchState::from_code(*code), Some(u32::from(*code))));
+        if !self.state_map.is_empty() {
+            if let Some(code) = self.state_map.get(&trimmed.to_lowercase()) {
+                return Ok((PunchState::from_code(*code), Some(u32::from(*code))));
+            }
         }
         if let Ok(code) = trimmed.parse::<u32>() {
             let byte = u8::try_from(code).map_err(|_| format!("state: {code} is not a state code (0..=255)"))?;
             return Ok((PunchState::from_code(byte), Some(code)));
         }
-        state_word(&lower)
+        state_word(&trimmed.to_lowercase())
             .map(|state| (state, None))
             .ok_or_else(|| format!("state: {trimmed:?} is not a known direction or state (map it in state_map)"))
     }
