@@ -48,6 +48,35 @@ ensure_mosquitto() {
     wait_for_port Mosquitto 127.0.0.1 1883 15
 }
 
+# MariaDB for the SQL source's tests (tests/tests/sql_source.rs): root with an empty password over TCP and a
+# database `test`, as TEST_MARIADB_URL says. A fresh Debian install lets root in only over the unix socket; this
+# adds the TCP login the tests use (on 127.0.0.1 only, which is where Debian's server listens).
+ensure_mariadb() {
+    if port_open 127.0.0.1 3306; then
+        echo "==> MariaDB is up on 127.0.0.1:3306"
+    else
+        if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then apt_install mariadb-server; fi
+        echo "==> starting MariaDB"
+        if ! service mariadb start >/dev/null 2>&1; then
+            mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+            (mysqld_safe --bind-address=127.0.0.1 >/dev/null 2>&1 &)
+        fi
+        wait_for_port MariaDB 127.0.0.1 3306 60
+    fi
+    command -v mariadb >/dev/null 2>&1 || apt_install mariadb-client
+    if ! mariadb -h127.0.0.1 -P3306 -uroot -e "CREATE DATABASE IF NOT EXISTS test" >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || die "MariaDB refuses root over TCP and this is not root; let root@127.0.0.1 in with an empty password"
+        echo "==> letting root into MariaDB over TCP (empty password, 127.0.0.1 only)"
+        mariadb -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+            GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+            ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+            CREATE DATABASE IF NOT EXISTS test;" \
+            || die "could not give root a TCP login on MariaDB (through the unix socket as root)"
+        mariadb -h127.0.0.1 -P3306 -uroot -e "SELECT 1" >/dev/null 2>&1 \
+            || die "MariaDB still refuses root@127.0.0.1 with an empty password"
+    fi
+}
+
 # pyzk 0.9 from PyPI in a virtualenv under target/, for the ZKTeco interop tests and the zk-read bench (a client we
 # did not write, reading our device simulator). Exports PYZK_PYTHON.
 ensure_pyzk() {

@@ -14,4 +14,5 @@ pub mod http_terminal;
 pub mod modbus;
 pub mod serial;
 pub mod sink;
+pub mod sql;
 pub mod zk;

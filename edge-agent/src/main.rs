@@ -42,7 +42,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Read a device once (ZKTeco by default; `--kind hikvision|dahua URL`) and print its identity, counts, clock
-    /// drift and last punches.
+    /// drift and last punches; `--sql DEVICE --config FILE` looks at a configured SQL source.
     Probe(ProbeArgs),
     /// List, send again or export the punches central refused for good (works on a running or a stopped agent).
     DeadLetters {
@@ -70,7 +70,14 @@ enum DeadLetterAction {
 #[derive(Args)]
 struct ProbeArgs {
     /// The device's address: `host` or `host:port` (zk), the base URL `http(s)://host[:port]` (hikvision, dahua).
-    address: String,
+    #[arg(required_unless_present = "sql")]
+    address: Option<String>,
+    /// A SQL source of the configuration (its serial): print the row count, the newest rows as punches, the cursor.
+    #[arg(long, value_name = "DEVICE", requires = "config")]
+    sql: Option<String>,
+    /// The configuration file (with --sql).
+    #[arg(long, short, env = "EDGE_AGENT_CONFIG")]
+    config: Option<PathBuf>,
     /// `zk`, `hikvision` or `dahua`.
     #[arg(long, default_value = "zk")]
     kind: String,
@@ -144,6 +151,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     match Config::load(file) {
         Ok(config) => {
+            // SQL sources are checked against their databases: the table and every named column.
+            let sql = runtime()?.block_on(edge_agent::sql::check::check_sources(&config));
+            let mut failed = false;
+            for check in &sql {
+                match &check.outcome {
+                    Ok(summary) => println!("{}: {}: {summary}", file.display(), check.device),
+                    Err(problem) => {
+                        failed = true;
+                        eprintln!("{}: {}: {problem}", file.display(), check.device);
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
             println!(
                 "{}: OK ({} devices, transport {:?})",
                 file.display(),
@@ -218,13 +240,18 @@ async fn status(url: String, config: Option<PathBuf>) -> anyhow::Result<ExitCode
 }
 
 async fn probe_device(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(serial), Some(file)) = (&args.sql, &args.config) {
+        let config = Config::load(file)?;
+        print!("{}", edge_agent::sql::probe::probe(&config, serial, args.last).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let zone = protocol::time::parse_zone(&args.zone).map_err(anyhow::Error::msg)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     if args.kind != "zk" {
         return probe_terminal(args, zone, timeout).await;
     }
     let request = ProbeRequest {
-        address: args.address,
+        address: args.address.unwrap_or_default(),
         port: args.port,
         transport: if args.udp { TransportKind::Udp } else { TransportKind::Tcp },
         comm_key: args.key,
@@ -241,6 +268,7 @@ async fn probe_device(args: ProbeArgs) -> anyhow::Result<ExitCode> {
 async fn probe_terminal(args: ProbeArgs, zone: chrono_tz::Tz, timeout: Duration) -> anyhow::Result<ExitCode> {
     use edge_agent::http_terminal::probe::{probe, ProbeKind, ProbeRequest};
     let kind: ProbeKind = args.kind.parse().map_err(anyhow::Error::msg)?;
+    let address = args.address.clone().unwrap_or_default();
     let password = match (&args.password_file, std::env::var("EDGE_AGENT_DEVICE_PASSWORD")) {
         (Some(file), _) => std::fs::read_to_string(file)
             .with_context(|| format!("reading {}", file.display()))?
@@ -249,10 +277,10 @@ async fn probe_terminal(args: ProbeArgs, zone: chrono_tz::Tz, timeout: Duration)
             .unwrap_or("")
             .to_owned(),
         (None, Ok(password)) => password,
-        (None, Err(_)) => rpassword::prompt_password(format!("password of {} at {}: ", args.user, args.address))
+        (None, Err(_)) => rpassword::prompt_password(format!("password of {} at {address}: ", args.user))
             .context("reading the password")?,
     };
-    let base_url = args.address.parse().with_context(|| format!("{:?} is not a URL", args.address))?;
+    let base_url = address.parse().with_context(|| format!("{address:?} is not a URL"))?;
     let client = edge_agent::http_terminal::digest::ClientOptions {
         base_url,
         user: args.user,
@@ -263,7 +291,7 @@ async fn probe_terminal(args: ProbeArgs, zone: chrono_tz::Tz, timeout: Duration)
     };
     let request =
         ProbeRequest { kind, client, zone, last: args.last, days: args.days, epoch_is_local: args.epoch_is_local };
-    let report = probe(&request).await.with_context(|| format!("probing {}", args.address))?;
+    let report = probe(&request).await.with_context(|| format!("probing {address}"))?;
     print!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -23,5 +23,6 @@ pub mod services;
 pub mod small_fs;
 pub mod terminal_sim;
 pub mod tls;
+pub mod vendor_db;
 pub mod web_client;
 pub mod zk_sim;

@@ -138,6 +138,7 @@ pub fn render_metrics(state: &AgentState) -> String {
     let faults: Vec<_> =
         state.faults.snapshot().iter().map(|fault| (format!("{{code=\"{}\"}}", fault.code), 1.0)).collect();
     metric("edge_agent_fault", "gauge", "1 for each raised agent fault.", &faults);
+    crate::sql::stats::render(&mut out, now);
     out
 }
 

@@ -4,7 +4,7 @@
 //! plug in here, one arm per kind; each gets the buffer as its [`crate::sink::PunchSink`], the board and the shutdown
 //! token. ZKTeco devices (`kind = "zk"`) are polled by [`crate::zk::poller`], serial lines read by
 //! [`crate::serial`], Modbus terminals polled by [`crate::modbus`], Hikvision and Dahua terminals read by
-//! [`crate::hikvision`] and [`crate::dahua`].
+//! [`crate::hikvision`] and [`crate::dahua`], vendor databases (`kind = "sql"`) read by [`crate::sql`].
 //!
 //! Push (ADMS) devices share one HTTP receiver on `adms.listen`, started when at least one is configured; it announces
 //! itself on stdout as `edge-agent adms listening on http://<addr>` (after the agent's own announcement).
@@ -80,6 +80,13 @@ pub async fn start_sources(
                     .with_context(|| format!("device {}", device.serial))?;
                 let sink = Arc::new(buffer.clone());
                 handles.push(tokio::spawn(crate::dahua::run(terminal, session, sink, board.clone(), shutdown.clone())));
+            }
+            DeviceSettings::Sql(settings) => {
+                let source = crate::sql::build(&config.agent.site, device, settings)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("device {}", device.serial))?;
+                let sink = Arc::new(buffer.clone());
+                handles.push(tokio::spawn(crate::sql::run(source, sink, board.clone(), shutdown.clone())));
             }
             DeviceSettings::Zk(settings) => {
                 let zk = zk_config(device, settings);

@@ -157,10 +157,12 @@ pub enum DeviceSettings {
     Modbus(ModbusSettings),
     Hikvision(crate::http_terminal::settings::TerminalSettings),
     Dahua(crate::http_terminal::settings::TerminalSettings),
+    /// Boxed: a SQL source has many more keys than the other kinds.
+    Sql(Box<crate::sql::SqlSettings>),
 }
 
 impl DeviceSettings {
-    pub const KINDS: &'static str = "\"zk\", \"adms\", \"serial\", \"modbus\", \"hikvision\" or \"dahua\"";
+    pub const KINDS: &'static str = "\"zk\", \"adms\", \"serial\", \"modbus\", \"hikvision\", \"dahua\" or \"sql\"";
 
     /// The `kind` value.
     pub fn kind(&self) -> &'static str {
@@ -171,6 +173,7 @@ impl DeviceSettings {
             Self::Modbus(_) => "modbus",
             Self::Hikvision(_) => "hikvision",
             Self::Dahua(_) => "dahua",
+            Self::Sql(_) => "sql",
         }
     }
 }
@@ -192,6 +195,7 @@ pub fn kind_settings(
         "modbus" => read(table, ignored).map(DeviceSettings::Modbus),
         "hikvision" => read(table, ignored).map(DeviceSettings::Hikvision),
         "dahua" => read(table, ignored).map(DeviceSettings::Dahua),
+        "sql" => read(table, ignored).map(|s| DeviceSettings::Sql(Box::new(s))),
         _ => return None,
     })
 }
@@ -266,5 +270,6 @@ pub fn check(settings: &DeviceSettings) -> Vec<(&'static str, String)> {
         DeviceSettings::Modbus(m) => crate::modbus::settings::check(m),
         DeviceSettings::Hikvision(t) => crate::http_terminal::settings::check(t, "hikvision"),
         DeviceSettings::Dahua(t) => crate::http_terminal::settings::check(t, "dahua"),
+        DeviceSettings::Sql(s) => crate::sql::settings::check(s),
     }
 }

@@ -6,6 +6,7 @@ pub mod drain_central;
 pub mod engine;
 pub mod ingest;
 pub mod latency;
+pub mod sql_backlog;
 pub mod zk_read;
 
 /// One named benchmark.
@@ -27,6 +28,7 @@ pub const ALL: &[Bench] = &[
     buffer::DRAIN,
     drain_central::BENCH,
     buffer::IDLE,
+    sql_backlog::BENCH,
 ];
 
 /// The benchmark called `name`.
