@@ -29,6 +29,7 @@ struct Entry {
     status: DeviceStatus,
     errors_total: u64,
     punches_total: u64,
+    checksum_mismatches_total: u64,
 }
 
 impl DeviceStatusBoard {
@@ -86,6 +87,21 @@ impl DeviceStatusBoard {
         map.entry(device.clone()).or_insert_with(|| Entry::new(device)).punches_total += count;
     }
 
+    /// Adds `count` replies accepted with a wrong checksum (ZKTeco implementations that compute it off by one).
+    pub fn checksum_mismatches(&self, device: &DeviceSerial, count: u64) {
+        let mut map = self.lock();
+        map.entry(device.clone()).or_insert_with(|| Entry::new(device)).checksum_mismatches_total += count;
+    }
+
+    /// `(serial, replies accepted with a wrong checksum)` per device that had any, for `/metrics`.
+    pub fn checksum_counters(&self) -> Vec<(DeviceSerial, u64)> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.checksum_mismatches_total > 0)
+            .map(|(k, e)| (k.clone(), e.checksum_mismatches_total))
+            .collect()
+    }
+
     /// Records a failed contact: marks the device unreachable and raises (or keeps) the fault `code`.
     pub fn failure(&self, device: &DeviceSerial, now: DateTime<Utc>, code: &str, message: impl Into<String>) {
         let mut map = self.lock();
@@ -125,7 +141,12 @@ impl DeviceStatusBoard {
 
 impl Entry {
     fn new(device: &DeviceSerial) -> Self {
-        Self { status: DeviceStatus::new(device.clone()), errors_total: 0, punches_total: 0 }
+        Self {
+            status: DeviceStatus::new(device.clone()),
+            errors_total: 0,
+            punches_total: 0,
+            checksum_mismatches_total: 0,
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod config;
 pub mod convert;
 pub mod event;
 pub mod fuzzing;
+pub mod human;
 pub mod info;
 pub mod options;
 pub mod packet;
@@ -32,7 +33,7 @@ pub mod time;
 pub mod transport;
 pub mod users;
 
-pub use client::{ClientError, EventWait, Timeouts, ZkClient};
+pub use client::{ClientError, ConnectOptions, EventWait, Timeouts, ZkClient};
 pub use config::ZkDeviceConfig;
 pub use records::RecordLayout;
 pub use transport::TransportKind;

@@ -76,7 +76,8 @@ async fn serve_tcp(shared: Arc<Shared>, mut stream: TcpStream, shutdown: Cancell
             event = events.recv() => {
                 match event {
                     Ok(record) if session.events => {
-                        let bytes = event_packet(&shared, &record).encode(Framing::Tcp);
+                        let mut bytes = Vec::new();
+                        encode_reply(&shared, &event_packet(&shared, &record), Framing::Tcp, &mut bytes);
                         shared.state().counters.events_sent += 1;
                         if stream.write_all(&bytes).await.is_err() {
                             break;
@@ -107,7 +108,7 @@ async fn serve_tcp(shared: Arc<Shared>, mut stream: TcpStream, shutdown: Cancell
             let mut close = false;
             for out in outs {
                 match out {
-                    Out::Packet(p) => p.encode_into(Framing::Tcp, &mut bytes),
+                    Out::Packet(p) => encode_reply(&shared, &p, Framing::Tcp, &mut bytes),
                     Out::Corrupt(p) => p.encode_with_checksum(Framing::Tcp, p.checksum() ^ 0x5a5a, &mut bytes),
                     Out::Half(p) => {
                         let full = p.encode(Framing::Tcp);
@@ -145,7 +146,11 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
                 delay(&shared).await;
                 for out in outs {
                     let datagram = match out {
-                        Out::Packet(p) => p.encode(Framing::Udp),
+                        Out::Packet(p) => {
+                            let mut bytes = Vec::new();
+                            encode_reply(&shared, &p, Framing::Udp, &mut bytes);
+                            bytes
+                        }
                         Out::Corrupt(p) => {
                             let mut bytes = Vec::new();
                             p.encode_with_checksum(Framing::Udp, p.checksum() ^ 0x5a5a, &mut bytes);
@@ -165,7 +170,8 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
             }
             event = events.recv() => {
                 let Ok(record) = event else { continue };
-                let packet = event_packet(&shared, &record).encode(Framing::Udp);
+                let mut packet = Vec::new();
+                encode_reply(&shared, &event_packet(&shared, &record), Framing::Udp, &mut packet);
                 for (peer, session) in &sessions {
                     if session.events {
                         shared.state().counters.events_sent += 1;
@@ -175,6 +181,19 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
             }
         }
     }
+}
+
+/// A reply's bytes: its true checksum, or one off by one with the `checksum_off_by_one` switch (never landing on
+/// the other spelling of zero, which is a right checksum).
+fn encode_reply(shared: &Shared, p: &Packet, framing: Framing, out: &mut Vec<u8>) {
+    if !shared.faults.checksum_off_by_one.load(Ordering::SeqCst) {
+        return p.encode_into(framing, out);
+    }
+    let mut wrong = p.checksum().wrapping_add(1);
+    if edge_agent::zk::packet::checksum_matches(wrong, p.checksum()) {
+        wrong = wrong.wrapping_add(1);
+    }
+    p.encode_with_checksum(framing, wrong, out);
 }
 
 async fn delay(shared: &Shared) {
