@@ -171,7 +171,7 @@ pub fn advice(error: &ClientError, request: &ProbeRequest) -> Option<String> {
                 .to_owned()
         }
         ClientError::Timeout { .. } => "the device is slow or busy: try again with a longer --timeout".to_owned(),
-        _ if error.is_bad_checksum() => "the device computes reply checksums wrongly: try --no-strict-checksum \
+        _ if error.is_bad_checksum() => "the device computes reply checksums wrongly: pass --no-strict-checksum \
                                          (strict_checksum = false in the agent's [[device]] entry)"
             .to_owned(),
         _ => return None,

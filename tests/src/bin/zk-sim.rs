@@ -87,6 +87,12 @@ struct Args {
     /// Return at most this many records to every attendance read, while the count reports them all.
     #[arg(long)]
     serve_records: Option<usize>,
+    /// Refuse every read of the user table.
+    #[arg(long)]
+    refuse_users: bool,
+    /// Answer CONNECT at once and only delay later answers (a slow device rather than a silent listener).
+    #[arg(long)]
+    delay_after_connect: bool,
     /// Length of the GET_FREE_SIZES answer (68, 80 or 92).
     #[arg(long, default_value_t = 92)]
     sizes_len: usize,
@@ -133,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
             attlog_by_fct: args.attlog_by_fct,
             buffered_empty: args.buffered_empty,
             serve_records: args.serve_records,
+            refuse_users: args.refuse_users,
+            delay_after_connect: args.delay_after_connect,
         },
         ..SimConfig::default()
     };

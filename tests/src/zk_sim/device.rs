@@ -295,6 +295,7 @@ impl DeviceState {
                     if empty { 0 } else { faults.serve_records.load(Ordering::SeqCst).min(self.records.len()) };
                 Some(encode_attendance(config.record_layout, &self.records[..served]))
             }
+            (command::USERTEMP_RRQ, _) if faults.refuse_users.load(Ordering::SeqCst) => None,
             (command::USERTEMP_RRQ, command::FCT_USER) => Some(encode_users(config.user_layout, &self.users)),
             _ => None,
         }

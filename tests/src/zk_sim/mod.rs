@@ -109,6 +109,11 @@ pub struct FaultSettings {
     pub buffered_empty: bool,
     /// Every attendance read returns at most this many records, while the count reports them all.
     pub serve_records: Option<usize>,
+    /// Refuse every read of the user table (PREPARE_BUFFER for users and USERTEMP_RRQ) with ACK_ERROR.
+    pub refuse_users: bool,
+    /// Apply `reply_delay_ms` only after the session is open (CONNECT and AUTH answered at once): a slow device,
+    /// as opposed to a silent listener.
+    pub delay_after_connect: bool,
 }
 
 /// Faults, adjustable while the simulator runs. Counters are "the next N times".
@@ -137,6 +142,8 @@ pub struct Faults {
     pub buffered_empty: AtomicBool,
     /// usize::MAX: every record.
     pub serve_records: AtomicUsize,
+    pub refuse_users: AtomicBool,
+    pub delay_after_connect: AtomicBool,
 }
 
 impl Faults {
@@ -156,6 +163,8 @@ impl Faults {
             attlog_by_fct: AtomicBool::new(s.attlog_by_fct),
             buffered_empty: AtomicBool::new(s.buffered_empty),
             serve_records: AtomicUsize::new(s.serve_records.unwrap_or(usize::MAX)),
+            refuse_users: AtomicBool::new(s.refuse_users),
+            delay_after_connect: AtomicBool::new(s.delay_after_connect),
         }
     }
 }

@@ -102,8 +102,9 @@ async fn serve_tcp(shared: Arc<Shared>, mut stream: TcpStream, shutdown: Cancell
                     break 'connection;
                 }
             };
+            let code = packet.command;
             let outs = shared.state().handle(&shared.config, &shared.faults, Framing::Tcp, &mut session, packet);
-            delay(&shared).await;
+            delay(&shared, code).await;
             let mut bytes = Vec::new();
             let mut close = false;
             for out in outs {
@@ -142,8 +143,9 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
                     }
                 };
                 let session = sessions.entry(peer).or_default();
+                let code = packet.command;
                 let outs = shared.state().handle(&shared.config, &shared.faults, Framing::Udp, session, packet);
-                delay(&shared).await;
+                delay(&shared, code).await;
                 for out in outs {
                     let datagram = match out {
                         Out::Packet(p) => {
@@ -196,7 +198,11 @@ fn encode_reply(shared: &Shared, p: &Packet, framing: Framing, out: &mut Vec<u8>
     p.encode_with_checksum(framing, wrong, out);
 }
 
-async fn delay(shared: &Shared) {
+/// The configured reply delay before answering `code` (none for CONNECT and AUTH with `delay_after_connect`).
+async fn delay(shared: &Shared, code: u16) {
+    if shared.faults.delay_after_connect.load(Ordering::SeqCst) && matches!(code, command::CONNECT | command::AUTH) {
+        return;
+    }
     let ms = shared.faults.reply_delay_ms.load(Ordering::SeqCst);
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
