@@ -541,6 +541,10 @@ impl<S: PunchSink> Poller<S> {
                     *drift = self.check_clock(client, device).await?;
                     self.count_checksum_mismatches(client);
                     self.report_success(device, sizes.records, sizes.users, *drift);
+                    if self.mismatch.is_some() {
+                        // Short last time: read again rather than trust the count from now on.
+                        return Ok(None);
+                    }
                     match sizes.records {
                         Some(now) if now > expected => return Ok(None),
                         Some(now) => expected = now,
