@@ -9,8 +9,9 @@
 //! - [`poller`]: one task per device turning its log and events into [`protocol::Punch`]es ([`convert`]) for a
 //!   [`crate::sink::PunchSink`], per [`config::ZkDeviceConfig`]; [`probe`] is the technician's one-shot read.
 //!
-//! Facts about the protocol are in `shared/reference/zk-binary-protocol.md`; every value read from a device is
-//! bounded before anything is allocated for it.
+//! Facts about the protocol are in `shared/reference/zk-binary-protocol.md`, the sources of how the driver tolerates
+//! firmware variants in `REFERENCE.md` beside this file; every value read from a device is bounded before anything is
+//! allocated for it.
 
 pub mod auth;
 pub mod buffer;
