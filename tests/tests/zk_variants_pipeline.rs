@@ -251,6 +251,16 @@ async fn every_variant_reaches_all_logs_exactly(backend: Backend) {
     }
     assert_eq!(by("ZKV-DISABLE").sim.counters().clears, 0);
 
+    // Central's devices page shows each fault with its reason.
+    db.cli_with_stdin(&["create-admin", "root", "--role", "root", "--password-stdin"], Some("correct horse battery\n"))
+        .await
+        .unwrap();
+    let page = devices_page(&central.url).await;
+    let short_fault = "record_count_mismatch: the device reports 500 records but the read returned 120";
+    assert!(page.contains(short_fault), "{page}");
+    assert!(page.contains("auth_failed: the device rejected comm key 4243"), "{page}");
+    assert!(page.contains("serial_mismatch: expected device ZKV-SERIAL but ZKV-OTHER answered"), "{page}");
+
     // `edge-agent status` and /metrics say the same.
     let status = tokio::process::Command::new(system_tests::harness::binary("edge-agent").unwrap())
         .args(["status", "--url", &metrics_url])
@@ -289,6 +299,22 @@ async fn every_variant_reaches_all_logs_exactly(backend: Backend) {
 
     agent.kill().await.unwrap();
     db.cleanup().await;
+}
+
+/// Central's `/devices` page, logged in as root.
+async fn devices_page(url: &str) -> String {
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = browser
+        .post(format!("{url}/login"))
+        .form(&[("username", "root"), ("password", "correct horse battery"), ("next", "/devices")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = browser.get(format!("{url}/devices")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    page.text().await.unwrap()
 }
 
 on_both_backends!(every_variant_reaches_all_logs_exactly);

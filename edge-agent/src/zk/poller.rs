@@ -351,11 +351,16 @@ impl<S: PunchSink> Poller<S> {
         }
     }
 
-    /// A good contact: the counts, and the standing faults raised again (every other fault is cleared).
+    /// A good contact: the counts, and the standing faults (every other fault is cleared; a standing one keeps its
+    /// `since`).
     fn report_success(&self, device: &DeviceSerial, records: Option<u32>, users: Option<u32>, drift: i64) {
-        let now = Utc::now();
         let contact = Contact { record_count: records, user_count: users, clock_drift_secs: Some(drift) };
-        self.board.success(device, now, contact);
+        self.board.success_with(device, Utc::now(), contact, &self.standing_faults(drift));
+    }
+
+    /// The problems that do not stop a contact, with their reasons.
+    fn standing_faults(&self, drift: i64) -> Vec<(&'static str, String)> {
+        let mut faults = Vec::new();
         let max = self.config.max_clock_drift_secs;
         if drift.unsigned_abs() > max {
             let side = if drift > 0 { "ahead of" } else { "behind" };
@@ -367,22 +372,23 @@ impl<S: PunchSink> Poller<S> {
             if !self.config.set_clock {
                 message.push_str("; set_clock is off");
             }
-            self.board.fault(device, now, faults::CLOCK_DRIFT, message);
+            faults.push((faults::CLOCK_DRIFT, message));
         }
         if let Some(mismatch) = &self.mismatch {
-            self.board.fault(device, now, faults::RECORD_COUNT_MISMATCH, mismatch.to_string());
+            faults.push((faults::RECORD_COUNT_MISMATCH, mismatch.to_string()));
         }
         if self.unreadable > 0 {
             let message = format!("{} records on the device cannot be read; they stay on it", self.unreadable);
-            self.board.fault(device, now, faults::BAD_RECORDS, message);
+            faults.push((faults::BAD_RECORDS, message));
         }
         if let (Some(answer), true) = (self.cannot_disable, self.config.clear_log_when_acknowledged) {
             let message = format!(
                 "the device answers DISABLEDEVICE with {answer}: its log can change under a read, so it is never \
                  cleared (clear_log_when_acknowledged is ignored)"
             );
-            self.board.fault(device, now, faults::LOG_NOT_CLEARED, message);
+            faults.push((faults::LOG_NOT_CLEARED, message));
         }
+        faults
     }
 
     /// The whole log into the sink, with the device disabled; re-enabled afterwards whatever happened. A device
