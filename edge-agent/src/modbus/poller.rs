@@ -234,6 +234,6 @@ fn convert(config: &ModbusDeviceConfig, slot: &[u16]) -> Result<Option<Punch>, S
             PunchSource::Modbus,
             config.direction,
         )
-        .with_raw_codes(u32::try_from(event.state).ok(), u32::try_from(event.verify).ok()),
+        .with_raw_codes(Some(u32::from(event.state)), Some(u32::from(event.verify))),
     ))
 }
