@@ -31,6 +31,9 @@ pub struct Cli {
     /// Configuration file (TOML); see configs/central-api.toml.
     #[arg(long, global = true, env = crate::config::CONFIG_FILE_ENV)]
     pub config: Option<PathBuf>,
+    /// `text` (coloured only on a terminal) or `json` (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "CENTRAL_API_LOG_FORMAT")]
+    pub log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

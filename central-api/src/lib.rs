@@ -11,6 +11,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
+pub mod logging;
 pub mod metrics;
 pub mod mqtt;
 pub mod reports;

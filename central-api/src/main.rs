@@ -1,11 +1,8 @@
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
-    central_api::cli::run(central_api::cli::Cli::parse()).await
+    let cli = central_api::cli::Cli::parse();
+    central_api::logging::init(cli.log_format, central_api::logging::stderr_is_terminal());
+    central_api::cli::run(cli).await
 }

@@ -29,6 +29,7 @@ struct Entry {
     status: DeviceStatus,
     errors_total: u64,
     punches_total: u64,
+    checksum_mismatches_total: u64,
 }
 
 impl DeviceStatusBoard {
@@ -50,6 +51,37 @@ impl DeviceStatusBoard {
         status.reachable = true;
         status.last_success = Some(now);
         status.faults.clear();
+        if contact.record_count.is_some() {
+            status.record_count = contact.record_count;
+        }
+        if contact.user_count.is_some() {
+            status.user_count = contact.user_count;
+        }
+        if contact.clock_drift_secs.is_some() {
+            status.clock_drift_secs = contact.clock_drift_secs;
+        }
+    }
+
+    /// Records a successful contact at `now` whose standing faults (`(code, message)`: problems that do not stop the
+    /// contact, such as a clock drift) are `standing`, in one step: faults not among them are cleared, those that
+    /// stay keep their first `since` and take the new message, new ones start now. A status read meanwhile never sees
+    /// a standing fault vanish and come back.
+    pub fn success_with(
+        &self,
+        device: &DeviceSerial,
+        now: DateTime<Utc>,
+        contact: Contact,
+        standing: &[(&str, String)],
+    ) {
+        let mut map = self.lock();
+        let entry = map.entry(device.clone()).or_insert_with(|| Entry::new(device));
+        let status = &mut entry.status;
+        status.reachable = true;
+        status.last_success = Some(now);
+        status.faults.retain(|f| standing.iter().any(|(code, _)| *code == f.code));
+        for (code, message) in standing {
+            raise(&mut status.faults, code, message.clone(), now);
+        }
         if contact.record_count.is_some() {
             status.record_count = contact.record_count;
         }
@@ -84,6 +116,21 @@ impl DeviceStatusBoard {
     pub fn punches_read(&self, device: &DeviceSerial, count: u64) {
         let mut map = self.lock();
         map.entry(device.clone()).or_insert_with(|| Entry::new(device)).punches_total += count;
+    }
+
+    /// Adds `count` replies accepted with a wrong checksum (ZKTeco implementations that compute it off by one).
+    pub fn checksum_mismatches(&self, device: &DeviceSerial, count: u64) {
+        let mut map = self.lock();
+        map.entry(device.clone()).or_insert_with(|| Entry::new(device)).checksum_mismatches_total += count;
+    }
+
+    /// `(serial, replies accepted with a wrong checksum)` per device that had any, for `/metrics`.
+    pub fn checksum_counters(&self) -> Vec<(DeviceSerial, u64)> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.checksum_mismatches_total > 0)
+            .map(|(k, e)| (k.clone(), e.checksum_mismatches_total))
+            .collect()
     }
 
     /// Records a failed contact: marks the device unreachable and raises (or keeps) the fault `code`.
@@ -125,7 +172,12 @@ impl DeviceStatusBoard {
 
 impl Entry {
     fn new(device: &DeviceSerial) -> Self {
-        Self { status: DeviceStatus::new(device.clone()), errors_total: 0, punches_total: 0 }
+        Self {
+            status: DeviceStatus::new(device.clone()),
+            errors_total: 0,
+            punches_total: 0,
+            checksum_mismatches_total: 0,
+        }
     }
 }
 
@@ -163,5 +215,30 @@ mod tests {
         assert_eq!(board.counters()[0].1, 2);
         board.forget(&dev);
         assert!(board.snapshot().is_empty());
+    }
+
+    #[test]
+    fn standing_faults_keep_their_since_and_the_others_clear() {
+        let board = DeviceStatusBoard::new();
+        let dev: DeviceSerial = "A1".parse().unwrap();
+        let t0 = DateTime::from_timestamp(1_000, 0).unwrap();
+        let t1 = t0 + chrono::Duration::seconds(60);
+        board.failure(&dev, t0, "unreachable", "timeout");
+        board.success_with(&dev, t0, Contact::default(), &[("clock_drift", "10 min".into())]);
+        board.success_with(
+            &dev,
+            t1,
+            Contact::default(),
+            &[("clock_drift", "11 min".into()), ("bad_records", "2".into())],
+        );
+        let faults = &board.snapshot()[0].faults;
+        assert_eq!(faults.len(), 2, "{faults:?}");
+        assert_eq!(
+            (faults[0].code.as_str(), faults[0].message.as_str(), faults[0].since),
+            ("clock_drift", "11 min", t0)
+        );
+        assert_eq!((faults[1].code.as_str(), faults[1].since), ("bad_records", t1));
+        board.success_with(&dev, t1, Contact::default(), &[]);
+        assert!(board.snapshot()[0].faults.is_empty() && board.snapshot()[0].reachable);
     }
 }

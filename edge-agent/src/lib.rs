@@ -11,6 +11,7 @@ pub mod faults;
 pub mod forward;
 pub mod hikvision;
 pub mod http_terminal;
+pub mod logging;
 pub mod modbus;
 pub mod serial;
 pub mod sink;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use edge_agent::config::Config;
-use edge_agent::zk::probe::{probe, ProbeRequest};
+use edge_agent::zk::probe::{probe, ProbeRequest, StepOutcome};
 use edge_agent::zk::{Timeouts, TransportKind};
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// `text` (coloured only on a terminal) or `json` (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "EDGE_AGENT_LOG_FORMAT")]
+    log_format: edge_agent::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -114,20 +117,17 @@ struct ProbeArgs {
     /// Seconds to wait for the connection and for each answer.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
+    /// UDP: accept replies with a wrong checksum (some implementations compute it off by one).
+    #[arg(long)]
+    no_strict_checksum: bool,
 }
 
 mod malloc;
 
 fn main() -> ExitCode {
     malloc::one_arena();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    edge_agent::logging::init(cli.log_format, edge_agent::logging::stderr_is_terminal());
     let result = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
@@ -258,10 +258,22 @@ async fn probe_device(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         zone,
         last: args.last,
         timeouts: Timeouts { connect: timeout, request: timeout },
+        strict_checksum: !args.no_strict_checksum,
     };
-    let report = probe(&request).await.with_context(|| format!("probing {}", request.address))?;
+    let report = probe(&request).await;
     print!("{report}");
-    Ok(ExitCode::SUCCESS)
+    match report.failure() {
+        None => Ok(ExitCode::SUCCESS),
+        Some(step) => {
+            if let StepOutcome::Failed { error, advice, .. } = &step.outcome {
+                eprintln!("edge-agent: probing {}: {} failed: {error}", report.address, step.name.as_str());
+                if let Some(advice) = advice {
+                    eprintln!("edge-agent: try: {advice}");
+                }
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `probe --kind hikvision|dahua`.

@@ -96,11 +96,13 @@ async fn every_layout_over_tcp_and_udp_with_and_without_a_comm_key() {
 #[tokio::test]
 async fn a_wrong_or_missing_comm_key_is_refused_by_name() {
     let sim = ZkSim::start(config(10, RecordLayout::Long, UserLayout::Large, 4242)).await.unwrap();
-    for key in [0, 4243] {
+    for (key, text) in
+        [(0, "the device requires a comm key and none was given"), (4243, "the device rejected comm key 4243")]
+    {
         let err =
             ZkClient::connect(&sim.tcp_addr().to_string(), TransportKind::Tcp, key, timeouts()).await.unwrap_err();
         assert!(matches!(err, ClientError::Unauthorized { key: k } if k == key), "{err}");
-        assert!(err.to_string().contains(&format!("rejected key {key}")), "{err}");
+        assert_eq!(err.to_string(), text);
     }
     assert_eq!(sim.counters().auth_failures, 2);
 }
@@ -156,24 +158,29 @@ async fn the_transfer_variants_devices_use() {
 }
 
 #[tokio::test]
-async fn corrupt_packets_cost_a_chunk_retry_not_a_record() {
+async fn corrupt_packets_cost_a_chunk_retry_over_udp_and_are_counted_over_tcp() {
     for transport in [TransportKind::Tcp, TransportKind::Udp] {
         let sim = ZkSim::start(config(3_000, RecordLayout::Long, UserLayout::Large, 0)).await.unwrap();
         sim.faults().bad_checksum.store(2, Ordering::SeqCst);
         let mut client = connect(&sim, transport).await;
         assert_eq!(rows(&read_all(&mut client).await.unwrap()), sim.expected(), "{transport:?}");
         assert_eq!(remaining(&sim.faults().bad_checksum), 0, "both corrupt packets were sent and survived");
+        // Over TCP the length prefix frames the packets: they are accepted and counted; over UDP they are refused
+        // and the chunk asked again.
+        let counted = if transport == TransportKind::Tcp { 2 } else { 0 };
+        assert_eq!(client.checksum_mismatches(), counted, "{transport:?}");
         client.exit().await;
     }
 }
 
 #[tokio::test]
-async fn a_read_that_keeps_failing_fails_and_the_device_is_re_enabled() {
+async fn a_read_that_keeps_failing_fails_once_with_its_tries_and_the_device_is_re_enabled() {
     let sim = ZkSim::start(config(3_000, RecordLayout::Long, UserLayout::Large, 0)).await.unwrap();
     sim.faults().bad_checksum.store(100, Ordering::SeqCst);
-    let mut client = connect(&sim, TransportKind::Tcp).await;
+    let mut client = connect(&sim, TransportKind::Udp).await;
     let err = read_all(&mut client).await.unwrap_err();
     assert!(err.to_string().contains("bad checksum on DATA"), "{err}");
+    assert!(err.to_string().ends_with("(tried 3 times)"), "{err}");
     assert!(sim.is_enabled(), "the client re-enabled the device after the failed read");
     assert_eq!(sim.counters().enables, 1);
     sim.faults().bad_checksum.store(0, Ordering::SeqCst);
@@ -187,15 +194,20 @@ async fn slow_answers_within_the_timeout_work_and_beyond_it_fail_by_name() {
     let sim = ZkSim::start(sim_config).await.unwrap();
     let mut client = connect(&sim, TransportKind::Tcp).await;
     assert_eq!(rows(&read_all(&mut client).await.unwrap()), sim.expected());
-    sim.faults().reply_delay_ms.store(1_500, Ordering::SeqCst);
+    // A device that answered CONNECT and then is too slow: a timeout naming the request.
+    sim.faults().reply_delay_ms.store(0, Ordering::SeqCst);
     let quick = Timeouts { connect: Duration::from_secs(1), request: Duration::from_millis(300) };
-    let mut impatient = ZkClient::connect(&sim.udp_addr().to_string(), TransportKind::Udp, 0, quick).await;
-    let err = match impatient.as_mut() {
-        Ok(c) => c.read_sizes().await.unwrap_err(),
-        Err(_) => impatient.unwrap_err(),
-    };
+    let mut impatient = ZkClient::connect(&sim.udp_addr().to_string(), TransportKind::Udp, 0, quick).await.unwrap();
+    sim.faults().reply_delay_ms.store(1_500, Ordering::SeqCst);
+    let err = impatient.read_sizes().await.unwrap_err();
     assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
-    assert!(err.to_string().ends_with("no answer within 300ms"), "{err}");
+    assert_eq!(err.to_string(), "GET_FREE_SIZES: no answer within 300ms");
+    // Too slow from the first packet over UDP: nothing answered.
+    let err = ZkClient::connect(&sim.udp_addr().to_string(), TransportKind::Udp, 0, quick).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("no ZKTeco device answered on UDP port {} of 127.0.0.1 within 300ms", sim.udp_addr().port())
+    );
 }
 
 #[tokio::test]

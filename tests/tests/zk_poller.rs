@@ -164,6 +164,9 @@ async fn clock_drift_is_reported_and_corrected_only_when_configured() {
     .await;
     let status = &run.board.snapshot()[0];
     assert!(status.clock_drift_secs.is_some_and(|d| (-602..=-598).contains(&d)), "{status:?}");
+    let message = &status.faults.iter().find(|f| f.code == "clock_drift").unwrap().message;
+    assert!(message.starts_with("device clock is "), "{message}");
+    assert!(message.contains("behind the agent's") && message.ends_with("limit 5 min); set_clock is off"), "{message}");
     assert_eq!(sim.counters().set_times, 0, "set_clock is off");
     run.stop().await;
 
@@ -228,7 +231,7 @@ async fn a_different_device_at_the_address_is_refused() {
     config.expected_serial = Some("CDQ9192960006".parse().unwrap());
     let run = start(config);
     eventually("the refusal", Duration::from_secs(10), || async {
-        run.board.snapshot().iter().any(|s| s.faults.iter().any(|f| f.code == "wrong_device"))
+        run.board.snapshot().iter().any(|s| s.faults.iter().any(|f| f.code == "serial_mismatch"))
     })
     .await;
     let status = &run.board.snapshot()[0];
@@ -273,7 +276,7 @@ async fn an_unreachable_device_is_reported_and_retried_until_shutdown() {
         .await;
     let status = &run.board.snapshot()[0];
     assert!(!status.reachable);
-    assert_eq!(status.faults[0].code, "device_unreachable");
+    assert_eq!(status.faults[0].code, "unreachable");
     assert!(status.faults[0].message.contains("cannot connect"), "{status:?}");
     assert_eq!(status.device.as_str(), format!("zk-127.0.0.1-{}", free.port()));
     run.stop().await;

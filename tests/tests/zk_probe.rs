@@ -33,9 +33,15 @@ async fn the_probe_command_prints_identity_counts_drift_and_last_punches() {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
     let drift_line = stdout.lines().find(|l| l.contains("clock drift")).unwrap();
-    let drift: i64 = drift_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let secs = drift_line.rsplit_once('[').unwrap().1.trim_end_matches(" s]");
+    let drift: i64 = secs.parse().unwrap();
     assert!((93..=97).contains(&drift), "{drift_line}");
-    assert!(drift_line.ends_with("(device ahead)"), "{drift_line}");
+    assert!(drift_line.contains(&format!("1 min {} s (device ahead)", drift - 60)), "{drift_line}");
+    for step in ["connect", "auth", "identity", "time", "counts", "users", "log"] {
+        assert!(stdout.lines().any(|l| l.trim_start().starts_with(step) && l.contains(" ok: ")), "{step}:\n{stdout}");
+    }
+    assert!(stdout.contains("auth           ok: comm key accepted"), "{stdout}");
+    assert!(stdout.contains("checksums      every reply correct"), "{stdout}");
     // The last three records, newest last, with their PINs and names.
     let users = sim.users();
     let records = sim.records();
@@ -46,6 +52,7 @@ async fn the_probe_command_prints_identity_counts_drift_and_last_punches() {
         let name = &users.iter().find(|u| u.user_id == pin).unwrap().name;
         assert!(line.contains(&record.time.format("%Y-%m-%d %H:%M:%S").to_string()), "{line}");
         assert!(line.contains(&format!("PIN {pin}")) && line.contains(name.as_str()), "{line}");
+        assert!(line.ends_with(&format!("[state {}, verify {}]", record.state, record.verify)), "{line}");
     }
     assert!(sim.is_enabled() && sim.counters().exits == 1, "the probe left the device as it found it");
 }
@@ -67,8 +74,10 @@ async fn the_probe_reads_udp_devices_and_resolves_uids() {
         zone: chrono_tz::Asia::Kolkata,
         last: 100,
         timeouts: Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(2) },
+        strict_checksum: true,
     };
-    let report = probe(&request).await.unwrap();
+    let report = probe(&request).await;
+    assert!(report.failure().is_none(), "{report}");
     assert_eq!(report.layout, Some(RecordLayout::Short));
     assert_eq!(report.last.len(), 40);
     let pins: Vec<String> = report.last.iter().map(|p| p.pin.clone()).collect();
@@ -89,6 +98,9 @@ async fn the_probe_names_what_failed() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("probing {free}")) && stderr.contains("cannot connect"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("  connect        FAILED: cannot connect"), "{stdout}");
+    assert!(stdout.contains("  auth           skipped"), "{stdout}");
     let bad_zone = tokio::process::Command::new(system_tests::harness::binary("edge-agent").unwrap())
         .args(["probe", "127.0.0.1", "--zone", "Mars/Olympus"])
         .output()

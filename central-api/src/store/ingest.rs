@@ -30,7 +30,7 @@ pub struct Inserted {
     pub duplicates: u32,
 }
 
-/// Rows per SQLite statement: 16 parameters each stays far below SQLite's 32766-parameter limit.
+/// Rows per SQLite statement: 18 parameters each stays far below SQLite's 32766-parameter limit.
 pub const SQLITE_ROWS_PER_STATEMENT: usize = 500;
 
 const TRANSIENT_RETRIES: u32 = 5;
@@ -38,14 +38,15 @@ const TRANSIENT_RETRIES: u32 = 5;
 const PG_INSERT: &str = r"
 WITH input AS (
     SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::timestamp[], $5::timestamptz[], $6::int2[],
-                         $7::int2[], $8::int8[], $9::text[], $10::text[], $11::int8[])
+                         $7::int2[], $8::int8[], $9::text[], $10::text[], $11::int8[], $17::int8[], $18::int8[])
         AS t(punch_key, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
-             agent_seq)
+             agent_seq, raw_state, raw_verify)
 ), inserted AS (
     INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code,
-                          source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at)
+                          source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at,
+                          raw_state, raw_verify)
     SELECT punch_key, $12, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
-           $13, agent_seq, $14, $15, $16
+           $13, agent_seq, $14, $15, $16, raw_state, raw_verify
     FROM input ORDER BY device_serial, local_time, pin
     ON CONFLICT (device_serial, local_time, pin) DO NOTHING
     RETURNING pin, local_time
@@ -104,6 +105,8 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
     let mut sources = Vec::with_capacity(n);
     let mut directions = Vec::with_capacity(n);
     let mut seqs = Vec::with_capacity(n);
+    let mut raw_states = Vec::with_capacity(n);
+    let mut raw_verifies = Vec::with_capacity(n);
     for row in &batch.rows {
         keys.push(row.key.as_bytes().to_vec());
         devices.push(row.device.as_str());
@@ -116,6 +119,8 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
         sources.push(row.source);
         directions.push(row.direction);
         seqs.push(row.agent_seq);
+        raw_states.push(row.raw_state);
+        raw_verifies.push(row.raw_verify);
     }
     let mut tx = pool.begin().await?;
     let (new,): (i64,) = sqlx::query_as(PG_INSERT)
@@ -135,6 +140,8 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
         .bind(batch.first_seq)
         .bind(batch.last_seq)
         .bind(Utc::now())
+        .bind(raw_states)
+        .bind(raw_verifies)
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -153,10 +160,11 @@ fn sqlite_insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
 }
 
 fn build_sqlite_insert(rows: usize) -> String {
-    const COLUMNS: usize = 16;
+    const COLUMNS: usize = 18;
     let mut sql = String::from(
         "INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, \
-         work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at) VALUES ",
+         work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at, raw_state, \
+         raw_verify) VALUES ",
     );
     // Anonymous `?` parameters on purpose: with numbered ones (`?123`) every bind looks the number up in a list of
     // all the statement's parameter names, which made 8,000-parameter statements quadratic (about 100x slower).
@@ -198,7 +206,9 @@ pub(super) async fn insert_sqlite_rows(
                 .bind(row.agent_seq)
                 .bind(batch.first_seq)
                 .bind(batch.last_seq)
-                .bind(received_at);
+                .bind(received_at)
+                .bind(row.raw_state)
+                .bind(row.raw_verify);
         }
         // changes() counts the rows this statement inserted, not the ones its conflict clause skipped.
         new += query.execute(&mut **tx).await?.rows_affected();

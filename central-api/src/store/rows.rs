@@ -18,6 +18,10 @@ pub struct PunchRow {
     pub source: &'static str,
     pub direction: &'static str,
     pub agent_seq: i64,
+    /// The device's own state code, as sent (protocol version 2).
+    pub raw_state: Option<i64>,
+    /// The device's own verification code, as sent (protocol version 2).
+    pub raw_verify: Option<i64>,
 }
 
 /// Everything the insert needs from a batch.
@@ -64,6 +68,8 @@ impl BatchRows {
                 source: punch.source.as_str(),
                 direction: punch.direction.as_str(),
                 agent_seq: narrow("seq", item.seq)?,
+                raw_state: punch.raw_state.map(i64::from),
+                raw_verify: punch.raw_verify.map(i64::from),
             });
         }
         rows.sort_by(|a, b| (&a.device, a.local_time, &a.pin).cmp(&(&b.device, b.local_time, &b.pin)));
@@ -124,6 +130,11 @@ mod tests {
         assert_eq!((rows.first_seq, rows.last_seq), (1, 4));
         let row = &rows.rows[0];
         assert_eq!((row.state, row.verify, row.work_code, row.source, row.direction), (0, 1, 7, "zk-pull", "IN"));
+        assert_eq!((row.raw_state, row.raw_verify), (None, None));
+        let mut raw = batch(&[9]);
+        raw.punches[0].punch = raw.punches[0].punch.clone().with_raw_codes(Some(0), Some(4));
+        let row = &BatchRows::from_batch(&raw).unwrap().rows[0];
+        assert_eq!((row.verify, row.raw_state, row.raw_verify), (1, Some(0), Some(4)), "the device's 4 is kept");
     }
 
     #[test]

@@ -250,18 +250,21 @@ impl<S: PunchSink> AdmsReceiver<S> {
         let mut bad_pins = 0usize;
         for row in rows {
             match row.pin.parse::<Pin>() {
-                Ok(pin) => punches.push(Punch::from_device(
-                    self.options.site.clone(),
-                    device.serial.clone(),
-                    pin,
-                    row.time,
-                    device.zone,
-                    PunchState::from_code(row.status),
-                    VerifyMode::from_code(row.verify),
-                    row.work_code,
-                    PunchSource::AdmsPush,
-                    device.direction,
-                )),
+                Ok(pin) => punches.push(
+                    Punch::from_device(
+                        self.options.site.clone(),
+                        device.serial.clone(),
+                        pin,
+                        row.time,
+                        device.zone,
+                        PunchState::from_code(row.status),
+                        VerifyMode::from_code(row.verify),
+                        row.work_code,
+                        PunchSource::AdmsPush,
+                        device.direction,
+                    )
+                    .with_raw_codes(Some(u32::from(row.status)), Some(u32::from(row.verify))),
+                ),
                 Err(e) => {
                     bad_pins += 1;
                     tracing::warn!(device = %device.serial, pin = %row.pin.escape_debug(), error = %e,

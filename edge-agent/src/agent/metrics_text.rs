@@ -135,6 +135,18 @@ pub fn render_metrics(state: &AgentState) -> String {
     metric("edge_device_errors_total", "counter", "Failed contacts.", &errors);
     let punches: Vec<_> = counters.iter().map(|(d, _, p)| (label(d), *p as f64)).collect();
     metric("edge_device_punches_total", "counter", "Punches read from the device.", &punches);
+    let checksums: Vec<_> = state.board.checksum_counters().iter().map(|(d, n)| (label(d), *n as f64)).collect();
+    metric(
+        "edge_device_checksum_mismatches_total",
+        "counter",
+        "Replies accepted with a wrong checksum (ZKTeco implementations that compute it off by one).",
+        &checksums,
+    );
+    let device_faults: Vec<_> = devices
+        .iter()
+        .flat_map(|d| d.faults.iter().map(move |f| (format!("{{device=\"{}\",code=\"{}\"}}", d.device, f.code), 1.0)))
+        .collect();
+    metric("edge_device_fault", "gauge", "1 for each raised device fault.", &device_faults);
     let faults: Vec<_> =
         state.faults.snapshot().iter().map(|fault| (format!("{{code=\"{}\"}}", fault.code), 1.0)).collect();
     metric("edge_agent_fault", "gauge", "1 for each raised agent fault.", &faults);
@@ -142,11 +154,21 @@ pub fn render_metrics(state: &AgentState) -> String {
     out
 }
 
-/// The `/healthz` body: `ok` without agent faults, `degraded` with any.
+/// The `/healthz` body: `ok` without agent or device faults, `degraded` with any; the devices' faults are listed
+/// with their reasons under `devices`.
 pub fn render_health(state: &AgentState) -> serde_json::Value {
     let faults = state.faults.snapshot();
+    let devices = state.board.snapshot();
+    let device_faults = devices.iter().any(|d| !d.faults.is_empty());
     serde_json::json!({
-        "status": if faults.is_empty() { "ok" } else { "degraded" },
+        "status": if faults.is_empty() && !device_faults { "ok" } else { "degraded" },
+        "devices": devices.iter().map(|d| serde_json::json!({
+            "device": d.device.as_str(),
+            "reachable": d.reachable,
+            "faults": d.faults.iter().map(|f| serde_json::json!({
+                "code": f.code, "message": f.message, "since": f.since.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "agent": state.agent.as_str(),
         "site": state.site.as_str(),
         "version": AGENT_VERSION,

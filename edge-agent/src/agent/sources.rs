@@ -142,5 +142,11 @@ fn zk_config(device: &DeviceConfig, settings: &ZkSettings) -> ZkDeviceConfig {
         if settings.protocol.as_deref() == Some("udp") { TransportKind::Udp } else { TransportKind::Tcp };
     config.direction = device.direction;
     config.expected_serial = Some(device.serial.clone());
+    if let Some(strict) = settings.strict_checksum {
+        config.strict_checksum = strict;
+    }
+    if let Some(max) = settings.max_clock_drift_secs {
+        config.max_clock_drift_secs = max;
+    }
     config
 }

@@ -119,19 +119,32 @@ pub fn summarize(health: &serde_json::Value, samples: &[Sample], now: i64) -> St
             *punches as u64
         );
     }
-    let faults = health["faults"].as_array().cloned().unwrap_or_default();
-    if faults.is_empty() {
-        let _ = writeln!(out, "faults:     none");
-    } else {
-        let _ = writeln!(out, "faults:");
-        for fault in faults {
-            let _ = writeln!(
-                out,
-                "  {} since {}: {}",
+    let mut lines = Vec::new();
+    for fault in health["faults"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "  {} since {}: {}",
+            fault["code"].as_str().unwrap_or("?"),
+            fault["since"].as_str().unwrap_or("?"),
+            fault["message"].as_str().unwrap_or("")
+        ));
+    }
+    for device in health["devices"].as_array().into_iter().flatten() {
+        for fault in device["faults"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "  device {} {} since {}: {}",
+                device["device"].as_str().unwrap_or("?"),
                 fault["code"].as_str().unwrap_or("?"),
                 fault["since"].as_str().unwrap_or("?"),
                 fault["message"].as_str().unwrap_or("")
-            );
+            ));
+        }
+    }
+    if lines.is_empty() {
+        let _ = writeln!(out, "faults:     none");
+    } else {
+        let _ = writeln!(out, "faults:");
+        for line in lines {
+            let _ = writeln!(out, "{line}");
         }
     }
     out
@@ -180,5 +193,17 @@ mod tests {
         );
         assert!(summary.contains("A1") && summary.contains("UNREACHABLE") && summary.contains("errors 4"), "{summary}");
         assert!(summary.contains("buffer_full since 2026-11-21T00:00:00Z: at limit"), "{summary}");
+
+        // A device fault alone makes the agent degraded and is listed with its reason.
+        let health = serde_json::json!({"agent": "gate", "site": "p1", "version": "0.1.0", "status": "degraded",
+            "faults": [], "devices": [{"device": "A1", "reachable": false, "faults": [{"code": "auth_failed",
+            "since": "2026-11-21T00:00:00Z", "message": "the device rejected comm key 5"}]}]});
+        let summary = summarize(&health, &samples, 1000);
+        assert!(summary.contains(": DEGRADED"), "{summary}");
+        assert!(!summary.contains("faults:     none"), "{summary}");
+        assert!(
+            summary.contains("device A1 auth_failed since 2026-11-21T00:00:00Z: the device rejected comm key 5"),
+            "{summary}"
+        );
     }
 }

@@ -35,6 +35,12 @@ pub struct ZkSettings {
     /// `tcp` (default) or `udp`.
     #[serde(default)]
     pub protocol: Option<String>,
+    /// UDP: refuse replies with a wrong checksum (default true); see `zk::ZkDeviceConfig::strict_checksum`.
+    #[serde(default)]
+    pub strict_checksum: Option<bool>,
+    /// Seconds of clock drift before `clock_drift` is raised (default 300).
+    #[serde(default)]
+    pub max_clock_drift_secs: Option<u64>,
 }
 
 /// A terminal pushing over ZKTeco PUSH / ADMS to the agent's push receiver.

@@ -221,16 +221,19 @@ fn convert(config: &ModbusDeviceConfig, slot: &[u16]) -> Result<Option<Punch>, S
         .ok_or_else(|| format!("timestamp {} is not a time", event.time))?
         .naive_utc();
     let pin: Pin = event.pin.to_string().parse().map_err(|e| format!("PIN {}: {e}", event.pin))?;
-    Ok(Some(Punch::from_device(
-        config.site.clone(),
-        config.serial.clone(),
-        pin,
-        time,
-        config.zone,
-        PunchState::from_code(u8::try_from(event.state).unwrap_or(u8::MAX)),
-        VerifyMode::from_code(u8::try_from(event.verify).unwrap_or(u8::MAX)),
-        0,
-        PunchSource::Modbus,
-        config.direction,
-    )))
+    Ok(Some(
+        Punch::from_device(
+            config.site.clone(),
+            config.serial.clone(),
+            pin,
+            time,
+            config.zone,
+            PunchState::from_code(u8::try_from(event.state).unwrap_or(u8::MAX)),
+            VerifyMode::from_code(u8::try_from(event.verify).unwrap_or(u8::MAX)),
+            0,
+            PunchSource::Modbus,
+            config.direction,
+        )
+        .with_raw_codes(Some(u32::from(event.state)), Some(u32::from(event.verify))),
+    ))
 }

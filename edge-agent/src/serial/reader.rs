@@ -161,7 +161,8 @@ fn convert(config: &SerialDeviceConfig, raw: &[u8]) -> Result<Punch, String> {
         0,
         PunchSource::Serial,
         config.direction,
-    ))
+    )
+    .with_raw_codes(Some(u32::from(record.state)), Some(u32::from(record.verify))))
 }
 
 async fn flush_held<S: PunchSink>(

@@ -10,6 +10,9 @@
 //!
 //! Devices without buffered reads refuse PREPARE_BUFFER; the legacy requests (ATTLOG_RRQ, USERTEMP_RRQ) are answered
 //! like one READ_BUFFER chunk holding the whole dataset.
+//!
+//! Some implementations answer a chunk or a legacy request with one ACK_DATA (2002) packet carrying the payload
+//! instead of DATA: an ACK_DATA with a payload is data, never a refusal (an empty one is).
 
 use super::command;
 use super::packet::Packet;
@@ -82,7 +85,12 @@ pub fn parse_prepare_buffer_reply(reply: Packet) -> Result<BufferReply, BufferEr
             }
             Ok(BufferReply::Inline(reply.data))
         }
-        command::ACK_OK => {
+        // An ACK_DATA whose payload is a whole dataset (its u32 length matches) is the inline answer; otherwise it is
+        // read like ACK_OK.
+        command::ACK_DATA if is_whole_dataset(&reply.data) => {
+            parse_prepare_buffer_reply(Packet { command: command::DATA, ..reply })
+        }
+        command::ACK_OK | command::ACK_DATA => {
             let at = match reply.data.len() {
                 4 => 0,
                 n if n >= 5 => 1,
@@ -97,6 +105,11 @@ pub fn parse_prepare_buffer_reply(reply: Packet) -> Result<BufferReply, BufferEr
         }
         code => Err(BufferError::Refused { request: "PREPARE_BUFFER", code }),
     }
+}
+
+/// Whether `data` is a dataset: a u32 length followed by exactly that many bytes.
+fn is_whole_dataset(data: &[u8]) -> bool {
+    data.split_first_chunk::<4>().is_some_and(|(len, rest)| u32::from_le_bytes(*len) as usize == rest.len())
 }
 
 /// The ACK_OK body announcing a staged dataset: `00 <size> <size> 00 00 00 00`, or `<size>` when `size_at_zero`.
@@ -192,7 +205,7 @@ impl ChunkAssembler {
                 self.data.reserve_exact(size);
                 Ok(ChunkProgress::NeedMore)
             }
-            (None, command::DATA) => {
+            (None, code) if code == command::DATA || (code == command::ACK_DATA && !packet.data.is_empty()) => {
                 if packet.data.len() > self.limit {
                     return Err(BufferError::TooLarge { what: "DATA", size: packet.data.len(), limit: self.limit });
                 }
@@ -264,6 +277,33 @@ mod tests {
         );
         let huge = staged_reply(MAX_DATASET_LEN + 1, false);
         assert!(matches!(parse_prepare_buffer_reply(packet(command::ACK_OK, huge)), Err(BufferError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn ack_data_with_a_payload_is_data() {
+        // A whole chunk or a legacy answer in one ACK_DATA packet.
+        let mut a = ChunkAssembler::new("READ_BUFFER", 100);
+        assert_eq!(a.push(packet(command::ACK_DATA, vec![7; 40])).unwrap(), ChunkProgress::Complete(vec![7; 40]));
+        let mut a = ChunkAssembler::new("USERTEMP_RRQ", 100);
+        assert_eq!(a.push(packet(command::ACK_DATA, vec![1, 2])).unwrap(), ChunkProgress::Complete(vec![1, 2]));
+        // An empty ACK_DATA carries nothing: a refusal.
+        let mut a = ChunkAssembler::new("ATTLOG_RRQ", 100);
+        assert_eq!(
+            a.push(packet(command::ACK_DATA, vec![])).unwrap_err(),
+            BufferError::Refused { request: "ATTLOG_RRQ", code: command::ACK_DATA }
+        );
+        let mut a = ChunkAssembler::new("READ_BUFFER", 10);
+        assert!(matches!(a.push(packet(command::ACK_DATA, vec![0; 11])), Err(BufferError::TooLarge { .. })));
+        // To PREPARE_BUFFER: a whole dataset inline, else a size like ACK_OK's.
+        let dataset = [vec![8, 0, 0, 0], vec![5; 8]].concat();
+        assert_eq!(
+            parse_prepare_buffer_reply(packet(command::ACK_DATA, dataset.clone())).unwrap(),
+            BufferReply::Inline(dataset)
+        );
+        assert_eq!(
+            parse_prepare_buffer_reply(packet(command::ACK_DATA, staged_reply(5044, false))).unwrap(),
+            BufferReply::Staged(5044)
+        );
     }
 
     #[test]

@@ -33,12 +33,18 @@ pub const ACK_ERROR: u16 = 2001;
 pub const ACK_DATA: u16 = 2002;
 pub const ACK_UNAUTH: u16 = 2005;
 pub const ACK_UNKNOWN: u16 = 0xFFFF;
+/// "Order false": another way some firmware says it does not have a command.
+pub const ACK_ERROR_CMD: u16 = 0xFFFD;
 
 /// Realtime event flag for attendance punches (the event packet carries it in its session field).
 pub const EF_ATTLOG: u16 = 1;
 
 /// `FCT_USER`: the table selector for users in a PREPARE_BUFFER request.
 pub const FCT_USER: u32 = 5;
+
+/// `FCT_ATTLOG`: the attendance table's selector. pyzk sends 0 for attendance (the command code names the table);
+/// some implementations pick the dataset by this function code instead, so a short read is tried again with it.
+pub const FCT_ATTLOG: u32 = 1;
 
 /// A readable name for a command or reply code, for errors and logs.
 pub fn name(code: u16) -> &'static str {
@@ -74,6 +80,7 @@ pub fn name(code: u16) -> &'static str {
         ACK_DATA => "ACK_DATA",
         ACK_UNAUTH => "ACK_UNAUTH",
         ACK_UNKNOWN => "ACK_UNKNOWN",
+        ACK_ERROR_CMD => "ACK_ERROR_CMD",
         _ => "unknown command",
     }
 }

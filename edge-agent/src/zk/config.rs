@@ -48,8 +48,14 @@ pub struct ZkDeviceConfig {
     /// Set the device clock when it drifts more than `max_clock_drift_secs`.
     #[serde(default)]
     pub set_clock: bool,
+    /// The drift beyond which `clock_drift` is raised (and the clock set, with `set_clock`). 5 minutes by default.
     #[serde(default = "default_max_clock_drift_secs")]
     pub max_clock_drift_secs: u64,
+    /// UDP: refuse replies whose checksum is wrong (the default). `false` for implementations that compute it off by
+    /// one (pyzk never checks it, so such devices work with pyzk-based tools). Over TCP the length prefix frames every
+    /// packet: a wrong checksum is always accepted and counted (`edge_device_checksum_mismatches_total`).
+    #[serde(default = "default_true")]
+    pub strict_checksum: bool,
     /// Delete the device's log once every record on it is acknowledged by the central service. Off by default.
     #[serde(default)]
     pub clear_log_when_acknowledged: bool,
@@ -78,7 +84,7 @@ fn default_poll_interval_secs() -> u64 {
     60
 }
 fn default_max_clock_drift_secs() -> u64 {
-    60
+    300
 }
 fn default_connect_timeout_ms() -> u64 {
     5_000
@@ -116,6 +122,7 @@ impl ZkDeviceConfig {
             realtime: true,
             set_clock: false,
             max_clock_drift_secs: default_max_clock_drift_secs(),
+            strict_checksum: true,
             clear_log_when_acknowledged: false,
             record_size: None,
             connect_timeout_ms: default_connect_timeout_ms(),
@@ -201,6 +208,7 @@ mod tests {
         assert_eq!(minimal, ZkDeviceConfig::new("192.168.1.201", chrono_tz::Asia::Kolkata));
         assert_eq!(minimal.socket_address(), "192.168.1.201:4370");
         assert!(minimal.realtime && !minimal.set_clock && !minimal.clear_log_when_acknowledged);
+        assert!(minimal.strict_checksum && minimal.max_clock_drift_secs == 300, "strict over UDP; 5 minutes");
 
         let full: ZkDeviceConfig = toml::from_str(
             r#"
@@ -215,6 +223,7 @@ mod tests {
             realtime = false
             set_clock = true
             max_clock_drift_secs = 10
+            strict_checksum = false
             clear_log_when_acknowledged = true
             record_size = 40
             connect_timeout_ms = 2000
@@ -231,6 +240,7 @@ mod tests {
             (TransportKind::Udp, Direction::In, Some(RecordLayout::Long))
         );
         assert_eq!(full.timeouts().request, Duration::from_secs(3));
+        assert!(!full.strict_checksum);
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl PunchContext<'_> {
             work_code,
             source,
             self.direction,
-        ))
+        )
+        .with_raw_codes(Some(u32::from(state)), Some(u32::from(verify))))
     }
 }
 
@@ -105,6 +106,10 @@ mod tests {
         assert_eq!(punch.pin.as_str(), "831");
         assert_eq!(punch.state, PunchState::Unknown(9), "unknown codes are kept");
         assert_eq!(punch.verify, VerifyMode::Fingerprint);
+        assert_eq!((punch.raw_state, punch.raw_verify), (Some(9), Some(1)), "the device's own codes are kept");
+        let card = AttendanceRecord { verify: 4, ..record.clone() };
+        let card = ctx.record(&card).unwrap();
+        assert_eq!(card.raw_verify, Some(4), "{:?} keeps the device's 4", card.verify);
         assert_eq!(punch.utc_time.naive_utc(), time - chrono::Duration::minutes(330));
         assert_eq!((punch.source, punch.direction), (PunchSource::ZkPull, Direction::In));
         // A uid missing from the table keeps its digits.

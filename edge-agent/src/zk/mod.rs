@@ -9,8 +9,9 @@
 //! - [`poller`]: one task per device turning its log and events into [`protocol::Punch`]es ([`convert`]) for a
 //!   [`crate::sink::PunchSink`], per [`config::ZkDeviceConfig`]; [`probe`] is the technician's one-shot read.
 //!
-//! Facts about the protocol are in `shared/reference/zk-binary-protocol.md`; every value read from a device is
-//! bounded before anything is allocated for it.
+//! Facts about the protocol are in `shared/reference/zk-binary-protocol.md`, the sources of how the driver tolerates
+//! firmware variants in `REFERENCE.md` beside this file; every value read from a device is bounded before anything is
+//! allocated for it.
 
 pub mod auth;
 pub mod buffer;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod convert;
 pub mod event;
 pub mod fuzzing;
+pub mod human;
 pub mod info;
 pub mod options;
 pub mod packet;
@@ -32,7 +34,7 @@ pub mod time;
 pub mod transport;
 pub mod users;
 
-pub use client::{ClientError, EventWait, Timeouts, ZkClient};
+pub use client::{ClientError, ConnectOptions, EventWait, Timeouts, ZkClient};
 pub use config::ZkDeviceConfig;
 pub use records::RecordLayout;
 pub use transport::TransportKind;

@@ -35,10 +35,80 @@ pub enum PacketError {
     TooShort { len: usize },
     #[error("TCP frame declares {len} bytes, over the limit of {max}")]
     TooLong { len: usize, max: usize },
-    #[error("TCP stream lost framing: expected 50 50 82 7D, got {found:02x?}")]
+    #[error("TCP stream lost framing: expected 50 50 82 7D, got {}", hex(found))]
     BadMagic { found: [u8; 4] },
     #[error("bad checksum on {} (code {command}) reply id {reply_id}: carried {carried:#06x}, computed {computed:#06x}", command::name(*command))]
     BadChecksum { command: u16, reply_id: u16, carried: u16, computed: u16 },
+}
+
+/// Bytes as space-separated hex, the way the protocol's magic is written (`50 50 82 7D`).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ")
+}
+
+/// What a peer that is not a ZKTeco device looks like from the first bytes it sent, for the technician: "an HTTP
+/// server", "an SSH server", "a TLS server", or the bytes themselves.
+pub fn describe_foreign(first: &[u8]) -> String {
+    let printable = |b: &u8| b.is_ascii_graphic() || *b == b' ';
+    if first.starts_with(b"HTTP") || first.starts_with(b"<") {
+        "an HTTP server".to_owned()
+    } else if first.starts_with(b"SSH-") {
+        "an SSH server".to_owned()
+    } else if first.first() == Some(&0x16) || first.first() == Some(&0x15) {
+        "a TLS server".to_owned()
+    } else if first.starts_with(b"220") {
+        "an FTP or mail server".to_owned()
+    } else if !first.is_empty() && first.iter().all(printable) {
+        format!("with text {:?}", String::from_utf8_lossy(first))
+    } else {
+        format!("with bytes {}", hex(first))
+    }
+}
+
+/// A packet as received, with the checksum it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub packet: Packet,
+    /// The checksum field as sent.
+    pub carried: u16,
+}
+
+impl Received {
+    /// Parses header + data without judging the checksum.
+    ///
+    /// # Errors
+    /// [`PacketError::TooShort`] below 8 bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, PacketError> {
+        let packet = Packet::parse_unverified(bytes)?;
+        Ok(Self { packet, carried: u16::from_le_bytes([bytes[2], bytes[3]]) })
+    }
+
+    /// The checksum the packet should carry.
+    pub fn computed(&self) -> u16 {
+        self.packet.checksum()
+    }
+
+    /// Whether the carried checksum is right (either spelling of zero).
+    pub fn checksum_ok(&self) -> bool {
+        checksum_matches(self.carried, self.computed())
+    }
+
+    /// The packet if its checksum is right.
+    ///
+    /// # Errors
+    /// [`PacketError::BadChecksum`] naming both values.
+    pub fn verified(self) -> Result<Packet, PacketError> {
+        if self.checksum_ok() {
+            return Ok(self.packet);
+        }
+        let computed = self.computed();
+        Err(PacketError::BadChecksum {
+            command: self.packet.command,
+            reply_id: self.packet.reply_id,
+            carried: self.carried,
+            computed,
+        })
+    }
 }
 
 /// One protocol packet.
@@ -102,18 +172,7 @@ impl Packet {
     /// # Errors
     /// [`PacketError::TooShort`] below 8 bytes, [`PacketError::BadChecksum`] when the checksum does not match.
     pub fn parse(bytes: &[u8]) -> Result<Self, PacketError> {
-        let packet = Self::parse_unverified(bytes)?;
-        let carried = u16::from_le_bytes([bytes[2], bytes[3]]);
-        let computed = packet.checksum();
-        if !checksum_matches(carried, computed) {
-            return Err(PacketError::BadChecksum {
-                command: packet.command,
-                reply_id: packet.reply_id,
-                carried,
-                computed,
-            });
-        }
-        Ok(packet)
+        Received::parse(bytes)?.verified()
     }
 
     /// Parses header + data without looking at the checksum.
@@ -204,6 +263,15 @@ impl TcpFrameDecoder {
     /// connection must be dropped); [`PacketError::TooShort`] or [`PacketError::BadChecksum`] for one bad packet,
     /// which is consumed so the stream stays in step.
     pub fn next_frame(&mut self) -> Result<Option<Packet>, PacketError> {
+        self.next_received()?.map(Received::verified).transpose()
+    }
+
+    /// The next complete packet with the checksum it carried, not judged: over TCP the length prefix frames the
+    /// packet, so a client may accept a wrong checksum (some implementations compute it off by one).
+    ///
+    /// # Errors
+    /// As [`TcpFrameDecoder::next_frame`], without [`PacketError::BadChecksum`].
+    pub fn next_received(&mut self) -> Result<Option<Received>, PacketError> {
         if self.buf.len() < TCP_PREFIX_LEN {
             return Ok(None);
         }
@@ -223,7 +291,12 @@ impl TcpFrameDecoder {
         }
         self.buf.advance(TCP_PREFIX_LEN);
         let frame = self.buf.split_to(len);
-        Packet::parse(&frame).map(Some)
+        Received::parse(&frame).map(Some)
+    }
+
+    /// The first bytes buffered (at most `n`), to say what a peer that lost framing sent.
+    pub fn peek(&self, n: usize) -> &[u8] {
+        &self.buf[..self.buf.len().min(n)]
     }
 }
 
@@ -318,8 +391,37 @@ mod tests {
         assert!(decoder.buf.capacity() < 1024 * 1024);
         let mut decoder = TcpFrameDecoder::new();
         decoder.extend(b"GET / HTTP/1.1\r\n");
-        assert!(matches!(decoder.next_frame(), Err(PacketError::BadMagic { .. })));
+        let err = decoder.next_frame().unwrap_err();
+        assert_eq!(err.to_string(), "TCP stream lost framing: expected 50 50 82 7D, got 47 45 54 20", "hex beside hex");
+        assert_eq!(decoder.peek(4), b"GET ");
         assert_eq!(Packet::parse(&[1, 2, 3]).unwrap_err(), PacketError::TooShort { len: 3 });
+    }
+
+    #[test]
+    fn foreign_peers_are_named() {
+        assert_eq!(describe_foreign(b"HTTP/1.1 400 Bad Request\r\n"), "an HTTP server");
+        assert_eq!(describe_foreign(b"SSH-2.0-OpenSSH_9.2"), "an SSH server");
+        assert_eq!(describe_foreign(&[0x16, 0x03, 0x01, 0x00]), "a TLS server");
+        assert_eq!(describe_foreign(b"+OK"), "with text \"+OK\"");
+        assert_eq!(describe_foreign(&[0, 1, 0xfe]), "with bytes 00 01 FE");
+    }
+
+    #[test]
+    fn wrong_checksums_can_be_accepted_over_tcp() {
+        // An implementation that computes the checksum off by one: the stream stays framed by the length prefix.
+        let p = Packet::new(command::ACK_OK, 9, 3, vec![1, 2, 3, 4, 5]);
+        let mut bytes = Vec::new();
+        p.encode_with_checksum(Framing::Tcp, p.checksum().wrapping_add(1), &mut bytes);
+        p.encode_into(Framing::Tcp, &mut bytes);
+        let mut decoder = TcpFrameDecoder::new();
+        decoder.extend(&bytes);
+        let first = decoder.next_received().unwrap().unwrap();
+        assert!(!first.checksum_ok());
+        assert_eq!((first.carried, first.computed()), (p.checksum().wrapping_add(1), p.checksum()));
+        assert_eq!(first.packet, p);
+        let second = decoder.next_received().unwrap().unwrap();
+        assert!(second.checksum_ok());
+        assert!(matches!(first.verified(), Err(PacketError::BadChecksum { command: command::ACK_OK, .. })));
     }
 
     #[test]

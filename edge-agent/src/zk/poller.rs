@@ -5,7 +5,13 @@
 //! The clear-log rule: the device log is deleted only when `clear_log_when_acknowledged` is set and, with the device
 //! disabled from the read to the clear, every record read was converted, every resulting punch is acknowledged by
 //! the central service (`sink.unacknowledged(keys) == 0`) and the device's record count still equals the number
-//! read. Otherwise the log stays.
+//! read. Otherwise the log stays. A device that answers DISABLEDEVICE with ACK_ERROR or ACK_UNKNOWN is read anyway
+//! and remembered as one that cannot be disabled: its log is never cleared.
+//!
+//! Faults, each with its reason and cleared when healed: `unreachable`, `auth_failed`, `serial_mismatch`,
+//! `protocol_error` (a failed contact); `clock_drift` (beyond `max_clock_drift_secs`), `record_count_mismatch`
+//! (every read path returned fewer records than the device reports), `bad_records`, `log_not_cleared` (standing
+//! faults, set again after each good contact).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +21,8 @@ use protocol::{DeviceSerial, Punch, SiteId};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use super::bulk::pin_table;
-use super::client::{ClientError, EventWait, ZkClient};
+use super::bulk::{pin_table, CountMismatch, ReadPath};
+use super::client::{ClientError, ConnectOptions, EventWait, ZkClient};
 use super::command;
 use super::config::ZkDeviceConfig;
 use super::convert::PunchContext;
@@ -25,6 +31,28 @@ use crate::sink::{PunchSink, SinkError};
 
 /// Punches per `append` call during a bulk read.
 const APPEND_BATCH: usize = 5_000;
+
+/// The fault codes of a ZKTeco device.
+pub mod faults {
+    /// Nothing answers, or what answers is not a ZKTeco device.
+    pub const UNREACHABLE: &str = "unreachable";
+    /// The device refused the comm key (or needs one and none is configured).
+    pub const AUTH_FAILED: &str = "auth_failed";
+    /// Another serial answered at the configured address.
+    pub const SERIAL_MISMATCH: &str = "serial_mismatch";
+    /// The device clock is off by more than `max_clock_drift_secs`.
+    pub const CLOCK_DRIFT: &str = "clock_drift";
+    /// Every read path returned fewer records than the device reports.
+    pub const RECORD_COUNT_MISMATCH: &str = "record_count_mismatch";
+    /// The device answered something the driver cannot read.
+    pub const PROTOCOL_ERROR: &str = "protocol_error";
+    /// Records whose user or time cannot be read; they stay on the device.
+    pub const BAD_RECORDS: &str = "bad_records";
+    /// `clear_log_when_acknowledged` is set but the device cannot be disabled, so its log is never cleared.
+    pub const LOG_NOT_CLEARED: &str = "log_not_cleared";
+    /// The sink refused punches.
+    pub const BUFFER_REFUSED: &str = "buffer_refused";
+}
 
 /// Why a contact with the device ended badly.
 #[derive(Debug, thiserror::Error)]
@@ -37,30 +65,56 @@ pub enum PollError {
     NoSerial,
     #[error("the device reports serial {found:?}, which is not a valid serial: {reason}")]
     BadSerial { found: String, reason: String },
-    #[error("expected device {expected} but {found} answered at this address")]
+    #[error(
+        "expected device {expected} but {found} answered at this address: fix `serial` in its [[device]] entry, or \
+         the address"
+    )]
     WrongDevice { expected: DeviceSerial, found: DeviceSerial },
+    #[error(
+        "the device accepted DISABLEDEVICE but answered ENABLEDEVICE with {}; disconnecting so that it re-enables \
+         itself, and reading it without disabling it from now on", command::name(*code)
+    )]
+    EnableRefused { code: u16 },
 }
 
 impl PollError {
     /// The fault code shown in the device status.
     fn code(&self) -> &'static str {
         match self {
-            Self::Device(ClientError::Connect { .. } | ClientError::Timeout { .. } | ClientError::Link { .. }) => {
-                "device_unreachable"
+            Self::Device(e) if e.is_bad_checksum() => faults::PROTOCOL_ERROR,
+            Self::Device(e) if e.is_unreachable() => faults::UNREACHABLE,
+            Self::Device(e) if matches!(e.root(), ClientError::Unauthorized { .. }) => faults::AUTH_FAILED,
+            Self::Device(_) | Self::NoSerial | Self::BadSerial { .. } | Self::EnableRefused { .. } => {
+                faults::PROTOCOL_ERROR
             }
-            Self::Device(ClientError::Unauthorized { .. }) => "device_auth_failed",
-            Self::Device(_) | Self::NoSerial | Self::BadSerial { .. } => "device_protocol_error",
-            Self::Sink(_) => "buffer_refused",
-            Self::WrongDevice { .. } => "wrong_device",
+            Self::Sink(_) => faults::BUFFER_REFUSED,
+            Self::WrongDevice { .. } => faults::SERIAL_MISMATCH,
         }
+    }
+
+    /// The fault's text: the error, and what to change when the configuration can fix it.
+    fn message(&self) -> String {
+        let hint = match self {
+            Self::Device(e) => match e.root() {
+                ClientError::Unauthorized { key: 0 } => {
+                    ": set comm_key (the device's Comm Key) in its [[device]] entry"
+                }
+                ClientError::Unauthorized { .. } => {
+                    ": check comm_key in its [[device]] entry against the device's Comm Key"
+                }
+                _ if e.is_bad_checksum() => {
+                    ": the device computes reply checksums wrongly; set strict_checksum = false in its [[device]] entry"
+                }
+                _ => "",
+            },
+            _ => "",
+        };
+        format!("{self}{hint}")
     }
 
     /// Whether EXIT is worth sending (the connection is still up).
     fn connection_alive(&self) -> bool {
-        !matches!(
-            self,
-            Self::Device(ClientError::Connect { .. } | ClientError::Link { .. } | ClientError::Timeout { .. })
-        )
+        !matches!(self, Self::Device(e) if e.is_unreachable())
     }
 }
 
@@ -98,7 +152,20 @@ pub async fn run<S: PunchSink>(
         }
         None => placeholder_serial(&config),
     };
-    let mut poller = Poller { site, config, sink, board, shutdown, status_key, pins: Default::default() };
+    let mut poller = Poller {
+        site,
+        config,
+        sink,
+        board,
+        shutdown,
+        status_key,
+        pins: Default::default(),
+        path: ReadPath::ATTENDANCE[0],
+        cannot_disable: None,
+        mismatch: None,
+        unreadable: 0,
+        counted_mismatches: 0,
+    };
     poller.run().instrument(span).await;
 }
 
@@ -125,6 +192,17 @@ struct Poller<S> {
     /// The key the board knows this device by: the serial once known.
     status_key: DeviceSerial,
     pins: std::collections::HashMap<u16, String>,
+    /// The attendance read path that worked last.
+    path: ReadPath,
+    /// Set once the device answered DISABLEDEVICE or ENABLEDEVICE with an error (the answer's name): it is read
+    /// without disabling it from then on, and its log is never cleared.
+    cannot_disable: Option<&'static str>,
+    /// The last read's record count mismatch.
+    mismatch: Option<CountMismatch>,
+    /// Records of the last read that stay on the device unread.
+    unreadable: usize,
+    /// Checksum mismatches of the current connection already added to the board.
+    counted_mismatches: u64,
 }
 
 impl<S: PunchSink> Poller<S> {
@@ -143,7 +221,7 @@ impl<S: PunchSink> Poller<S> {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     warn!(error = %e, failures, "device contact failed");
-                    self.board.failure(&self.status_key, Utc::now(), e.code(), e.to_string());
+                    self.board.failure(&self.status_key, Utc::now(), e.code(), e.message());
                     self.backoff(failures)
                 }
             };
@@ -181,9 +259,14 @@ impl<S: PunchSink> Poller<S> {
 
     async fn session(&mut self) -> Result<SessionEnd, PollError> {
         let addr = self.config.socket_address();
-        let mut client =
-            ZkClient::connect(&addr, self.config.transport, self.config.comm_key, self.config.timeouts()).await?;
+        let options = ConnectOptions {
+            strict_checksum: self.config.strict_checksum,
+            ..ConnectOptions::new(self.config.transport, self.config.comm_key, self.config.timeouts())
+        };
+        let mut client = ZkClient::connect_with(&addr, options).await?;
+        self.counted_mismatches = 0;
         let outcome = self.session_on(&mut client).await;
+        self.count_checksum_mismatches(&client);
         let alive = match &outcome {
             Ok(_) => true,
             Err(e) => e.connection_alive(),
@@ -205,6 +288,7 @@ impl<S: PunchSink> Poller<S> {
                 return Ok(SessionEnd::SinkPaused);
             }
             let outcome = self.bulk_read(client, &device).await?;
+            self.count_checksum_mismatches(client);
             self.report_success(&device, Some(outcome.device_records), outcome.users, drift);
             info!(records = outcome.device_records, new = outcome.new, cleared = outcome.cleared, "log read");
             if !self.config.realtime {
@@ -243,18 +327,13 @@ impl<S: PunchSink> Poller<S> {
 
     /// Measures the device clock against ours (in the device's zone); sets it when configured and too far off.
     /// Returns the drift in seconds, positive when the device is ahead.
-    async fn check_clock(&self, client: &mut ZkClient, device: &DeviceSerial) -> Result<i64, PollError> {
+    async fn check_clock(&self, client: &mut ZkClient, _device: &DeviceSerial) -> Result<i64, PollError> {
         let mut drift = (client.get_time().await? - self.agent_local_now()).num_seconds();
-        let max = i64::try_from(self.config.max_clock_drift_secs).unwrap_or(i64::MAX);
-        if drift.abs() > max && self.config.set_clock {
+        if drift.unsigned_abs() > self.config.max_clock_drift_secs && self.config.set_clock {
             let now = self.agent_local_now();
             client.set_time(now).await?;
             info!(drift, set_to = %now, "device clock was off; set it");
             drift = (client.get_time().await? - self.agent_local_now()).num_seconds();
-        }
-        if drift.abs() > max {
-            let message = format!("device clock is {drift:+} s off (limit {max} s); set_clock is off");
-            self.board.fault(device, Utc::now(), "clock_drift", message);
         }
         Ok(drift)
     }
@@ -263,28 +342,93 @@ impl<S: PunchSink> Poller<S> {
         Utc::now().with_timezone(&self.config.time_zone).naive_local()
     }
 
-    fn report_success(&self, device: &DeviceSerial, records: Option<u32>, users: Option<u32>, drift: i64) {
-        let contact = Contact { record_count: records, user_count: users, clock_drift_secs: Some(drift) };
-        self.board.success(device, Utc::now(), contact);
-        let max = i64::try_from(self.config.max_clock_drift_secs).unwrap_or(i64::MAX);
-        if drift.abs() > max {
-            let message = format!("device clock is {drift:+} s off (limit {max} s)");
-            self.board.fault(device, Utc::now(), "clock_drift", message);
+    /// Adds the connection's new checksum mismatches to the board's counter.
+    fn count_checksum_mismatches(&mut self, client: &ZkClient) {
+        let now = client.checksum_mismatches();
+        if now > self.counted_mismatches {
+            self.board.checksum_mismatches(&self.status_key, now - self.counted_mismatches);
+            self.counted_mismatches = now;
         }
     }
 
-    /// The whole log into the sink, with the device disabled; re-enabled afterwards whatever happened.
+    /// A good contact: the counts, and the standing faults (every other fault is cleared; a standing one keeps its
+    /// `since`).
+    fn report_success(&self, device: &DeviceSerial, records: Option<u32>, users: Option<u32>, drift: i64) {
+        let contact = Contact { record_count: records, user_count: users, clock_drift_secs: Some(drift) };
+        self.board.success_with(device, Utc::now(), contact, &self.standing_faults(drift));
+    }
+
+    /// The problems that do not stop a contact, with their reasons.
+    fn standing_faults(&self, drift: i64) -> Vec<(&'static str, String)> {
+        let mut faults = Vec::new();
+        let max = self.config.max_clock_drift_secs;
+        if drift.unsigned_abs() > max {
+            let side = if drift > 0 { "ahead of" } else { "behind" };
+            let mut message = format!(
+                "device clock is {} {side} the agent's ({drift:+} s; limit {})",
+                super::human::duration(drift.unsigned_abs()),
+                super::human::duration(max)
+            );
+            if !self.config.set_clock {
+                message.push_str("; set_clock is off");
+            }
+            faults.push((faults::CLOCK_DRIFT, message));
+        }
+        if let Some(mismatch) = &self.mismatch {
+            faults.push((faults::RECORD_COUNT_MISMATCH, mismatch.to_string()));
+        }
+        if self.unreadable > 0 {
+            let message = format!("{} records on the device cannot be read; they stay on it", self.unreadable);
+            faults.push((faults::BAD_RECORDS, message));
+        }
+        if let (Some(answer), true) = (self.cannot_disable, self.config.clear_log_when_acknowledged) {
+            let message = format!(
+                "the device answers DISABLEDEVICE with {answer}: its log can change under a read, so it is never \
+                 cleared (clear_log_when_acknowledged is ignored)"
+            );
+            faults.push((faults::LOG_NOT_CLEARED, message));
+        }
+        faults
+    }
+
+    /// The whole log into the sink, with the device disabled; re-enabled afterwards whatever happened. A device
+    /// that cannot be disabled is read as it is.
     async fn bulk_read(&mut self, client: &mut ZkClient, device: &DeviceSerial) -> Result<BulkOutcome, PollError> {
-        client.disable().await?;
-        let outcome = self.read_store_clear(client, device).await;
+        let disabled = match self.cannot_disable {
+            Some(_) => false,
+            None => {
+                let reply = client.request(command::DISABLE_DEVICE, &[]).await?;
+                match reply.command {
+                    command::ACK_OK => true,
+                    code if super::client::is_not_supported(code) => {
+                        warn!(
+                            answer = command::name(code),
+                            "the device cannot be disabled (DISABLEDEVICE refused); reading it anyway, and never \
+                             clearing its log"
+                        );
+                        self.cannot_disable = Some(command::name(code));
+                        false
+                    }
+                    code => return Err(ClientError::Refused { command: "DISABLEDEVICE", code }.into()),
+                }
+            }
+        };
+        let outcome = self.read_store_clear(client, device, disabled).await;
+        if !disabled {
+            return outcome;
+        }
         let enabled = client.enable().await;
         match (outcome, enabled) {
-            (Ok(outcome), Ok(())) => Ok(outcome),
+            (Ok(outcome), Ok(true)) => Ok(outcome),
+            (Ok(_), Ok(false)) => {
+                self.cannot_disable = Some("an error to ENABLEDEVICE");
+                Err(PollError::EnableRefused { code: command::ACK_ERROR })
+            }
             (Err(e), Err(enable_error)) => {
                 warn!(error = %enable_error, "could not re-enable the device after a failed read");
                 Err(e)
             }
-            (Err(e), Ok(())) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
             (Ok(_), Err(e)) => Err(e.into()),
         }
     }
@@ -293,8 +437,11 @@ impl<S: PunchSink> Poller<S> {
         &mut self,
         client: &mut ZkClient,
         device: &DeviceSerial,
+        disabled: bool,
     ) -> Result<BulkOutcome, PollError> {
-        let snapshot = client.read_log(self.config.record_size).await?;
+        let snapshot = client.read_log_from(self.config.record_size, self.path).await?;
+        self.path = snapshot.path;
+        self.mismatch = snapshot.mismatch.clone();
         if let Some(users) = &snapshot.users {
             self.pins = pin_table(users);
         }
@@ -314,10 +461,7 @@ impl<S: PunchSink> Poller<S> {
             warn!(index = bad.index, error = %bad.error, "record left on the device: undecodable time");
         }
         let unreadable = rejected + snapshot.log.undecodable.len();
-        if unreadable > 0 {
-            let message = format!("{unreadable} records on the device cannot be read; they stay on it");
-            self.board.fault(device, Utc::now(), "bad_records", message);
-        }
+        self.unreadable = unreadable;
         let mut new = 0;
         for batch in punches.chunks(APPEND_BATCH) {
             new += self.sink.append(batch.to_vec()).await?.new;
@@ -325,7 +469,8 @@ impl<S: PunchSink> Poller<S> {
         self.board.punches_read(device, new as u64);
         let device_records = snapshot.sizes.records.unwrap_or(snapshot.log.total() as u32);
         let mut outcome = BulkOutcome { device_records, users: snapshot.sizes.users, new, cleared: false };
-        if self.config.clear_log_when_acknowledged && unreadable == 0 && !punches.is_empty() {
+        let clearable = disabled && unreadable == 0 && snapshot.mismatch.is_none() && !punches.is_empty();
+        if self.config.clear_log_when_acknowledged && clearable {
             outcome.cleared = self.clear_if_acknowledged(client, &punches, snapshot.log.total()).await?;
             if outcome.cleared {
                 outcome.device_records = 0;
@@ -400,7 +545,12 @@ impl<S: PunchSink> Poller<S> {
                 EventWait::Idle => {
                     let sizes = client.read_sizes().await?;
                     *drift = self.check_clock(client, device).await?;
+                    self.count_checksum_mismatches(client);
                     self.report_success(device, sizes.records, sizes.users, *drift);
+                    if self.mismatch.is_some() {
+                        // Short last time: read again rather than trust the count from now on.
+                        return Ok(None);
+                    }
                     match sizes.records {
                         Some(now) if now > expected => return Ok(None),
                         Some(now) => expected = now,
@@ -439,6 +589,11 @@ mod tests {
             shutdown: CancellationToken::new(),
             status_key: "x".parse().unwrap(),
             pins: Default::default(),
+            path: ReadPath::ATTENDANCE[0],
+            cannot_disable: None,
+            mismatch: None,
+            unreadable: 0,
+            counted_mismatches: 0,
         };
         for _ in 0..50 {
             let first = poller.backoff(1).as_millis();

@@ -157,7 +157,46 @@ pub fn infer_layout(
     RecordLayout::from_size(bytes / count as usize).ok_or(unknown)
 }
 
+/// The record size of a dataset holding fewer records than `count` (a read that came back short), from the records:
+/// among the sizes that divide it into fewer than `count` records, the one whose records most often decode to a
+/// real time other than the zero time (2000-01-01 00:00:00) (with a text user id, for 40-byte records), then whose
+/// times most often run forward; a larger size wins a tie. `None` when no size fits.
+pub fn guess_short_layout(body: &[u8], count: Option<u32>) -> Option<RecordLayout> {
+    let fewer = |n: usize| count.is_none_or(|c| n < c as usize);
+    let zero = time::decode(0).ok();
+    let mut best: Option<(RecordLayout, (usize, usize))> = None;
+    for layout in RecordLayout::ALL {
+        let n = body.len() / layout.size();
+        if body.len() % layout.size() != 0 || n == 0 || !fewer(n) {
+            continue;
+        }
+        let times: Vec<Option<NaiveDateTime>> = body
+            .chunks_exact(layout.size())
+            .map(|raw| {
+                let text_ok = layout != RecordLayout::Long || is_c_text(&raw[2..26]);
+                decode_record(layout, raw).ok().map(|r| r.time).filter(|t| text_ok && Some(*t) != zero)
+            })
+            .collect();
+        let plausible = times.iter().filter(|t| t.is_some()).count();
+        let forward = times.windows(2).filter(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if a <= b)).count();
+        // Compare shares, not counts: a smaller size makes more records of the same bytes.
+        let score = (plausible * 1000 / n, forward * 1000 / n.saturating_sub(1).max(1));
+        if best.as_ref().is_none_or(|(_, b)| score >= *b) {
+            best = Some((layout, score));
+        }
+    }
+    best.filter(|(_, (plausible, _))| *plausible > 0).map(|(layout, _)| layout)
+}
+
+/// Whether a fixed text field holds printable ASCII up to its first NUL and only NULs after it.
+fn is_c_text(field: &[u8]) -> bool {
+    let end = field.iter().position(|b| *b == 0).unwrap_or(field.len());
+    field[..end].iter().all(|b| b.is_ascii_graphic() || *b == b' ') && field[end..].iter().all(|b| *b == 0)
+}
+
 /// Reads an attendance dataset. `count` is the record count the device reported; `configured` overrides the size.
+/// A dataset holding fewer records than `count` is still read (see [`guess_short_layout`]); the caller compares
+/// the counts.
 ///
 /// # Errors
 /// When the dataset is truncated or its record size cannot be determined. A record with an impossible date does not
@@ -171,7 +210,12 @@ pub fn parse_attendance(
     if body.is_empty() {
         return Ok(AttendanceLog::default());
     }
-    let layout = infer_layout(body.len(), count, configured)?;
+    let layout = match infer_layout(body.len(), count, configured) {
+        Ok(layout) => layout,
+        // Fewer records than the count: the size no longer follows from it; tell it from the records themselves.
+        Err(unknown @ DatasetError::UnknownLayout { .. }) => guess_short_layout(body, count).ok_or(unknown)?,
+        Err(e) => return Err(e),
+    };
     let mut log = AttendanceLog {
         layout: Some(layout),
         records: Vec::with_capacity(body.len() / layout.size()),
@@ -363,6 +407,24 @@ mod tests {
         assert_eq!(err, "attendance dataset of 80 bytes does not divide into 3 records of a known size (8, 16 or 40)");
         assert!(infer_layout(80, None, None).is_err());
         assert!(matches!(infer_layout(81, None, Some(RecordLayout::Short)), Err(DatasetError::Ragged { .. })));
+    }
+
+    #[test]
+    fn a_short_read_is_still_decoded_in_its_own_layout() {
+        for layout in RecordLayout::ALL {
+            // 5 records read of the 1000 the device counts: 5 * size does not divide into 1000 records.
+            let records = sample(layout);
+            let dataset = encode_attendance(layout, &records);
+            let log = parse_attendance(&dataset, Some(1000), None).unwrap();
+            assert_eq!((log.layout, &log.records), (Some(layout), &records), "{layout:?}");
+            // The configured size still rules.
+            assert_eq!(parse_attendance(&dataset, Some(1000), Some(layout)).unwrap().records, records);
+        }
+        // 40 records read as 8- or 16-byte pieces would mostly be zero times: the 40-byte reading wins.
+        let long = encode_attendance(RecordLayout::Long, &sample(RecordLayout::Long)[..2]);
+        assert_eq!(guess_short_layout(&long[4..], Some(100)), Some(RecordLayout::Long));
+        assert_eq!(guess_short_layout(&[0; 16], Some(100)), None, "only zero times: no plausible layout");
+        assert_eq!(guess_short_layout(&long[4..], Some(2)), None, "not short");
     }
 
     #[test]

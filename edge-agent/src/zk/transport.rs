@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{lookup_host, TcpStream, UdpSocket};
 
-use super::packet::{Framing, Packet, PacketError, TcpFrameDecoder};
+use super::packet::{describe_foreign, Framing, Packet, PacketError, Received, TcpFrameDecoder, TCP_MAGIC};
 
 /// Which transport a device speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -44,6 +44,19 @@ pub enum LinkError {
     Closed,
     #[error("{0}")]
     Packet(#[from] PacketError),
+    /// The peer's first bytes are not a ZKTeco packet.
+    #[error("this port does not speak the ZKTeco protocol (it answered like {looks_like})")]
+    Foreign { looks_like: String },
+}
+
+impl LinkError {
+    /// The I/O error kind, when the link failed on I/O.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Self::Io(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
 }
 
 /// Largest UDP datagram.
@@ -96,24 +109,35 @@ impl Link {
         }
     }
 
-    /// The next packet. Cancel-safe: bytes already read stay buffered.
-    pub(crate) async fn recv(&mut self) -> Result<Packet, LinkError> {
+    /// The next packet with the checksum it carried (judged by the caller). Cancel-safe: bytes already read stay
+    /// buffered. `first` says no packet came before on this link: bytes that are not a packet then describe the peer
+    /// ([`LinkError::Foreign`]) instead of a lost framing.
+    pub(crate) async fn recv(&mut self, first: bool) -> Result<Received, LinkError> {
         match self {
             Self::Tcp { stream, decoder } => loop {
-                if let Some(packet) = decoder.next_frame()? {
-                    return Ok(packet);
+                match decoder.next_received() {
+                    Ok(Some(received)) => return Ok(received),
+                    Ok(None) => {}
+                    Err(PacketError::BadMagic { .. }) if first => {
+                        return Err(LinkError::Foreign { looks_like: describe_foreign(decoder.peek(64)) });
+                    }
+                    Err(e) => return Err(e.into()),
                 }
                 let buf = decoder.buffer_mut();
                 if buf.capacity() - buf.len() < 16 * 1024 {
                     buf.reserve(64 * 1024);
                 }
                 if stream.read_buf(buf).await? == 0 {
+                    let partial = decoder.peek(64);
+                    if first && !partial.is_empty() && !TCP_MAGIC.starts_with(&partial[..partial.len().min(4)]) {
+                        return Err(LinkError::Foreign { looks_like: describe_foreign(partial) });
+                    }
                     return Err(LinkError::Closed);
                 }
             },
             Self::Udp { socket, buf } => {
                 let n = socket.recv(buf).await?;
-                Ok(Packet::parse(&buf[..n])?)
+                Ok(Received::parse(&buf[..n])?)
             }
         }
     }

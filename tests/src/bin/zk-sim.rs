@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use edge_agent::zk::{RecordLayout, UserLayout};
+use edge_agent::zk::{command, RecordLayout, UserLayout};
 use system_tests::zk_sim::{FaultSettings, SimConfig, ZkSim};
 
 /// A simulated ZKTeco terminal (binary protocol, TCP and UDP).
@@ -69,6 +69,36 @@ struct Args {
     /// Answer datasets up to this many bytes inline.
     #[arg(long)]
     inline_max: Option<usize>,
+    /// Answer DISABLEDEVICE and ENABLEDEVICE with `error` (ACK_ERROR) or `unknown` (ACK_UNKNOWN).
+    #[arg(long)]
+    refuse_disable: Option<String>,
+    /// Answer READ_BUFFER chunks, ATTLOG_RRQ and USERTEMP_RRQ with one ACK_DATA packet carrying the data.
+    #[arg(long)]
+    ack_data: bool,
+    /// Send every reply with its checksum off by one.
+    #[arg(long)]
+    checksum_off_by_one: bool,
+    /// Return the attendance log to buffered reads only with function code 1 (FCT_ATTLOG); 0 gets an empty log.
+    #[arg(long)]
+    attlog_by_fct: bool,
+    /// Return an empty attendance log to buffered reads; only ATTLOG_RRQ returns it.
+    #[arg(long)]
+    buffered_empty: bool,
+    /// Return at most this many records to every attendance read, while the count reports them all.
+    #[arg(long)]
+    serve_records: Option<usize>,
+    /// Refuse every read of the user table.
+    #[arg(long)]
+    refuse_users: bool,
+    /// Answer CONNECT at once and only delay later answers (a slow device rather than a silent listener).
+    #[arg(long)]
+    delay_after_connect: bool,
+    /// Length of the GET_FREE_SIZES answer (68, 80 or 92).
+    #[arg(long, default_value_t = 92)]
+    sizes_len: usize,
+    /// User capacity reported (0: not reported).
+    #[arg(long, default_value_t = 10_000)]
+    user_capacity: u32,
 }
 
 #[tokio::main]
@@ -87,6 +117,8 @@ async fn main() -> anyhow::Result<()> {
         clock_offset_secs: args.clock_offset,
         realtime_rate: args.rate,
         event_size: args.event_size,
+        sizes_len: args.sizes_len,
+        user_capacity: args.user_capacity,
         faults: FaultSettings {
             drop_mid_transfer: args.drop_mid_transfer,
             bad_checksum: args.bad_checksum,
@@ -96,6 +128,19 @@ async fn main() -> anyhow::Result<()> {
             size_at_zero: args.size_at_zero,
             single_data_packet: args.single_data,
             inline_max: args.inline_max,
+            refuse_disable: match args.refuse_disable.as_deref() {
+                None => None,
+                Some("error") => Some(command::ACK_ERROR),
+                Some("unknown") => Some(command::ACK_UNKNOWN),
+                Some(other) => anyhow::bail!("--refuse-disable takes error or unknown, not {other:?}"),
+            },
+            ack_data: args.ack_data,
+            checksum_off_by_one: args.checksum_off_by_one,
+            attlog_by_fct: args.attlog_by_fct,
+            buffered_empty: args.buffered_empty,
+            serve_records: args.serve_records,
+            refuse_users: args.refuse_users,
+            delay_after_connect: args.delay_after_connect,
         },
         ..SimConfig::default()
     };

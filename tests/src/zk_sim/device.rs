@@ -58,6 +58,10 @@ pub struct Counters {
     pub drops: u64,
     /// Sessions that ended (connection gone) while they still held the device disabled.
     pub ended_disabled: u64,
+    /// DISABLEDEVICE / ENABLEDEVICE answered with an error (the refuse_disable switch).
+    pub disables_refused: u64,
+    /// The function code of every buffered attendance read (PREPARE_BUFFER for ATTLOG_RRQ), in order.
+    pub attendance_fcts: Vec<u32>,
 }
 
 /// One client's session.
@@ -158,6 +162,11 @@ impl DeviceState {
             _ => {}
         }
         match p.command {
+            command::DISABLE_DEVICE | command::ENABLE_DEVICE if faults.refuse_disable.load(Ordering::SeqCst) != 0 => {
+                self.counters.disables_refused += 1;
+                let code = u16::try_from(faults.refuse_disable.load(Ordering::SeqCst)).unwrap_or(command::ACK_ERROR);
+                vec![reply(code, Vec::new())]
+            }
             command::DISABLE_DEVICE => {
                 self.disabled_by.insert(session.id, ());
                 self.counters.disables += 1;
@@ -214,8 +223,11 @@ impl DeviceState {
                 if faults.refuse_buffer_read.load(Ordering::SeqCst) {
                     return vec![reply(command::ACK_ERROR, Vec::new())];
                 }
-                let Some(dataset) = buffer::parse_prepare_buffer_request(&p.data).and_then(|t| self.dataset(config, t))
-                else {
+                let request = buffer::parse_prepare_buffer_request(&p.data);
+                if let Some((command::ATTLOG_RRQ, fct)) = request {
+                    self.counters.attendance_fcts.push(fct);
+                }
+                let Some(dataset) = request.and_then(|t| self.dataset(config, faults, t, true)) else {
                     return vec![reply(command::ACK_ERROR, Vec::new())];
                 };
                 if dataset.len() <= faults.inline_max.load(Ordering::SeqCst) {
@@ -233,6 +245,9 @@ impl DeviceState {
                 self.counters.chunk_reads += 1;
                 let past_middle = start + size > staged.len() / 2;
                 let chunk = staged[start..start + size].to_vec();
+                if faults.ack_data.load(Ordering::SeqCst) {
+                    return vec![reply(command::ACK_DATA, chunk)];
+                }
                 let single = faults.single_data_packet.load(Ordering::SeqCst);
                 self.transfer(faults, framing, session.id, p.reply_id, chunk, past_middle, single)
             }
@@ -247,9 +262,12 @@ impl DeviceState {
                     (command::USERTEMP_RRQ, command::FCT_USER)
                 };
                 self.counters.legacy_reads += 1;
-                let Some(dataset) = self.dataset(config, table) else {
+                let Some(dataset) = self.dataset(config, faults, table, false) else {
                     return vec![reply(command::ACK_ERROR, Vec::new())];
                 };
+                if faults.ack_data.load(Ordering::SeqCst) {
+                    return vec![reply(command::ACK_DATA, dataset)];
+                }
                 if dataset.len() <= faults.inline_max.load(Ordering::SeqCst) {
                     return vec![reply(command::DATA, dataset)];
                 }
@@ -259,9 +277,25 @@ impl DeviceState {
         }
     }
 
-    fn dataset(&self, config: &SimConfig, (table, fct): (u16, u32)) -> Option<Vec<u8>> {
+    /// The dataset of a table; `buffered` for PREPARE_BUFFER (else the legacy request), where the short-read
+    /// switches apply.
+    fn dataset(
+        &self,
+        config: &SimConfig,
+        faults: &Faults,
+        (table, fct): (u16, u32),
+        buffered: bool,
+    ) -> Option<Vec<u8>> {
         match (table, fct) {
-            (command::ATTLOG_RRQ, _) => Some(encode_attendance(config.record_layout, &self.records)),
+            (command::ATTLOG_RRQ, _) => {
+                let empty = buffered
+                    && (faults.buffered_empty.load(Ordering::SeqCst)
+                        || (faults.attlog_by_fct.load(Ordering::SeqCst) && fct != command::FCT_ATTLOG));
+                let served =
+                    if empty { 0 } else { faults.serve_records.load(Ordering::SeqCst).min(self.records.len()) };
+                Some(encode_attendance(config.record_layout, &self.records[..served]))
+            }
+            (command::USERTEMP_RRQ, _) if faults.refuse_users.load(Ordering::SeqCst) => None,
             (command::USERTEMP_RRQ, command::FCT_USER) => Some(encode_users(config.user_layout, &self.users)),
             _ => None,
         }

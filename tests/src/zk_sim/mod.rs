@@ -5,7 +5,10 @@
 //! ([`device`]), pushes realtime punches at a configured rate, and injects faults on demand ([`Faults`]): a
 //! connection dropped half-way through a transfer, corrupt checksums, slow answers, a wrong clock, buffered reads
 //! refused (forcing the legacy path), DATA split into 1024-byte packets over TCP, the size-at-byte-0 answer, and
-//! chunks answered by a single DATA packet. Tests read back what it holds with [`ZkSim::records`] and friends.
+//! chunks answered by a single DATA packet. It also behaves like the firmware and implementations the driver must
+//! tolerate: DISABLEDEVICE / ENABLEDEVICE refused, data answered as ACK_DATA, reply checksums off by one, and
+//! attendance reads that return fewer records than the count says (by function code, buffered reads only, or every
+//! path). Tests read back what it holds with [`ZkSim::records`] and friends.
 
 pub mod data;
 pub mod device;
@@ -93,6 +96,24 @@ pub struct FaultSettings {
     pub single_data_packet: bool,
     /// Datasets up to this many bytes are answered inline; `None`: 1000 (real devices inline about 1 KB).
     pub inline_max: Option<usize>,
+    /// Answer DISABLEDEVICE and ENABLEDEVICE with this code (ACK_ERROR or ACK_UNKNOWN) instead of ACK_OK.
+    pub refuse_disable: Option<u16>,
+    /// Answer READ_BUFFER chunks, ATTLOG_RRQ and USERTEMP_RRQ with one ACK_DATA packet carrying the payload.
+    pub ack_data: bool,
+    /// Send every reply with its checksum off by one.
+    pub checksum_off_by_one: bool,
+    /// Buffered attendance reads return the log only with function code FCT_ATTLOG (1); with 0 (what pyzk sends) an
+    /// empty dataset.
+    pub attlog_by_fct: bool,
+    /// Buffered attendance reads return an empty dataset; only ATTLOG_RRQ returns the log.
+    pub buffered_empty: bool,
+    /// Every attendance read returns at most this many records, while the count reports them all.
+    pub serve_records: Option<usize>,
+    /// Refuse every read of the user table (PREPARE_BUFFER for users and USERTEMP_RRQ) with ACK_ERROR.
+    pub refuse_users: bool,
+    /// Apply `reply_delay_ms` only after the session is open (CONNECT and AUTH answered at once): a slow device,
+    /// as opposed to a silent listener.
+    pub delay_after_connect: bool,
 }
 
 /// Faults, adjustable while the simulator runs. Counters are "the next N times".
@@ -113,6 +134,16 @@ pub struct Faults {
     /// Answer READ_BUFFER with one DATA packet, without PREPARE_DATA or ACK_OK.
     pub single_data_packet: AtomicBool,
     pub inline_max: AtomicUsize,
+    /// Code answering DISABLEDEVICE / ENABLEDEVICE; 0: ACK_OK.
+    pub refuse_disable: AtomicU32,
+    pub ack_data: AtomicBool,
+    pub checksum_off_by_one: AtomicBool,
+    pub attlog_by_fct: AtomicBool,
+    pub buffered_empty: AtomicBool,
+    /// usize::MAX: every record.
+    pub serve_records: AtomicUsize,
+    pub refuse_users: AtomicBool,
+    pub delay_after_connect: AtomicBool,
 }
 
 impl Faults {
@@ -126,6 +157,14 @@ impl Faults {
             size_at_zero: AtomicBool::new(s.size_at_zero),
             single_data_packet: AtomicBool::new(s.single_data_packet),
             inline_max: AtomicUsize::new(s.inline_max.unwrap_or(1000)),
+            refuse_disable: AtomicU32::new(s.refuse_disable.map_or(0, u32::from)),
+            ack_data: AtomicBool::new(s.ack_data),
+            checksum_off_by_one: AtomicBool::new(s.checksum_off_by_one),
+            attlog_by_fct: AtomicBool::new(s.attlog_by_fct),
+            buffered_empty: AtomicBool::new(s.buffered_empty),
+            serve_records: AtomicUsize::new(s.serve_records.unwrap_or(usize::MAX)),
+            refuse_users: AtomicBool::new(s.refuse_users),
+            delay_after_connect: AtomicBool::new(s.delay_after_connect),
         }
     }
 }

@@ -76,7 +76,8 @@ async fn serve_tcp(shared: Arc<Shared>, mut stream: TcpStream, shutdown: Cancell
             event = events.recv() => {
                 match event {
                     Ok(record) if session.events => {
-                        let bytes = event_packet(&shared, &record).encode(Framing::Tcp);
+                        let mut bytes = Vec::new();
+                        encode_reply(&shared, &event_packet(&shared, &record), Framing::Tcp, &mut bytes);
                         shared.state().counters.events_sent += 1;
                         if stream.write_all(&bytes).await.is_err() {
                             break;
@@ -101,13 +102,14 @@ async fn serve_tcp(shared: Arc<Shared>, mut stream: TcpStream, shutdown: Cancell
                     break 'connection;
                 }
             };
+            let code = packet.command;
             let outs = shared.state().handle(&shared.config, &shared.faults, Framing::Tcp, &mut session, packet);
-            delay(&shared).await;
+            delay(&shared, code).await;
             let mut bytes = Vec::new();
             let mut close = false;
             for out in outs {
                 match out {
-                    Out::Packet(p) => p.encode_into(Framing::Tcp, &mut bytes),
+                    Out::Packet(p) => encode_reply(&shared, &p, Framing::Tcp, &mut bytes),
                     Out::Corrupt(p) => p.encode_with_checksum(Framing::Tcp, p.checksum() ^ 0x5a5a, &mut bytes),
                     Out::Half(p) => {
                         let full = p.encode(Framing::Tcp);
@@ -141,11 +143,16 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
                     }
                 };
                 let session = sessions.entry(peer).or_default();
+                let code = packet.command;
                 let outs = shared.state().handle(&shared.config, &shared.faults, Framing::Udp, session, packet);
-                delay(&shared).await;
+                delay(&shared, code).await;
                 for out in outs {
                     let datagram = match out {
-                        Out::Packet(p) => p.encode(Framing::Udp),
+                        Out::Packet(p) => {
+                            let mut bytes = Vec::new();
+                            encode_reply(&shared, &p, Framing::Udp, &mut bytes);
+                            bytes
+                        }
                         Out::Corrupt(p) => {
                             let mut bytes = Vec::new();
                             p.encode_with_checksum(Framing::Udp, p.checksum() ^ 0x5a5a, &mut bytes);
@@ -165,7 +172,8 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
             }
             event = events.recv() => {
                 let Ok(record) = event else { continue };
-                let packet = event_packet(&shared, &record).encode(Framing::Udp);
+                let mut packet = Vec::new();
+                encode_reply(&shared, &event_packet(&shared, &record), Framing::Udp, &mut packet);
                 for (peer, session) in &sessions {
                     if session.events {
                         shared.state().counters.events_sent += 1;
@@ -177,7 +185,24 @@ async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket, shutdown: Cancellatio
     }
 }
 
-async fn delay(shared: &Shared) {
+/// A reply's bytes: its true checksum, or one off by one with the `checksum_off_by_one` switch (never landing on
+/// the other spelling of zero, which is a right checksum).
+fn encode_reply(shared: &Shared, p: &Packet, framing: Framing, out: &mut Vec<u8>) {
+    if !shared.faults.checksum_off_by_one.load(Ordering::SeqCst) {
+        return p.encode_into(framing, out);
+    }
+    let mut wrong = p.checksum().wrapping_add(1);
+    if edge_agent::zk::packet::checksum_matches(wrong, p.checksum()) {
+        wrong = wrong.wrapping_add(1);
+    }
+    p.encode_with_checksum(framing, wrong, out);
+}
+
+/// The configured reply delay before answering `code` (none for CONNECT and AUTH with `delay_after_connect`).
+async fn delay(shared: &Shared, code: u16) {
+    if shared.faults.delay_after_connect.load(Ordering::SeqCst) && matches!(code, command::CONNECT | command::AUTH) {
+        return;
+    }
     let ms = shared.faults.reply_delay_ms.load(Ordering::SeqCst);
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -2,6 +2,8 @@
 //! PINs with no employee.
 
 use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use chrono::NaiveDate;
@@ -54,6 +56,8 @@ pub struct LogQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     pub limit: Option<i64>,
+    /// `json` (default) or `csv` (the page as a file; the next page's cursor in the `x-next-cursor` header).
+    pub format: Option<String>,
 }
 
 /// A page of AllLogs rows.
@@ -167,14 +171,20 @@ pub async fn list_man_days(
     Ok(Json(ManDaysPage { items, next_cursor }))
 }
 
-/// Raw punches (AllLogs) of the caller's sites, in the order they were stored.
+/// Raw punches (AllLogs) of the caller's sites, in the order they were stored, as JSON or CSV. Each carries the
+/// normalised `state` / `verify` codes and the device's own `raw_state` / `raw_verify`.
 #[utoipa::path(get, path = "/api/v1/logs", tag = "attendance", params(LogQuery),
     responses((status = 200, body = LogPage), (status = 400), (status = 401), (status = 404), (status = 503)))]
 pub async fn list_logs(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<LogQuery>,
-) -> Result<Json<LogPage>, ApiError> {
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(invalid("format", format!("{other:?} is not json or csv"))),
+    };
     let limit = page_size(q.limit)?;
     let after = match &q.cursor {
         None => 0,
@@ -185,7 +195,63 @@ pub async fn list_logs(
         state.store.list_logs(caller.scope(), site, q.pin.as_deref(), after, limit).await.map_err(store_error)?;
     let next_cursor =
         (items.len() as i64 == limit).then(|| items.last().map(|r| encode_cursor(&r.id.to_string()))).flatten();
-    Ok(Json(LogPage { items, next_cursor }))
+    if !csv {
+        return Ok(Json(LogPage { items, next_cursor }).into_response());
+    }
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"logs.csv\"".to_owned()),
+        ],
+        logs_csv(&items),
+    )
+        .into_response();
+    if let Some(cursor) = next_cursor.and_then(|c| header::HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("x-next-cursor", cursor);
+    }
+    Ok(response)
+}
+
+/// AllLogs rows as CSV, the device's raw codes beside the normalised ones (empty when the source has none).
+pub fn logs_csv(rows: &[LogRow]) -> String {
+    let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut lines = vec![[
+        "id",
+        "site_id",
+        "device_serial",
+        "pin",
+        "local_time",
+        "utc_time",
+        "state",
+        "raw_state",
+        "verify",
+        "raw_verify",
+        "work_code",
+        "source",
+        "direction",
+        "agent_id",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for r in rows {
+        lines.push(vec![
+            r.id.to_string(),
+            r.site_id.clone(),
+            r.device_serial.clone(),
+            r.pin.clone(),
+            r.local_time.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.utc_time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            r.state.to_string(),
+            opt(r.raw_state),
+            r.verify.to_string(),
+            opt(r.raw_verify),
+            r.work_code.to_string(),
+            r.source.clone(),
+            r.direction.clone(),
+            r.agent_id.clone(),
+        ]);
+    }
+    crate::reports::csv::document(&lines)
 }
 
 /// PINs of the caller's sites that punched but match no employee.

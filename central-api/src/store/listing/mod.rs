@@ -76,6 +76,12 @@ pub struct LogRow {
     /// What the reader was configured as: `IN`, `OUT` or `BOTH`.
     pub direction: String,
     pub agent_id: String,
+    /// The state code exactly as the device sent it (`state` is the normalised one); null when the source has none
+    /// or the punch predates it.
+    pub raw_state: Option<i64>,
+    /// The verification code exactly as the device sent it (`verify` is the normalised one: a push terminal's 4 is
+    /// card, 2); null when the source has none or the punch predates it.
+    pub raw_verify: Option<i64>,
 }
 
 /// A manual log or a leave with the employee's site.
@@ -188,10 +194,25 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<LogRow>, StoreError> {
-        type Row = (i64, String, String, String, NaiveDateTime, DateTime<Utc>, i16, i16, i64, String, String, String);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            NaiveDateTime,
+            DateTime<Utc>,
+            i16,
+            i16,
+            i64,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
         let rows: Vec<Row> = on_reader!(self, |pool| sqlx::query_as(concat!(
             "SELECT id, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code, source, \
-             direction, agent_id \
+             direction, agent_id, raw_state, raw_verify \
              FROM all_logs WHERE ",
             scoped!("site_id", "1"),
             " AND ($2 IS NULL OR site_id = $2) AND ($3 IS NULL OR pin = $3) AND id > $4 ORDER BY id LIMIT $5"
@@ -219,6 +240,8 @@ impl Store {
                     source,
                     direction,
                     agent_id,
+                    raw_state,
+                    raw_verify,
                 )| LogRow {
                     id,
                     site_id,
@@ -232,6 +255,8 @@ impl Store {
                     source,
                     direction,
                     agent_id,
+                    raw_state,
+                    raw_verify,
                 },
             )
             .collect())
