@@ -35,6 +35,12 @@ pub struct ZkSettings {
     /// `tcp` (default) or `udp`.
     #[serde(default)]
     pub protocol: Option<String>,
+    /// Delete the device log once every record on it is acknowledged by central (the clear-log rule); off by default.
+    #[serde(default)]
+    pub clear_log_when_acknowledged: bool,
+    /// Set the device clock when it drifts; off by default.
+    #[serde(default)]
+    pub set_clock: bool,
 }
 
 /// A terminal pushing over ZKTeco PUSH / ADMS to the agent's push receiver.
@@ -260,7 +266,10 @@ fn default_state_offset() -> u16 {
 /// format that does not parse, a register map that does not fit.
 pub fn check(settings: &DeviceSettings) -> Vec<(&'static str, String)> {
     match settings {
-        DeviceSettings::Zk(_) => Vec::new(),
+        DeviceSettings::Zk(z) => match z.protocol.as_deref() {
+            None | Some("tcp" | "udp") => Vec::new(),
+            Some(other) => vec![("protocol", format!("{other:?} is not \"tcp\" or \"udp\""))],
+        },
         DeviceSettings::Adms(a) => a.allowed_networks().err().map(|e| ("allow_from", e)).into_iter().collect(),
         DeviceSettings::Serial(s) => crate::serial::settings::check(s),
         DeviceSettings::Modbus(m) => crate::modbus::settings::check(m),
