@@ -66,8 +66,7 @@ impl Dispatcher {
             }
         }
         for command in self.store.pending_mqtt_commands(now, PER_ROUND).await? {
-            let (Ok(agent), Ok(site)) = (command.agent_id.parse::<AgentId>(), command.site_id.parse::<SiteId>())
-            else {
+            let (Ok(agent), Ok(site)) = (command.agent_id.parse::<AgentId>(), command.site_id.parse::<SiteId>()) else {
                 continue;
             };
             let Some(wire) = super::wire_command(&command) else {

@@ -56,7 +56,13 @@ pub fn entry(device: &NewDevice, settings: &Map<String, Value>) -> Result<Map<St
             return Err(EntryError::new(format!("settings.{key}"), format!("set {key} with the device's own field")));
         }
         if zk && ["host", "port", "protocol"].contains(&key.as_str()) {
-            let field = if key == "host" { "ip" } else if key == "protocol" { "kind" } else { "port" };
+            let field = if key == "host" {
+                "ip"
+            } else if key == "protocol" {
+                "kind"
+            } else {
+                "port"
+            };
             return Err(EntryError::new(format!("settings.{key}"), format!("set it with the device's {field} field")));
         }
         if value.is_null() {

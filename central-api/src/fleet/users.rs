@@ -17,8 +17,7 @@ pub async fn after_result(store: &Store, command: &CommandRecord) -> Result<(), 
     }
     match command.action() {
         Some(CommandAction::SetUsers { device, users }) => {
-            let users: Vec<(String, String)> =
-                users.into_iter().map(|u| (u.pin.as_str().to_owned(), u.name)).collect();
+            let users: Vec<(String, String)> = users.into_iter().map(|u| (u.pin.as_str().to_owned(), u.name)).collect();
             store.record_device_users(device.as_str(), &users, command.id).await
         }
         Some(CommandAction::DeleteUsers { device, pins }) => {
@@ -34,7 +33,9 @@ pub async fn after_result(store: &Store, command: &CommandRecord) -> Result<(), 
                 .map(|h| h.name)
                 .unwrap_or_default();
             for target in to.iter().filter(|t| *t != &from) {
-                store.record_device_users(target.as_str(), &[(pin.as_str().to_owned(), name.clone())], command.id).await?;
+                store
+                    .record_device_users(target.as_str(), &[(pin.as_str().to_owned(), name.clone())], command.id)
+                    .await?;
             }
             Ok(())
         }

@@ -46,8 +46,7 @@ pub async fn inbox(
 ) -> Result<Response, ApiError> {
     let sender = authenticate(&state, &headers).await?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let encoding =
-        if accept.contains(Encoding::BINCODE_CONTENT_TYPE) { Encoding::Bincode } else { Encoding::Json };
+    let encoding = if accept.contains(Encoding::BINCODE_CONTENT_TYPE) { Encoding::Bincode } else { Encoding::Json };
     let (agent, site) = (sender.agent.clone(), sender.site.clone());
     state.store.record_link(agent.as_str(), site.as_str(), "https", query.config_version).await.map_err(unavailable)?;
     let wait = std::time::Duration::from_secs(query.wait_secs.unwrap_or(0).min(MAX_WAIT_SECS));

@@ -314,12 +314,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn config_version(&self, site: &str) -> Result<i64, StoreError> {
-        let row: Option<(i64,)> = on_reader!(self, |pool| sqlx::query_as(
-            "SELECT version FROM site_config_versions WHERE site_id = $1"
-        )
-        .bind(site)
-        .fetch_optional(pool)
-        .await)?;
+        let row: Option<(i64,)> =
+            on_reader!(self, |pool| sqlx::query_as("SELECT version FROM site_config_versions WHERE site_id = $1")
+                .bind(site)
+                .fetch_optional(pool)
+                .await)?;
         Ok(row.map_or(0, |r| r.0))
     }
 
@@ -381,12 +380,14 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn agent_link(&self, agent: &str) -> Result<Option<AgentLink>, StoreError> {
         type Row = (String, String, String, bool, Option<i64>, DateTime<Utc>);
-        let row: Option<Row> = on_reader!(self, |pool| sqlx::query_as(
+        let row: Option<Row> = on_reader!(self, |pool| {
+            sqlx::query_as(
             "SELECT agent_id, site_id, transport, managed, config_version, seen_at FROM agent_links WHERE agent_id = $1"
         )
         .bind(agent)
         .fetch_optional(pool)
-        .await)?;
+        .await
+        })?;
         Ok(row.map(|(agent_id, site_id, transport, managed, config_version, seen_at)| AgentLink {
             agent_id,
             site_id,
@@ -402,7 +403,10 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Database`].
-    pub async fn stale_mqtt_agents(&self, resend_before: DateTime<Utc>) -> Result<Vec<(String, String, i64)>, StoreError> {
+    pub async fn stale_mqtt_agents(
+        &self,
+        resend_before: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
         on_reader!(self, |pool| sqlx::query_as(
             "SELECT l.agent_id, l.site_id, COALESCE(v.version, 0) FROM agent_links l \
              JOIN agents a ON a.agent_id = l.agent_id AND a.revoked_at IS NULL AND a.site_id = l.site_id \
@@ -448,7 +452,9 @@ impl Store {
     pub async fn create_command(&self, command: &NewCommand) -> Result<i64, StoreError> {
         let json = serde_json::to_string(&command.action)
             .map_err(|e| StoreError::Invalid(format!("cannot serialise the command: {e}")))?;
-        let id: (i64,) = on_pool!(self, |pool| sqlx::query_as(
+        let id: (i64,) =
+            on_pool!(self, |pool| {
+                sqlx::query_as(
             "INSERT INTO agent_commands (agent_id, site_id, device_serial, action, action_json, state, created_at, \
              created_by, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) RETURNING id"
         )
@@ -461,7 +467,8 @@ impl Store {
         .bind(&command.created_by)
         .bind(command.expires_at)
         .fetch_one(pool)
-        .await)?;
+        .await
+            })?;
         Ok(id.0)
     }
 
@@ -520,7 +527,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Database`].
-    pub async fn pending_mqtt_commands(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<CommandRecord>, StoreError> {
+    pub async fn pending_mqtt_commands(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
         let sql = format!(
             "SELECT {COMMAND_COLUMNS} FROM agent_commands WHERE state = 'pending' AND expires_at > $1 AND agent_id IN \
              (SELECT agent_id FROM agent_links WHERE transport = 'mqtt') ORDER BY id LIMIT $2"
@@ -582,8 +593,7 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn command(&self, id: i64) -> Result<Option<CommandRecord>, StoreError> {
         let sql = format!("SELECT {COMMAND_COLUMNS} FROM agent_commands WHERE id = $1");
-        let row: Option<CommandRow> =
-            on_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
+        let row: Option<CommandRow> = on_pool!(self, |pool| sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?;
         Ok(row.map(command_of))
     }
 
@@ -627,7 +637,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for (pin, name) in users {
-            on_tx!(&mut tx, |conn| sqlx::query(
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
                 "INSERT INTO device_users (device_serial, pin, name, command_id, pushed_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (device_serial, pin) DO UPDATE SET name = excluded.name, \
                  command_id = excluded.command_id, pushed_at = excluded.pushed_at"
@@ -639,7 +650,8 @@ impl Store {
             .bind(Utc::now())
             .execute(&mut *conn)
             .await?
-            .rows_affected());
+            .rows_affected()
+            });
         }
         tx.commit().await
     }
@@ -693,13 +705,12 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn agents_of_device(&self, serial: &str, site: &str) -> Result<Vec<String>, StoreError> {
         let live = self.site_agents(site).await?;
-        let assigned: Option<(Option<String>,)> = on_reader!(self, |pool| sqlx::query_as(
-            "SELECT agent_id FROM devices WHERE serial = $1 AND site_id = $2"
-        )
-        .bind(serial)
-        .bind(site)
-        .fetch_optional(pool)
-        .await)?;
+        let assigned: Option<(Option<String>,)> =
+            on_reader!(self, |pool| sqlx::query_as("SELECT agent_id FROM devices WHERE serial = $1 AND site_id = $2")
+                .bind(serial)
+                .bind(site)
+                .fetch_optional(pool)
+                .await)?;
         if let Some(agent) = assigned.and_then(|a| a.0).filter(|a| live.contains(a)) {
             return Ok(vec![agent]);
         }
@@ -735,7 +746,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn site_devices(&self, site: &str) -> Result<Vec<ManagedDeviceRecord>, StoreError> {
-        let sql = format!("SELECT {FULL_COLUMNS} FROM devices WHERE site_id = $1 AND status = 'active' ORDER BY serial");
+        let sql =
+            format!("SELECT {FULL_COLUMNS} FROM devices WHERE site_id = $1 AND status = 'active' ORDER BY serial");
         let rows: Vec<FullRow> = on_reader!(self, |pool| sqlx::query_as(&sql).bind(site).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(full_of).collect())
     }

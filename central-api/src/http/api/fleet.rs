@@ -73,6 +73,18 @@ fn detail(record: &ManagedDeviceRecord, config_version: i64) -> DeviceDetail {
     }
 }
 
+/// The audit log's view of a device: its columns as before (`device`, `status`), its settings with secrets masked,
+/// its agent.
+fn audit_view(record: &ManagedDeviceRecord) -> Value {
+    let settings: Map<String, Value> = serde_json::from_str(&record.settings_json).unwrap_or_default();
+    serde_json::json!({
+        "device": record.record.device,
+        "status": record.record.status,
+        "settings": entry::masked(&settings),
+        "agent_id": record.agent_id,
+    })
+}
+
 /// The device `serial` if the caller sees its site.
 async fn visible_device(state: &AppState, caller: &Caller, serial: &str) -> Result<ManagedDeviceRecord, ApiError> {
     let device = state.store.managed_device(serial).await.map_err(store_error)?;
@@ -139,8 +151,12 @@ pub async fn add_device(state: &AppState, caller: &Caller, req: NewDeviceBody) -
     state.fleet.poke();
     let shown = detail(&record, version);
     let site = shown.site_id.clone();
-    audit::record(&state.store, caller, Entry::new("create", "device", &shown.serial).site(Some(&site)).after(&shown))
-        .await;
+    audit::record(
+        &state.store,
+        caller,
+        Entry::new("create", "device", &shown.serial).site(Some(&site)).after(&audit_view(&record)),
+    )
+    .await;
     Ok(shown)
 }
 
@@ -176,15 +192,16 @@ pub async fn change_device(
     let updated = ManagedDeviceRecord { record, settings_json, agent_id };
     let version = state.store.update_managed_device(&updated).await.map_err(store_error)?;
     state.fleet.poke();
-    let before = detail(&current, version - 1);
-    let after = detail(&updated, version);
     audit::record(
         &state.store,
         caller,
-        Entry::new("update", "device", serial).site(Some(&site_id)).before(&before).after(&after),
+        Entry::new("update", "device", serial)
+            .site(Some(&site_id))
+            .before(&audit_view(&current))
+            .after(&audit_view(&updated)),
     )
     .await;
-    Ok(after)
+    Ok(detail(&updated, version))
 }
 
 /// Removes a device from the registry (its punches stay in AllLogs); managed agents stop reading it and forward what
@@ -201,7 +218,7 @@ pub async fn remove_device(state: &AppState, caller: &Caller, serial: &str) -> R
     audit::record(
         &state.store,
         caller,
-        Entry::new("delete", "device", serial).site(Some(&site_id)).before(&detail(&current, version - 1)),
+        Entry::new("delete", "device", serial).site(Some(&site_id)).before(&audit_view(&current)),
     )
     .await;
     Ok(version)
@@ -391,8 +408,7 @@ pub async fn create_commands(
                 created.extend(store_commands(state, caller, site, None, &action, req.expires_in_secs).await?);
             } else {
                 let devices = state.store.site_devices(site).await.map_err(store_error)?;
-                let targets: Vec<_> =
-                    devices.iter().filter(|d| applies(&req.action, &d.record.device.kind)).collect();
+                let targets: Vec<_> = devices.iter().filter(|d| applies(&req.action, &d.record.device.kind)).collect();
                 if targets.is_empty() {
                     return Err(invalid("site_id", format!("site {site:?} has no device {} applies to", req.action)));
                 }
@@ -474,10 +490,7 @@ pub async fn get_command(
     Path(id): Path<i64>,
 ) -> Result<Json<CommandRecord>, ApiError> {
     let command = state.store.command(id).await.map_err(store_error)?;
-    command
-        .filter(|c| caller.sees(&c.site_id))
-        .map(Json)
-        .ok_or_else(|| not_found("command", &id.to_string()))
+    command.filter(|c| caller.sees(&c.site_id)).map(Json).ok_or_else(|| not_found("command", &id.to_string()))
 }
 
 /// Which employees to write to devices and how.
@@ -499,7 +512,11 @@ fn holds_users(kind: &str) -> bool {
 }
 
 /// The employee `id` with the site the caller must be allowed to change.
-async fn employee_site(state: &AppState, caller: &Caller, id: &str) -> Result<(String, String, Option<NaiveDate>), ApiError> {
+async fn employee_site(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(String, String, Option<NaiveDate>), ApiError> {
     let profile = state.store.employee_profile(id).await.map_err(store_error)?;
     let profile = profile.ok_or_else(|| not_found("employee", id))?;
     let Some(site) = profile.site_id.clone().filter(|s| caller.sees(s)) else {
@@ -530,7 +547,10 @@ async fn user_devices(
                     .find(|d| &d.record.device.serial == serial)
                     .ok_or_else(|| invalid("devices", format!("{serial:?} is not an active device of site {site}")))?;
                 if !holds_users(&device.record.device.kind) {
-                    return Err(invalid("devices", format!("{serial} is a {} device: it holds no users", device.record.device.kind)));
+                    return Err(invalid(
+                        "devices",
+                        format!("{serial} is a {} device: it holds no users", device.record.device.kind),
+                    ));
                 }
                 out.push(device.clone());
             }
@@ -570,7 +590,10 @@ pub async fn push_employee(
     let mut created = Vec::new();
     for device in devices {
         let serial = device.record.device.serial.clone();
-        let action = CommandAction::SetUsers { device: serial.parse().map_err(|e| invalid("devices", e))?, users: vec![user.clone()] };
+        let action = CommandAction::SetUsers {
+            device: serial.parse().map_err(|e| invalid("devices", e))?,
+            users: vec![user.clone()],
+        };
         created.extend(store_commands(&state, &caller, &site, Some(&serial), &action, req.expires_in_secs).await?);
     }
     finish_created(&state, &caller, &created).await;
@@ -601,7 +624,10 @@ pub async fn remove_employee(
     let mut created = Vec::new();
     for device in devices {
         let serial = device.record.device.serial.clone();
-        let action = CommandAction::DeleteUsers { device: serial.parse().map_err(|e| invalid("devices", e))?, pins: vec![pin.clone()] };
+        let action = CommandAction::DeleteUsers {
+            device: serial.parse().map_err(|e| invalid("devices", e))?,
+            pins: vec![pin.clone()],
+        };
         created.extend(store_commands(&state, &caller, &site, Some(&serial), &action, req.expires_in_secs).await?);
     }
     finish_created(&state, &caller, &created).await;
@@ -631,7 +657,10 @@ pub async fn remove_leavers(
     if !pins.is_empty() {
         for device in user_devices(&state, &site, None).await? {
             let serial = device.record.device.serial.clone();
-            let action = CommandAction::DeleteUsers { device: serial.parse().map_err(|e| invalid("devices", e))?, pins: pins.clone() };
+            let action = CommandAction::DeleteUsers {
+                device: serial.parse().map_err(|e| invalid("devices", e))?,
+                pins: pins.clone(),
+            };
             created.extend(store_commands(&state, &caller, &site, Some(&serial), &action, None).await?);
         }
     }
@@ -682,8 +711,11 @@ pub async fn copy_templates(
     let (site, _, _) = employee_site(&state, &caller, &id).await?;
     let pin: Pin = id.parse().map_err(|e| invalid("employee", e))?;
     let devices = state.store.site_devices(&site).await.map_err(store_error)?;
-    let zk = |serial: &str| devices.iter().find(|d| d.record.device.serial == serial && d.record.device.kind.starts_with("zk-"));
-    zk(&req.from).ok_or_else(|| invalid("from", format!("{:?} is not an active ZKTeco device of site {site}", req.from)))?;
+    let zk = |serial: &str| {
+        devices.iter().find(|d| d.record.device.serial == serial && d.record.device.kind.starts_with("zk-"))
+    };
+    zk(&req.from)
+        .ok_or_else(|| invalid("from", format!("{:?} is not an active ZKTeco device of site {site}", req.from)))?;
     let agents = state.store.agents_of_device(&req.from, &site).await.map_err(store_error)?;
     let Some(agent) = agents.first().cloned() else {
         return Err(invalid("from", format!("no agent reads {}", req.from)));
@@ -691,18 +723,26 @@ pub async fn copy_templates(
     let to: Vec<String> = match &req.to {
         Some(to) => {
             for serial in to {
-                zk(serial).ok_or_else(|| invalid("to", format!("{serial:?} is not an active ZKTeco device of site {site}")))?;
+                zk(serial).ok_or_else(|| {
+                    invalid("to", format!("{serial:?} is not an active ZKTeco device of site {site}"))
+                })?;
                 let readers = state.store.agents_of_device(serial, &site).await.map_err(store_error)?;
                 if !readers.contains(&agent) {
-                    return Err(invalid("to", format!("{serial} is not read by agent {agent}, which reads {}", req.from)));
+                    return Err(invalid(
+                        "to",
+                        format!("{serial} is not read by agent {agent}, which reads {}", req.from),
+                    ));
                 }
             }
             to.clone()
         }
         None => {
             let mut to = Vec::new();
-            for d in devices.iter().filter(|d| d.record.device.kind.starts_with("zk-") && d.record.device.serial != req.from) {
-                let readers = state.store.agents_of_device(&d.record.device.serial, &site).await.map_err(store_error)?;
+            for d in
+                devices.iter().filter(|d| d.record.device.kind.starts_with("zk-") && d.record.device.serial != req.from)
+            {
+                let readers =
+                    state.store.agents_of_device(&d.record.device.serial, &site).await.map_err(store_error)?;
                 if readers.contains(&agent) {
                     to.push(d.record.device.serial.clone());
                 }
@@ -749,7 +789,11 @@ async fn finish_created(state: &AppState, caller: &Caller, created: &[CommandRec
 ///
 /// # Errors
 /// `404` for a site the caller does not see.
-pub async fn device_details(state: &AppState, caller: &Caller, filter: &SiteFilter) -> Result<Vec<DeviceDetail>, ApiError> {
+pub async fn device_details(
+    state: &AppState,
+    caller: &Caller,
+    filter: &SiteFilter,
+) -> Result<Vec<DeviceDetail>, ApiError> {
     let site = super::sites::scoped_site(caller, filter.site.as_deref())?;
     let listed = state.store.list_devices(caller.scope(), site).await.map_err(store_error)?;
     let mut out = Vec::with_capacity(listed.len());

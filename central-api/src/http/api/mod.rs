@@ -46,7 +46,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agents", get(sites::list_agents).post(sites::create_agent))
         .route("/api/v1/agents/{id}/revoke", post(sites::revoke_agent))
         .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
-        .route("/api/v1/devices/{serial}", put(updates::update_device).get(fleet::get_device).delete(fleet::delete_device))
+        .route(
+            "/api/v1/devices/{serial}",
+            put(updates::update_device).get(fleet::get_device).delete(fleet::delete_device),
+        )
         .route("/api/v1/commands", get(fleet::list_commands).post(fleet::post_commands))
         .route("/api/v1/commands/{id}", get(fleet::get_command))
         .route("/api/v1/employees/{id}/push", post(fleet::push_employee))
