@@ -92,6 +92,7 @@ impl Application {
                 secure_cookies: config.tls.is_some(),
                 stopping: CancellationToken::new(),
                 backfill_days: config.attendance.backfill_days,
+                fleet: crate::fleet::Hub::new(),
             },
             mqtt,
             mqtt_eventloop,
@@ -130,10 +131,26 @@ impl Application {
             trigger.cancel();
         });
 
+        let mut fleet_task = None;
         let mqtt_task = match (self.mqtt, self.mqtt_eventloop) {
-            (Some(consumer), Some(eventloop)) => Some(tokio::spawn(consumer.run(eventloop, token.clone()))),
+            (Some(consumer), Some(eventloop)) => {
+                let (client, topics) = consumer.publisher();
+                let dispatcher = crate::fleet::dispatch::Dispatcher {
+                    store: self.state.store.clone(),
+                    client,
+                    topics,
+                    auth: self.state.auth.clone(),
+                    hub: self.state.fleet.clone(),
+                };
+                fleet_task = Some(tokio::spawn(dispatcher.run(token.clone())));
+                Some(tokio::spawn(consumer.run(eventloop, token.clone())))
+            }
             _ => None,
         };
+        if fleet_task.is_none() {
+            let (store, hub) = (self.state.store.clone(), self.state.fleet.clone());
+            fleet_task = Some(tokio::spawn(crate::fleet::dispatch::expire_only(store, hub, token.clone())));
+        }
 
         let mut attendance_tasks = Vec::new();
         if self.attendance.worker {
@@ -171,6 +188,9 @@ impl Application {
                 Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "MQTT consumer failed"),
                 Err(e) => tracing::error!(error = %e, "MQTT consumer panicked"),
             }
+        }
+        if let Some(task) = fleet_task {
+            let _ = task.await;
         }
         for task in attendance_tasks {
             if let Err(e) = task.await {

@@ -72,13 +72,20 @@ impl Ingest {
         Ok(BatchAck::stored(batch, inserted.new, inserted.duplicates, 0))
     }
 
-    /// Stores a status sent by `sender`.
+    /// Stores a status sent by `sender` over `path`, and what it tells the fleet side (the configuration version the
+    /// agent runs, its command results: see [`crate::fleet::on_status`]).
     ///
     /// # Errors
     /// As [`Ingest::store_batch`].
-    pub async fn store_status(&self, sender: &AuthenticatedAgent, status: &AgentStatus) -> Result<(), IngestError> {
+    pub async fn store_status(
+        &self,
+        sender: &AuthenticatedAgent,
+        status: &AgentStatus,
+        path: IngestPath,
+    ) -> Result<(), IngestError> {
         check_identity(sender, status.agent.as_str(), status.site.as_str())?;
         let stored = self.store.store_status(status).await?;
+        crate::fleet::on_status(&self.store, status, if path == IngestPath::Mqtt { "mqtt" } else { "https" }).await?;
         self.metrics.status_stored();
         if stored.new_faults > 0 {
             tracing::info!(agent = %status.agent, new_faults = stored.new_faults, "agent reported new faults");

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod fleet;
 pub mod http;
 pub mod ingest;
 pub mod jobs;

@@ -105,6 +105,12 @@ impl MqttConsumer {
         Ok((Self { config, client_id, topics, worker }, eventloop))
     }
 
+    /// A client for publishing on agents' topics (the fleet dispatcher's commands and configurations) over this
+    /// replica's connection, and the topic layout.
+    pub fn publisher(&self) -> (AsyncClient, Topics) {
+        (self.worker.client.clone(), self.topics.clone())
+    }
+
     /// Polls the broker until `shutdown`, then lets the batches in hand finish (and their PUBACKs go out) before
     /// disconnecting. Messages not yet started are left unacknowledged for the broker to deliver again.
     ///
@@ -323,7 +329,9 @@ impl Worker {
         let mut attempt = 0;
         loop {
             let outcome = match self.auth.active_agent(&topic.agent).await {
-                Ok(sender) => self.ingest.store_status(&sender, &status).await.map_err(Failure::Ingest),
+                Ok(sender) => {
+                    self.ingest.store_status(&sender, &status, IngestPath::Mqtt).await.map_err(Failure::Ingest)
+                }
                 Err(e) => Err(Failure::Auth(e)),
             };
             match outcome {

@@ -89,6 +89,10 @@ pub struct CentralConfig {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub request_timeout: Duration,
+    /// `[central] managed = true`: the devices come from central's device list (see `fleet`), not from this file.
+    pub managed: bool,
+    /// HTTPS only: how long one poll for commands and configuration waits at central for something to arrive.
+    pub poll_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +257,11 @@ struct RawCentral {
     /// Allow `http://` to a central that is not on this machine (the token then travels in clear).
     #[serde(default)]
     allow_plain_http: bool,
+    /// Take the devices from central's device list.
+    #[serde(default)]
+    managed: bool,
+    #[serde(default = "default_poll_wait")]
+    poll_wait_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +358,10 @@ fn default_request_timeout() -> u64 {
     30
 }
 
+fn default_poll_wait() -> u64 {
+    25
+}
+
 fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     let id = p.check("agent.id", raw.agent.id.parse::<AgentId>());
     let site = p.check("agent.site", raw.agent.site.parse::<SiteId>());
@@ -387,6 +400,14 @@ fn validate(raw: RawConfig, base: &Path, p: &mut Problems) -> Option<Config> {
     let unknown_log = p.range("adms.unknown_log_interval_secs", raw.adms.unknown_log_interval_secs, 1, 86_400);
     let poll_delay = p.range("adms.poll_delay_secs", raw.adms.poll_delay_secs, 1, 3600);
     let error_delay = p.range("adms.error_delay_secs", raw.adms.error_delay_secs, 1, 3600);
+    let managed = central.as_ref().is_some_and(|c| c.managed);
+    if managed && !raw.device.is_empty() {
+        p.add(
+            "device",
+            "central.managed = true takes the devices from central's device list; remove the [[device]] entries \
+             (or set managed = false to keep them in this file)",
+        );
+    }
     let devices = validate_devices(raw.device, p);
     Some(Config {
         agent: AgentConfig { id: id?, site: site?, data_dir: resolve(base, &raw.agent.data_dir) },
@@ -505,6 +526,7 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
         p.add("central.ca_file", "mqtts:// needs the broker's CA bundle in ca_file");
     }
     let timeout = p.range("central.request_timeout_secs", raw.request_timeout_secs, 1, 600);
+    let poll_wait = p.range("central.poll_wait_secs", raw.poll_wait_secs, 1, 300);
     Some(CentralConfig {
         transport: transport?,
         url: raw.url,
@@ -513,7 +535,25 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
         client_cert,
         client_key,
         request_timeout: Duration::from_secs(timeout),
+        managed: raw.managed,
+        poll_wait: Duration::from_secs(poll_wait),
     })
+}
+
+/// Checks `[[device]]` entries exactly as [`Config::load`] checks a file's (the managed configuration from central
+/// and central's device form use it, so both refuse what `edge-agent check-config` refuses, with the same keys:
+/// `device[0].host`).
+///
+/// # Errors
+/// Every problem found.
+pub fn devices_from_tables(tables: Vec<toml::Table>) -> Result<Vec<DeviceConfig>, Vec<Problem>> {
+    let mut problems = Problems::default();
+    let devices = validate_devices(tables, &mut problems);
+    if problems.0.is_empty() {
+        Ok(devices)
+    } else {
+        Err(problems.0)
+    }
 }
 
 fn validate_devices(tables: Vec<toml::Table>, p: &mut Problems) -> Vec<DeviceConfig> {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dahua;
 pub mod device_status;
 pub mod faults;
+pub mod fleet;
 pub mod forward;
 pub mod hikvision;
 pub mod http_terminal;

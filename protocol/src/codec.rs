@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{AgentCommand, AgentStatus, BatchAck, PunchBatch};
+use crate::fleet::{AgentInbox, ManagedConfig};
 use crate::limits::MAX_ENVELOPE_BYTES;
 use crate::{v1, PROTOCOL_VERSION};
 
@@ -91,9 +92,9 @@ pub enum EncodeError {
     Serializer { encoding: &'static str, reason: String },
 }
 
-/// One of the four envelopes. Implemented here for each of them; not meant to be implemented elsewhere.
+/// One of the envelopes (the four of the punch path, and the fleet's configuration and inbox). Implemented here for each of them; not meant to be implemented elsewhere.
 pub trait Envelope: Serialize + DeserializeOwned {
-    /// A short name used in error messages: `batch`, `ack`, `status`, `command`.
+    /// A short name used in error messages: `batch`, `ack`, `status`, `command`, `config`, `inbox`.
     const KIND: &'static str;
     /// The version field.
     fn version(&self) -> u16;
@@ -121,6 +122,8 @@ envelope!(PunchBatch, "batch");
 envelope!(BatchAck, "ack");
 envelope!(AgentStatus, "status");
 envelope!(AgentCommand, "command");
+envelope!(ManagedConfig, "config");
+envelope!(AgentInbox, "inbox");
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_ENVELOPE_BYTES>()

@@ -7,12 +7,14 @@
 //!
 //! Each type's `validate` enforces what serde cannot: counts, text lengths and the consistency between fields.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::DecodeError;
-use crate::ids::{AgentId, DeviceSerial, SiteId};
-use crate::limits::{MAX_DEVICES_PER_STATUS, MAX_LIST_ITEMS, MAX_PUNCHES_PER_BATCH, MAX_TEXT_LEN};
+use crate::ids::{AgentId, DeviceSerial, Pin, SiteId};
+use crate::limits::{
+    MAX_DEVICES_PER_STATUS, MAX_LIST_ITEMS, MAX_PUNCHES_PER_BATCH, MAX_TEXT_LEN, MAX_USERS_PER_COMMAND,
+};
 use crate::punch::Punch;
 
 /// A punch together with the sequence number the agent's buffer gave it.
@@ -448,14 +450,141 @@ pub enum CommandAction {
     ClearDeviceLog { device: DeviceSerial },
     /// Send a status envelope now.
     SendStatus,
+    // Variants below were added for central fleet management (issue 17), at the end so that the bytes of the ones
+    // above do not change.
+    /// Read the device now: its source reads what is new without waiting for its interval.
+    PullNow { device: DeviceSerial },
+    /// Stop the device's source and start it again (a new connection, a history read from its cursor).
+    RestartSource { device: DeviceSerial },
+    /// Fetch the managed configuration now and apply it.
+    ReloadConfig,
+    /// A command for a push (ADMS) device, queued for its next poll; the result is the device's return code.
+    PushDevice { device: DeviceSerial, command: PushCommand },
+    /// Write these users to the device: added, or replaced when the PIN is already there.
+    SetUsers { device: DeviceSerial, users: Vec<DeviceUser> },
+    /// Delete these PINs (and their fingerprint templates) from the device; a PIN that is not there is not an error.
+    DeleteUsers { device: DeviceSerial, pins: Vec<Pin> },
+    /// Read the fingerprint templates of `pin` from the device `from` (where the person enrolled) and write them,
+    /// with the user, to each device of `to`.
+    CopyTemplates { pin: Pin, from: DeviceSerial, to: Vec<DeviceSerial> },
+}
+
+/// The commands a push (ADMS) device understands today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushCommand {
+    /// Set the device clock to this local wall-clock time.
+    SetTime {
+        #[serde(with = "crate::time::wire_local")]
+        time: NaiveDateTime,
+    },
+    /// Upload the attendance log again between these local times.
+    Reupload {
+        #[serde(with = "crate::time::wire_local")]
+        from: NaiveDateTime,
+        #[serde(with = "crate::time::wire_local")]
+        until: NaiveDateTime,
+    },
+    /// Report the device's identity and counts.
+    Info,
+}
+
+/// A person as a terminal stores them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceUser {
+    pub pin: Pin,
+    /// At most [`MAX_USER_NAME_LEN`] bytes (the 72-byte record's name field).
+    pub name: String,
+    /// The card number, 0 when none.
+    pub card: u32,
+    /// 0 user, 2 enroller, 6 administrator, 14 super administrator (the ZKTeco levels).
+    pub privilege: u8,
+}
+
+/// The longest name a terminal keeps, in bytes.
+pub const MAX_USER_NAME_LEN: usize = 24;
+/// The privilege levels a terminal knows.
+pub const USER_PRIVILEGES: [u8; 4] = [0, 2, 6, 14];
+
+impl DeviceUser {
+    /// Checks the name's length and characters and the privilege level.
+    ///
+    /// # Errors
+    /// [`DecodeError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.name.len() > MAX_USER_NAME_LEN {
+            return Err(DecodeError::invalid(
+                "users.name",
+                format!("{} bytes for PIN {}, over the limit of {MAX_USER_NAME_LEN}", self.name.len(), self.pin),
+            ));
+        }
+        if self.name.chars().any(|c| c.is_control()) {
+            return Err(DecodeError::invalid("users.name", format!("control character in the name of {}", self.pin)));
+        }
+        if !USER_PRIVILEGES.contains(&self.privilege) {
+            return Err(DecodeError::invalid(
+                "users.privilege",
+                format!("{} for PIN {} is not 0, 2, 6 or 14", self.privilege, self.pin),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CommandAction {
+    /// The device the action is about, when it is about one.
+    pub fn device(&self) -> Option<&DeviceSerial> {
+        match self {
+            Self::SyncDeviceClock { device }
+            | Self::ResyncDevice { device, .. }
+            | Self::RefreshDeviceInfo { device }
+            | Self::ClearDeviceLog { device }
+            | Self::PullNow { device }
+            | Self::RestartSource { device }
+            | Self::PushDevice { device, .. }
+            | Self::SetUsers { device, .. }
+            | Self::DeleteUsers { device, .. } => Some(device),
+            Self::CopyTemplates { from, .. } => Some(from),
+            Self::SendStatus | Self::ReloadConfig => None,
+        }
+    }
+
+    /// A short stable name: `sync_clock`, `pull_now`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SyncDeviceClock { .. } => "sync_clock",
+            Self::ResyncDevice { .. } => "reread",
+            Self::RefreshDeviceInfo { .. } => "refresh_info",
+            Self::ClearDeviceLog { .. } => "clear_log",
+            Self::SendStatus => "send_status",
+            Self::PullNow { .. } => "pull_now",
+            Self::RestartSource { .. } => "restart_source",
+            Self::ReloadConfig => "reload_config",
+            Self::PushDevice { .. } => "push_command",
+            Self::SetUsers { .. } => "set_users",
+            Self::DeleteUsers { .. } => "delete_users",
+            Self::CopyTemplates { .. } => "copy_templates",
+        }
+    }
 }
 
 impl AgentCommand {
-    /// Nothing to check beyond what serde enforces; present so every envelope has the same shape.
+    /// Checks list sizes and the users carried.
     ///
     /// # Errors
-    /// Never, today.
+    /// [`DecodeError::TooMany`] or [`DecodeError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<(), DecodeError> {
+        match &self.action {
+            CommandAction::SetUsers { users, .. } => {
+                check_count("users", users.len(), MAX_USERS_PER_COMMAND)?;
+                for user in users {
+                    user.validate()?;
+                }
+            }
+            CommandAction::DeleteUsers { pins, .. } => check_count("pins", pins.len(), MAX_USERS_PER_COMMAND)?,
+            CommandAction::CopyTemplates { to, .. } => check_count("to", to.len(), MAX_DEVICES_PER_STATUS)?,
+            _ => {}
+        }
         Ok(())
     }
 }

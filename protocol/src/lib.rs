@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod envelope;
+pub mod fleet;
 pub mod ids;
 pub mod key;
 pub mod limits;
@@ -27,8 +28,9 @@ pub use codec::{
 };
 pub use envelope::{
     AckOutcome, AgentCommand, AgentStatus, BatchAck, BatchId, CommandAction, CommandResult, DeviceInfo, DeviceStatus,
-    Fault, PunchBatch, RejectionKind, SequencedPunch,
+    DeviceUser, Fault, PunchBatch, PushCommand, RejectionKind, SequencedPunch,
 };
+pub use fleet::{AgentInbox, ManagedConfig, ManagedDevice};
 pub use ids::{AgentId, DeviceSerial, IdError, Pin, SiteId};
 pub use key::PunchKey;
 pub use punch::{Direction, Punch, PunchSource, PunchState, VerifyMode};
@@ -43,5 +45,7 @@ pub use topic::{AgentTopic, TopicError, TopicKind, Topics};
 ///
 /// Version 2 added: raw device codes on punches, the Hikvision and Dahua sources, a batch id echoed by its
 /// acknowledgement, a quarantined count and a refusal kind in acknowledgements, device kind, info and last punch,
-/// the agent's hostname, dead-letter count and configuration version in statuses, and a command expiry.
+/// the agent's hostname, dead-letter count and configuration version in statuses, and a command expiry. Within
+/// version 2, without changing any earlier bytes: the fleet commands (new [`CommandAction`] variants at the end), the
+/// [`ManagedConfig`] and [`AgentInbox`] envelopes and the [`FrameKind::Config`] frame.
 pub const PROTOCOL_VERSION: u16 = 2;

@@ -23,3 +23,9 @@ pub const MAX_DEVICES_PER_STATUS: usize = 1_000;
 
 /// Most faults or command results in one list of a status envelope.
 pub const MAX_LIST_ITEMS: usize = 256;
+
+/// Most users one command writes or deletes.
+pub const MAX_USERS_PER_COMMAND: usize = 5_000;
+
+/// Longest `[[device]]` entry of a managed configuration, in bytes.
+pub const MAX_DEVICE_ENTRY_LEN: usize = 16 * 1024;

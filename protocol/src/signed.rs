@@ -64,16 +64,19 @@ pub enum FrameKind {
     Ack,
     /// An [`crate::AgentCommand`], central -> agent.
     Command,
+    /// A [`crate::ManagedConfig`], central -> agent, on the `commands` topic. Added after the others, so their
+    /// bytes are unchanged.
+    Config,
 }
 
 impl FrameKind {
-    pub const ALL: [FrameKind; 4] = [Self::Batch, Self::Status, Self::Ack, Self::Command];
+    pub const ALL: [FrameKind; 5] = [Self::Batch, Self::Status, Self::Ack, Self::Command, Self::Config];
 
     /// Whose key signs this kind.
     pub fn signer(self) -> Signer {
         match self {
             Self::Batch | Self::Status => Signer::Agent,
-            Self::Ack | Self::Command => Signer::Central,
+            Self::Ack | Self::Command | Self::Config => Signer::Central,
         }
     }
 
@@ -83,7 +86,7 @@ impl FrameKind {
             Self::Batch => TopicKind::Punches,
             Self::Status => TopicKind::Status,
             Self::Ack => TopicKind::Acks,
-            Self::Command => TopicKind::Commands,
+            Self::Command | Self::Config => TopicKind::Commands,
         }
     }
 
@@ -93,6 +96,7 @@ impl FrameKind {
             "batch" => Self::Batch,
             "status" => Self::Status,
             "ack" => Self::Ack,
+            "config" => Self::Config,
             _ => Self::Command,
         }
     }
@@ -103,6 +107,7 @@ impl FrameKind {
             Self::Status => "status",
             Self::Ack => "acknowledgement",
             Self::Command => "command",
+            Self::Config => "configuration",
         }
     }
 }

@@ -128,6 +128,14 @@ fn command_bytes_are_frozen() {
 }
 
 #[test]
+fn fleet_bytes_are_frozen() {
+    check("config", &samples::config());
+    check("inbox", &samples::inbox());
+    let empty = protocol::AgentInbox { config: None, commands: Vec::new(), ..samples::inbox() };
+    check("inbox_empty", &empty);
+}
+
+#[test]
 fn punch_keys_are_frozen() {
     // The keys of version 1's sample punches: the key covers device, PIN and local time only, so it never changes
     // with the protocol version.

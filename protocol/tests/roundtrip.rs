@@ -220,6 +220,16 @@ fn command() -> impl Strategy<Value = AgentCommand> {
         serial().prop_map(|device| CommandAction::RefreshDeviceInfo { device }),
         serial().prop_map(|device| CommandAction::ClearDeviceLog { device }),
         Just(CommandAction::SendStatus),
+        serial().prop_map(|device| CommandAction::PullNow { device }),
+        serial().prop_map(|device| CommandAction::RestartSource { device }),
+        Just(CommandAction::ReloadConfig),
+        (serial(), push_command()).prop_map(|(device, command)| CommandAction::PushDevice { device, command }),
+        (serial(), prop::collection::vec(device_user(), 0..4))
+            .prop_map(|(device, users)| CommandAction::SetUsers { device, users }),
+        (serial(), prop::collection::vec(pin(), 0..4))
+            .prop_map(|(device, pins)| CommandAction::DeleteUsers { device, pins }),
+        (pin(), serial(), prop::collection::vec(serial(), 0..4))
+            .prop_map(|(pin, from, to)| CommandAction::CopyTemplates { pin, from, to }),
     ];
     (any::<u64>(), agent(), utc_time(), prop::option::of(utc_time()), action).prop_map(
         |(command_id, agent, issued_at, expires_at, action)| AgentCommand {
@@ -229,6 +239,59 @@ fn command() -> impl Strategy<Value = AgentCommand> {
             issued_at,
             expires_at,
             action,
+        },
+    )
+}
+
+fn push_command() -> impl Strategy<Value = PushCommand> {
+    prop_oneof![
+        local_time().prop_map(|time| PushCommand::SetTime { time }),
+        (local_time(), local_time()).prop_map(|(from, until)| PushCommand::Reupload { from, until }),
+        Just(PushCommand::Info),
+    ]
+}
+
+fn device_user() -> impl Strategy<Value = DeviceUser> {
+    (pin(), "[A-Za-z .]{0,24}", any::<u32>(), prop::sample::select(protocol::envelope::USER_PRIVILEGES.to_vec()))
+        .prop_map(|(pin, name, card, privilege)| DeviceUser { pin, name, card, privilege })
+}
+
+fn config() -> impl Strategy<Value = ManagedConfig> {
+    let device = (serial(), text()).prop_map(|(serial, name)| ManagedDevice {
+        entry: serde_json::json!({ "kind": "zk", "serial": serial.as_str(), "name": name, "host": "10.0.0.1" })
+            .to_string(),
+        serial,
+    });
+    (
+        agent(),
+        site(),
+        any::<u64>(),
+        utc_time(),
+        prop::collection::btree_map(any::<u8>(), device, 0..4),
+        prop::option::of(1u32..3600),
+    )
+        .prop_map(|(agent, site, config_version, issued_at, devices, status_interval_secs)| {
+            // Distinct serials: a configuration names each device once.
+            let mut seen = std::collections::HashSet::new();
+            let devices = devices.into_values().filter(|d| seen.insert(d.serial.clone())).collect();
+            ManagedConfig {
+                version: PROTOCOL_VERSION,
+                agent,
+                site,
+                config_version,
+                issued_at,
+                devices,
+                status_interval_secs,
+            }
+        })
+}
+
+fn inbox() -> impl Strategy<Value = AgentInbox> {
+    (config(), prop::option::of(Just(())), prop::collection::vec(command(), 0..3)).prop_map(
+        |(config, with, commands)| {
+            let agent = config.agent.clone();
+            let commands = commands.into_iter().map(|c| AgentCommand { agent: agent.clone(), ..c }).collect();
+            AgentInbox { version: PROTOCOL_VERSION, agent, config: with.map(|()| config), commands }
         },
     )
 }
@@ -278,6 +341,12 @@ proptest! {
     fn command_round_trips(value in command()) { round_trip(&value)?; }
 
     #[test]
+    fn config_round_trips(value in config()) { round_trip(&value)?; }
+
+    #[test]
+    fn inbox_round_trips(value in inbox()) { round_trip(&value)?; }
+
+    #[test]
     fn punch_key_ignores_everything_but_device_pin_and_time(a in punch("s".parse().unwrap()), b in punch("t".parse().unwrap())) {
         let mut same = b.clone();
         same.device = a.device.clone();
@@ -295,6 +364,8 @@ proptest! {
         survives::<BatchAck>(&bytes)?;
         survives::<AgentStatus>(&bytes)?;
         survives::<AgentCommand>(&bytes)?;
+        survives::<ManagedConfig>(&bytes)?;
+        survives::<AgentInbox>(&bytes)?;
         survives_upgrading::<PunchBatch>(&bytes)?;
         survives_upgrading::<AgentStatus>(&bytes)?;
         // The same bytes claiming to be version 1 reach the version 1 parser.

@@ -59,6 +59,8 @@ fn signed_frames_are_frozen() {
     check_frame("ack_rejected", &samples::ack_rejected());
     check_frame("status", &samples::status());
     check_frame("command", &samples::commands()[0]);
+    check_frame("command_set_users", &samples::commands()[10]);
+    check_frame("config", &samples::config());
 }
 
 /// The derived keys, checked against values computed outside this code (Python's `hashlib` and `hmac`):

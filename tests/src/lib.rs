@@ -10,6 +10,7 @@ pub mod central;
 pub mod dahua_sim;
 pub mod demo;
 pub mod fake_central;
+pub mod fleet;
 pub mod harness;
 pub mod hik_sim;
 pub mod modbus_sim;

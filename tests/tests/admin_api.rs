@@ -71,7 +71,10 @@ async fn viewer_of_a_sees_only_a_and_changes_nothing(backend: Backend) {
     let changes = [
         ("/api/v1/employees", employee.clone()),
         ("/api/v1/agents", json!({"agent_id": "gate-9", "site_id": "A"})),
-        ("/api/v1/devices", json!({"serial": "DEV-9", "site_id": "A", "name": "Gate", "kind": "zk-tcp"})),
+        (
+            "/api/v1/devices",
+            json!({"serial": "DEV-9", "site_id": "A", "name": "Gate", "kind": "zk-tcp", "ip": "10.0.0.9"}),
+        ),
         ("/api/v1/holidays", json!({"date": "2026-01-26", "name": "R", "kind": "public", "site_id": "A"})),
         (
             "/api/v1/manual-logs",
@@ -126,7 +129,10 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     for (path, body) in [
         ("/api/v1/employees", json!({"employee_id": "203", "name": "New", "site_id": "B"})),
         ("/api/v1/agents", json!({"agent_id": "gate-b", "site_id": "B"})),
-        ("/api/v1/devices", json!({"serial": "DEV-B9", "site_id": "B", "name": "Gate", "kind": "zk-tcp"})),
+        (
+            "/api/v1/devices",
+            json!({"serial": "DEV-B9", "site_id": "B", "name": "Gate", "kind": "zk-tcp", "ip": "10.0.0.9"}),
+        ),
         ("/api/v1/holidays", json!({"date": "2026-01-26", "name": "R", "kind": "public", "site_id": "B"})),
         (
             "/api/v1/manual-logs",
@@ -198,7 +204,7 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
         &f,
         "/api/v1/devices",
         &admin,
-        json!({"serial": "DEV-A9", "site_id": "A", "name": "Gate", "kind": "zk-tcp"}),
+        json!({"serial": "DEV-A9", "site_id": "A", "name": "Gate", "kind": "zk-tcp", "ip": "10.0.0.9"}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");

@@ -117,10 +117,17 @@ async fn every_change_is_audited(backend: Backend) {
         Method::POST,
         "/api/v1/devices",
         &admin,
-        Some(json!({"serial": "DEV-A2", "site_id": "A", "name": "Gate", "kind": "zk-tcp"})),
+        Some(json!({"serial": "DEV-A2", "site_id": "A", "name": "Gate", "kind": "zk-tcp", "ip": "10.0.0.2"})),
     )
     .await;
-    ok(&f, Method::PUT, "/api/v1/devices/DEV-A2", &admin, Some(json!({"name": "Back gate", "kind": "zk-udp"}))).await;
+    ok(
+        &f,
+        Method::PUT,
+        "/api/v1/devices/DEV-A2",
+        &admin,
+        Some(json!({"name": "Back gate", "kind": "zk-udp", "ip": "10.0.0.2"})),
+    )
+    .await;
     let e = entry(&f, &admin, "device", "DEV-A2").await;
     assert_eq!(
         (e["before"]["device"]["name"].as_str(), e["after"]["device"]["name"].as_str()),

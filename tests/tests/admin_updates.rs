@@ -114,7 +114,7 @@ async fn devices_are_changed_within_their_site(backend: Backend) {
     let admin = f.token("adminA").await.unwrap();
     let admin_b = f.token("adminB").await.unwrap();
     let viewer = f.token("viewerA").await.unwrap();
-    let device = json!({"serial": "DEV-A9", "site_id": "A", "name": "Gate", "kind": "zk-tcp"});
+    let device = json!({"serial": "DEV-A9", "site_id": "A", "name": "Gate", "kind": "zk-tcp", "ip": "10.1.2.3"});
     let (s, body) = call(&f, Method::POST, "/api/v1/devices", &admin, Some(device)).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
 

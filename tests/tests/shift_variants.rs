@@ -248,7 +248,7 @@ async fn shift_variants_sandwich_and_backfills(backend: Backend) {
         &f,
         "/api/v1/devices",
         &admin,
-        json!({"serial": "DEV-S", "site_id": "S", "name": "Gate", "kind": "zk-tcp"}),
+        json!({"serial": "DEV-S", "site_id": "S", "name": "Gate", "kind": "zk-tcp", "ip": "10.0.0.5"}),
     )
     .await;
     let mon = first(month, Weekday::Mon);

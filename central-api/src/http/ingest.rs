@@ -37,11 +37,11 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let encoding = encoding(&headers)?;
     let bytes = read_limited(&headers, body).await?;
     let status: AgentStatus = protocol::decode_upgrading(&bytes, encoding)?.value;
-    state.ingest.store_status(&sender, &status).await?;
+    state.ingest.store_status(&sender, &status, IngestPath::Http).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthenticatedAgent, ApiError> {
+pub(super) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthenticatedAgent, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

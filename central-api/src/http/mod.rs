@@ -1,6 +1,7 @@
 //! The HTTP API: routes and the state they share. Agent handlers live in [`ingest`], the admin JSON API, its
 //! OpenAPI document and reports in [`api`]; [`error`] maps every refusal to a status code and a JSON body.
 
+pub mod agent_inbox;
 pub mod api;
 pub mod error;
 pub mod ingest;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub stopping: tokio_util::sync::CancellationToken,
     /// How many days back a change marks days for recomputation (`attendance.backfill_days`).
     pub backfill_days: u32,
+    /// Wakes agents' polls and the MQTT dispatcher when a command or a device changes.
+    pub fleet: Arc<crate::fleet::Hub>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/api/v1/status", post(ingest::status))
+        .route("/api/v1/agent/inbox", get(agent_inbox::inbox))
         .merge(api::router())
         .merge(crate::web::router())
         .with_state(state)

@@ -138,6 +138,6 @@ fn claim(kind: FrameKind, payload: &[u8]) -> String {
             }
             Err(_) => format!("({} bytes that are not a status{signer})", payload.len()),
         },
-        FrameKind::Ack | FrameKind::Command => format!("({} bytes{signer})", payload.len()),
+        FrameKind::Ack | FrameKind::Command | FrameKind::Config => format!("({} bytes{signer})", payload.len()),
     }
 }

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod attendance;
 pub mod audit;
 pub mod central_faults;
+pub mod fleet;
 pub mod group_commit;
 pub mod ingest;
 pub mod jobs;

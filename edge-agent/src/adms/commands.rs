@@ -30,6 +30,12 @@ pub enum AdmsCommand {
     ReuploadSince { from: NaiveDateTime, until: NaiveDateTime },
     /// Report the device's identity and counts.
     Info,
+    /// Look for new data and upload it now.
+    Check,
+    /// Add or replace a user (`DATA UPDATE USERINFO`).
+    UpdateUser { pin: String, name: String, privilege: u8, card: u32 },
+    /// Delete a user and their templates (`DATA DELETE USERINFO`).
+    DeleteUser { pin: String },
 }
 
 impl AdmsCommand {
@@ -43,6 +49,12 @@ impl AdmsCommand {
                 format!("DATA QUERY ATTLOG StartTime={}\tEndTime={}", fmt(from), fmt(until))
             }
             Self::Info => "INFO".to_owned(),
+            Self::Check => "CHECK".to_owned(),
+            Self::UpdateUser { pin, name, privilege, card } => {
+                let card = if *card == 0 { String::new() } else { card.to_string() };
+                format!("DATA UPDATE USERINFO PIN={pin}\tName={name}\tPri={privilege}\tPasswd=\tCard={card}\tGrp=1\tTZ=0000000100000000")
+            }
+            Self::DeleteUser { pin } => format!("DATA DELETE USERINFO PIN={pin}"),
         }
     }
 }
@@ -79,7 +91,7 @@ pub struct CommandQueue {
     devices: Mutex<HashMap<DeviceSerial, DeviceQueue>>,
     next_id: AtomicU64,
     /// When set, only these devices take commands.
-    known: Option<HashSet<DeviceSerial>>,
+    known: std::sync::RwLock<Option<HashSet<DeviceSerial>>>,
 }
 
 impl CommandQueue {
@@ -87,12 +99,22 @@ impl CommandQueue {
     pub fn new() -> Self {
         // Ids start from the clock so a restarted agent does not reuse the ids a device may still report on.
         let start = u64::try_from(Utc::now().timestamp()).unwrap_or(1);
-        Self { devices: Mutex::default(), next_id: AtomicU64::new(start), known: None }
+        Self { devices: Mutex::default(), next_id: AtomicU64::new(start), known: std::sync::RwLock::new(None) }
     }
 
     /// A queue taking commands only for `devices` (the agent's configured push devices).
     pub fn for_devices(devices: impl IntoIterator<Item = DeviceSerial>) -> Self {
-        Self { known: Some(devices.into_iter().collect()), ..Self::new() }
+        let queue = Self::new();
+        queue.set_known(devices);
+        queue
+    }
+
+    /// From now on, only `devices` take commands (a managed configuration changed the push devices); the queues of
+    /// devices no longer known are dropped.
+    pub fn set_known(&self, devices: impl IntoIterator<Item = DeviceSerial>) {
+        let known: HashSet<DeviceSerial> = devices.into_iter().collect();
+        self.lock().retain(|serial, _| known.contains(serial));
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) = Some(known);
     }
 
     /// Queues `command` for `device`; returns its id.
@@ -100,7 +122,9 @@ impl CommandQueue {
     /// # Errors
     /// [`QueueError::Full`] when too many commands wait.
     pub fn enqueue(&self, device: &DeviceSerial, command: AdmsCommand) -> Result<u64, QueueError> {
-        if self.known.as_ref().is_some_and(|known| !known.contains(device)) {
+        let unknown =
+            self.known.read().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|k| !k.contains(device));
+        if unknown {
             return Err(QueueError::UnknownDevice(device.clone()));
         }
         let mut devices = self.lock();
@@ -143,6 +167,11 @@ impl CommandQueue {
         }
         queue.results.push_back(CommandOutcome { id: result.id, command, code: result.code, finished_at: now });
         true
+    }
+
+    /// The recorded result of command `id` of `device`, once the device reported it.
+    pub fn outcome(&self, device: &DeviceSerial, id: u64) -> Option<CommandOutcome> {
+        self.lock().get(device).and_then(|q| q.results.iter().find(|r| r.id == id).cloned())
     }
 
     /// The recorded results for `device`, oldest first.

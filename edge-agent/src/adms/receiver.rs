@@ -87,7 +87,8 @@ pub struct AdmsReceiver<S> {
     sink: Arc<S>,
     board: DeviceStatusBoard,
     options: AdmsOptions,
-    devices: HashMap<String, AdmsDevice>,
+    /// The configured push devices by serial; replaced in place when a managed configuration changes them.
+    devices: std::sync::RwLock<HashMap<String, AdmsDevice>>,
     commands: Arc<CommandQueue>,
     unknown: Mutex<HashMap<String, Instant>>,
     users: tokio::sync::Mutex<HashMap<DeviceSerial, BTreeMap<String, String>>>,
@@ -101,7 +102,7 @@ impl<S: PunchSink> AdmsReceiver<S> {
             sink,
             board,
             options,
-            devices,
+            devices: std::sync::RwLock::new(devices),
             commands,
             unknown: Mutex::default(),
             users: tokio::sync::Mutex::default(),
@@ -117,11 +118,20 @@ impl<S: PunchSink> AdmsReceiver<S> {
         &self.commands
     }
 
+    /// Replaces the configured push devices (a managed configuration changed them); the command queue takes
+    /// commands for exactly these serials from now on.
+    pub fn set_devices(&self, devices: Vec<AdmsDevice>) {
+        self.commands.set_known(devices.iter().map(|d| d.serial.clone()));
+        let map = devices.into_iter().map(|d| (d.serial.as_str().to_owned(), d)).collect();
+        *self.devices.write().unwrap_or_else(|p| p.into_inner()) = map;
+    }
+
     /// The configured device with serial `sn` pushing from `peer`; an unknown serial, or a known one pushing from an
     /// address outside its `allow_from`, is refused, logged (once per interval) and raised as a fault.
-    pub fn device(&self, sn: Option<&str>, peer: std::net::IpAddr, path: &str) -> Option<&AdmsDevice> {
+    pub fn device(&self, sn: Option<&str>, peer: std::net::IpAddr, path: &str) -> Option<AdmsDevice> {
         let sn = sn.unwrap_or("");
-        if let Some(device) = self.devices.get(sn) {
+        let known = self.devices.read().unwrap_or_else(|p| p.into_inner()).get(sn).cloned();
+        if let Some(device) = known {
             if device.allows(peer) {
                 return Some(device);
             }

@@ -129,7 +129,7 @@ async fn handshake<S: PunchSink>(
 ) -> Response {
     let query = Query::new(raw);
     let Some(device) = r.device(query.get("SN"), peer.ip(), "cdata") else { return unknown() };
-    match r.handshake(device).await {
+    match r.handshake(&device).await {
         Ok(body) => text(StatusCode::OK, body),
         Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("ERROR: {e}")),
     }
@@ -145,7 +145,7 @@ async fn upload<S: PunchSink>(
     let Some(device) = r.device(query.get("SN"), peer.ip(), "cdata") else { return unknown() };
     let table = query.get("table").unwrap_or("").to_ascii_uppercase();
     let stamp = query.get("Stamp").or_else(|| query.get("OpStamp")).and_then(|s| s.trim().parse::<u64>().ok());
-    reply(r.upload(device, &table, stamp, &body).await)
+    reply(r.upload(&device, &table, stamp, &body).await)
 }
 
 async fn getrequest<S: PunchSink>(
@@ -155,7 +155,7 @@ async fn getrequest<S: PunchSink>(
 ) -> Response {
     let query = Query::new(raw);
     let Some(device) = r.device(query.get("SN"), peer.ip(), "getrequest") else { return unknown() };
-    text(StatusCode::OK, r.poll(device, query.get("INFO")))
+    text(StatusCode::OK, r.poll(&device, query.get("INFO")))
 }
 
 async fn devicecmd<S: PunchSink>(
@@ -166,7 +166,7 @@ async fn devicecmd<S: PunchSink>(
 ) -> Response {
     let query = Query::new(raw);
     let Some(device) = r.device(query.get("SN"), peer.ip(), "devicecmd") else { return unknown() };
-    text(StatusCode::OK, r.command_results(device, &body))
+    text(StatusCode::OK, r.command_results(&device, &body))
 }
 
 async fn ping<S: PunchSink>(

@@ -16,17 +16,17 @@ use chrono::{NaiveDate, Utc};
 use crate::adms::receiver::stamp_cursor;
 use crate::adms::{AdmsCommand, CommandQueue};
 use crate::buffer::Buffer;
-use crate::config::Config;
+use crate::config::DeviceConfig;
 use crate::faults::{self, Faults};
 
 /// Asks the devices to resend and raises the full fault; does nothing for an intact buffer.
-pub async fn recover(config: &Config, buffer: &Buffer, faults: &Faults, push_commands: &CommandQueue) {
+pub async fn recover(devices: &[DeviceConfig], buffer: &Buffer, faults: &Faults, push_commands: &CommandQueue) {
     let Some(damage) = buffer.damage() else { return };
     let mut reread = Vec::new();
     let mut rewound = Vec::new();
     let mut ring = Vec::new();
     let mut lost = Vec::new();
-    for device in &config.devices {
+    for device in devices {
         let serial = &device.serial;
         let done = match device.settings.kind() {
             "zk" => {

@@ -27,9 +27,11 @@ use crate::buffer::{Buffer, BufferOptions};
 use crate::config::{Config, Transport};
 use crate::device_status::DeviceStatusBoard;
 use crate::faults::Faults;
+use crate::fleet::Fleet;
 use crate::forward::{
     ForwardMetrics, ForwardOptions, Forwarder, HttpLink, HttpLinkOptions, Link, MqttLink, MqttLinkOptions,
 };
+use sources::SourceSet;
 use state::AgentState;
 
 /// How long tasks get to finish after the shutdown signal before they are abandoned.
@@ -78,6 +80,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let buffer = tokio::task::spawn_blocking(move || Buffer::open(options, open_faults))
         .await
         .context("opening the buffer")??;
+    let report = Arc::new(crate::fleet::Report::new(config.status.interval));
     let state = Arc::new(AgentState {
         agent: config.agent.id.clone(),
         site: config.agent.site.clone(),
@@ -86,12 +89,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         board: board.clone(),
         faults: faults.clone(),
         forward: Arc::new(ForwardMetrics::new()),
-        push_commands: Arc::new(crate::adms::CommandQueue::for_devices(
-            config.devices.iter().filter(|d| d.settings.kind() == "adms").map(|d| d.serial.clone()),
-        )),
+        push_commands: Arc::new(crate::adms::CommandQueue::for_devices(std::iter::empty())),
+        report: report.clone(),
     });
+    let sources = SourceSet::new(
+        config.agent.site.clone(),
+        buffer.clone(),
+        board.clone(),
+        state.push_commands.clone(),
+        config.adms.clone(),
+        shutdown.clone(),
+    );
+    let fleet = Fleet::new(
+        config.agent.id.clone(),
+        config.agent.site.clone(),
+        config.agent.data_dir.clone(),
+        config.central.managed,
+        sources.clone(),
+        state.push_commands.clone(),
+        buffer.clone(),
+        faults.clone(),
+        report.clone(),
+    );
+    let devices = if config.central.managed { fleet.start_managed().await } else { config.devices.clone() };
+    state.push_commands.set_known(devices.iter().filter(|d| d.settings.kind() == "adms").map(|d| d.serial.clone()));
 
-    damage::recover(&config, &buffer, &faults, &state.push_commands).await;
+    damage::recover(&devices, &buffer, &faults, &state.push_commands).await;
 
     let (link, link_task) = make_link(&config, &faults, &shutdown)?;
     let watched = watchdog::Tasks::default();
@@ -127,7 +150,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tasks.push(watched.spawn("forwarder", forwarder.run(shutdown.clone())));
     tasks.push(watched.spawn(
         "status sender",
-        status_report::run_status_sender(state.clone(), link, config.status.interval, shutdown.clone()),
+        status_report::run_status_sender(state.clone(), link.clone(), config.status.interval, shutdown.clone()),
     ));
 
     let listener = TcpListener::bind(config.metrics.listen)
@@ -142,10 +165,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }));
     println!("edge-agent listening on http://{address}");
-    for (n, source) in
-        sources::start_sources(&config, &buffer, &board, &state.push_commands, &shutdown).await?.into_iter().enumerate()
-    {
-        tasks.push(watched.watch(format!("source {n}"), source));
+    sources.apply(devices).await?;
+    tasks.push(watched.spawn("sources", sources.clone().supervise()));
+    let stopping = (sources.clone(), shutdown.clone());
+    tasks.push(tokio::spawn(async move {
+        stopping.1.cancelled().await;
+        stopping.0.stop_all().await;
+    }));
+    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::unbounded_channel();
+    match &link {
+        Link::Http(http) => {
+            fleet.set_https(true);
+            let inbox = crate::fleet::inbox::run(
+                fleet.clone(),
+                http.clone(),
+                config.central.poll_wait,
+                inbound_tx,
+                shutdown.clone(),
+            );
+            tasks.push(watched.spawn("central inbox", inbox));
+            tasks.push(watched.spawn("fleet", fleet.clone().run(inbound_rx, shutdown.clone())));
+        }
+        Link::Mqtt(mqtt) => {
+            drop(inbound_tx);
+            if let Some(inbound) = mqtt.take_inbound() {
+                tasks.push(watched.spawn("fleet", fleet.clone().run(inbound, shutdown.clone())));
+            }
+        }
     }
     let send_timeout = config.central.request_timeout.max(config.mqtt.ack_timeout);
     tasks.push(tokio::spawn(watchdog::run_watchdog(state.clone(), watched, send_timeout, shutdown.clone())));

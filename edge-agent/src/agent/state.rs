@@ -24,6 +24,8 @@ pub struct AgentState {
     pub forward: Arc<ForwardMetrics>,
     /// Commands for push (ADMS) devices, queued on the local endpoint and handed out on their polls.
     pub push_commands: Arc<CommandQueue>,
+    /// The configuration version and command results the status reports.
+    pub report: Arc<crate::fleet::Report>,
 }
 
 impl AgentState {

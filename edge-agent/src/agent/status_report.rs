@@ -39,21 +39,34 @@ pub fn build_status(state: &AgentState, now: DateTime<Utc>) -> AgentStatus {
         oldest_unacked_age_secs: oldest.map(|t| (now - t).num_seconds().max(0).unsigned_abs()),
         devices,
         faults,
-        command_results: Vec::new(),
+        command_results: state.report.results(),
         hostname: hostname().to_owned(),
         dead_letters: state.buffer.dead_letter_count(),
-        config_version: None,
+        config_version: state.report.config_version(),
     }
 }
 
-/// Sends a status at start and then every `interval`, until `shutdown`. A failed send is logged and counted; the
-/// next one goes at the next tick (status is a snapshot, not worth queueing).
+/// Sends a status at start, then every `interval` (which a managed configuration may change), and at once when a
+/// command finished, until `shutdown`. A failed send is logged and counted; the next one goes at the next tick
+/// (status is a snapshot, not worth queueing). Command results stay in every status until one carrying them was
+/// delivered.
 pub async fn run_status_sender(state: Arc<AgentState>, link: Link, interval: Duration, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(interval);
+    state.report.set_interval(interval);
+    let mut intervals = state.report.interval();
+    let mut ticker = tokio::time::interval(*intervals.borrow_and_update());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
+            () = state.report.send_now.notified() => {}
+            changed = intervals.changed() => {
+                if changed.is_ok() {
+                    let period = *intervals.borrow_and_update();
+                    ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                continue;
+            }
             () = shutdown.cancelled() => return,
         }
         let status = build_status(&state, Utc::now());
@@ -64,6 +77,7 @@ pub async fn run_status_sender(state: Arc<AgentState>, link: Link, interval: Dur
         match sent {
             Ok(()) => {
                 state.forward.statuses_sent.fetch_add(1, Ordering::Relaxed);
+                state.report.delivered(&status.command_results);
             }
             Err(e) => {
                 state.forward.status_errors.fetch_add(1, Ordering::Relaxed);

@@ -41,6 +41,12 @@ pub struct ZkSettings {
     /// Seconds of clock drift before `clock_drift` is raised (default 300).
     #[serde(default)]
     pub max_clock_drift_secs: Option<u64>,
+    /// Delete the device log once every record on it is acknowledged by central (the clear-log rule); off by default.
+    #[serde(default)]
+    pub clear_log_when_acknowledged: bool,
+    /// Set the device clock when it drifts; off by default.
+    #[serde(default)]
+    pub set_clock: bool,
 }
 
 /// A terminal pushing over ZKTeco PUSH / ADMS to the agent's push receiver.
@@ -270,7 +276,10 @@ fn default_state_offset() -> u16 {
 /// format that does not parse, a register map that does not fit.
 pub fn check(settings: &DeviceSettings) -> Vec<(&'static str, String)> {
     match settings {
-        DeviceSettings::Zk(_) => Vec::new(),
+        DeviceSettings::Zk(z) => match z.protocol.as_deref() {
+            None | Some("tcp" | "udp") => Vec::new(),
+            Some(other) => vec![("protocol", format!("{other:?} is not \"tcp\" or \"udp\""))],
+        },
         DeviceSettings::Adms(a) => a.allowed_networks().err().map(|e| ("allow_from", e)).into_iter().collect(),
         DeviceSettings::Serial(s) => crate::serial::settings::check(s),
         DeviceSettings::Modbus(m) => crate::modbus::settings::check(m),

@@ -35,7 +35,9 @@ pub struct HttpLink {
     client: reqwest::Client,
     ingest_url: String,
     status_url: String,
+    inbox_url: String,
     token: String,
+    request_timeout: Duration,
 }
 
 impl HttpLink {
@@ -76,7 +78,9 @@ impl HttpLink {
             client,
             ingest_url: format!("{base}/api/v1/ingest"),
             status_url: format!("{base}/api/v1/status"),
+            inbox_url: format!("{base}/api/v1/agent/inbox"),
             token: options.token,
+            request_timeout: options.request_timeout,
         })
     }
 
@@ -88,7 +92,7 @@ impl HttpLink {
         let body = protocol::encode(batch, Encoding::Bincode).map_err(|e| ForwardError::Encode(e.to_string()))?;
         let response = self.post(&self.ingest_url, body).await?;
         let status = response.status();
-        let bytes = read_limited(response).await?;
+        let bytes = read_limited(response, MAX_RESPONSE_BYTES).await?;
         if status != StatusCode::OK {
             return Err(refusal(status, &bytes));
         }
@@ -107,8 +111,52 @@ impl HttpLink {
         if code.is_success() {
             return Ok(());
         }
-        let bytes = read_limited(response).await?;
+        let bytes = read_limited(response, MAX_RESPONSE_BYTES).await?;
         Err(refusal(code, &bytes))
+    }
+
+    /// Asks central for the agent's commands and, when it runs another version (`config_version`; `None` when not
+    /// managed) or `force` is set, its configuration; central holds the request up to `wait` when it has nothing.
+    ///
+    /// # Errors
+    /// See [`ForwardError`].
+    pub async fn poll_inbox(
+        &self,
+        config_version: Option<u64>,
+        force: bool,
+        wait: Duration,
+    ) -> Result<protocol::AgentInbox, ForwardError> {
+        let mut query = vec![("wait_secs", wait.as_secs().to_string())];
+        if let Some(version) = config_version {
+            query.push(("config_version", version.to_string()));
+        }
+        if force {
+            query.push(("force_config", "true".to_owned()));
+        }
+        let url = &self.inbox_url;
+        let response = self
+            .client
+            .get(url)
+            .query(&query)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::ACCEPT, Encoding::BINCODE_CONTENT_TYPE)
+            .timeout(wait + self.request_timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    ForwardError::Timeout(format!("GET {url}: {e}"))
+                } else {
+                    ForwardError::Transport(format!("GET {url}: {}", error_chain(&e)))
+                }
+            })?;
+        let status = response.status();
+        let bytes = read_limited(response, protocol::limits::MAX_ENVELOPE_BYTES).await?;
+        if status != StatusCode::OK {
+            return Err(refusal(status, &bytes));
+        }
+        protocol::decode::<protocol::AgentInbox>(&bytes, Encoding::Bincode)
+            .map_err(|e| ForwardError::BadAck(format!("200 from the inbox without a valid inbox: {e}")))
     }
 
     async fn post(&self, url: &str, body: Vec<u8>) -> Result<reqwest::Response, ForwardError> {
@@ -129,13 +177,13 @@ impl HttpLink {
     }
 }
 
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, ForwardError> {
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ForwardError> {
     let mut body = Vec::new();
     while let Some(chunk) =
         response.chunk().await.map_err(|e| ForwardError::Transport(format!("reading answer: {e}")))?
     {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(ForwardError::BadAck(format!("answer longer than {MAX_RESPONSE_BYTES} bytes")));
+        if body.len() + chunk.len() > limit {
+            return Err(ForwardError::BadAck(format!("answer longer than {limit} bytes")));
         }
         body.extend_from_slice(&chunk);
     }

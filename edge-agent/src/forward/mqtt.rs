@@ -1,5 +1,6 @@
 //! The MQTT link: batches published with QoS 1 to `<prefix>/v1/<site>/<agent>/punches`, answers received as
-//! [`BatchAck`]s on `.../acks`, status published to `.../status`.
+//! [`BatchAck`]s on `.../acks`, status published to `.../status`, central's commands and managed configuration
+//! received on `.../commands` ([`command_gate`]; taken with [`MqttLink::take_inbound`]).
 //!
 //! The session is persistent (clean session off) and the client id is the agent id, so the broker keeps our
 //! subscription and queued acks across reconnects. A PUBACK only means the broker has the batch; the batch counts as
@@ -15,6 +16,7 @@
 //! for the broker's password file; the token itself never reaches the broker.
 
 pub mod ack_gate;
+pub mod command_gate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,12 +24,13 @@ use std::time::Duration;
 
 use protocol::{AgentId, AgentKeys, AgentStatus, BatchAck, PunchBatch, SiteId, TopicKind, Topics};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::ForwardError;
 use crate::faults::Faults;
 use ack_gate::AckGate;
+use command_gate::CommandGate;
 
 #[derive(Debug, Clone)]
 pub struct MqttLinkOptions {
@@ -61,9 +64,16 @@ pub struct MqttLink {
     punches_topic: String,
     status_topic: String,
     ack_timeout: Duration,
+    /// What central sent on the commands topic (checked by [`CommandGate`]), until someone takes it.
+    inbound: Arc<std::sync::Mutex<Option<mpsc::UnboundedReceiver<crate::fleet::Inbound>>>>,
 }
 
 impl MqttLink {
+    /// The commands and configurations central sends this agent (taken once; later calls get `None`).
+    pub fn take_inbound(&self) -> Option<mpsc::UnboundedReceiver<crate::fleet::Inbound>> {
+        self.inbound.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     /// Starts the connection task; it runs until `shutdown`.
     ///
     /// # Errors
@@ -89,11 +99,18 @@ impl MqttLink {
         let acks_topic = options.topics.topic(TopicKind::Acks, &options.site, &options.agent);
         let gate =
             AckGate::new(options.keys.clone(), options.agent.clone(), acks_topic.clone(), options.faults.clone());
+        let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let commands = Commands {
+            topic: options.topics.topic(TopicKind::Commands, &options.site, &options.agent),
+            gate: CommandGate::new(options.keys.clone(), options.agent.clone(), options.faults.clone()),
+            inbound: inbound_tx,
+        };
         let task = tokio::spawn(run_connection(
             eventloop,
             client.clone(),
             acks_topic,
             gate,
+            commands,
             connected_tx,
             acks.clone(),
             shutdown,
@@ -107,6 +124,7 @@ impl MqttLink {
             punches_topic: options.topics.topic(TopicKind::Punches, &options.site, &options.agent),
             status_topic: options.topics.topic(TopicKind::Status, &options.site, &options.agent),
             ack_timeout: options.ack_timeout,
+            inbound: Arc::new(std::sync::Mutex::new(Some(inbound_rx))),
         };
         Ok((link, task))
     }
@@ -177,13 +195,22 @@ impl MqttLink {
     }
 }
 
-/// Polls the event loop (which reconnects by itself), tracks the connection, subscribes to our acks on every
-/// connection and passes on the acks central signed for us.
+/// The commands topic and where what arrives on it goes.
+struct Commands {
+    topic: String,
+    gate: CommandGate,
+    inbound: mpsc::UnboundedSender<crate::fleet::Inbound>,
+}
+
+/// Polls the event loop (which reconnects by itself), tracks the connection, subscribes to our acks and commands on
+/// every connection and passes on the acks and commands central signed for us.
+#[allow(clippy::too_many_arguments)]
 async fn run_connection(
     mut eventloop: EventLoop,
     client: AsyncClient,
     acks_topic: String,
     mut gate: AckGate,
+    commands: Commands,
     connected: watch::Sender<bool>,
     acks: broadcast::Sender<BatchAck>,
     shutdown: CancellationToken,
@@ -201,11 +228,19 @@ async fn run_connection(
                 if let Err(e) = client.try_subscribe(acks_topic.clone(), QoS::AtLeastOnce) {
                     tracing::warn!(error = %e, "cannot subscribe to the acknowledgement topic");
                 }
+                if let Err(e) = client.try_subscribe(commands.topic.clone(), QoS::AtLeastOnce) {
+                    tracing::warn!(error = %e, "cannot subscribe to the commands topic");
+                }
                 connected.send_replace(true);
             }
             Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == acks_topic => {
                 if let Some(ack) = gate.admit(&publish.payload) {
                     let _ = acks.send(ack);
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == commands.topic => {
+                if let Some(inbound) = commands.gate.admit(&commands.topic, &publish.payload) {
+                    let _ = commands.inbound.send(inbound);
                 }
             }
             Ok(_) => {}

@@ -24,14 +24,17 @@ pub mod event;
 pub mod fuzzing;
 pub mod human;
 pub mod info;
+pub mod jobs;
 pub mod options;
 pub mod packet;
 pub mod poller;
 pub mod probe;
 pub mod records;
 pub mod sizes;
+pub mod templates;
 pub mod time;
 pub mod transport;
+pub mod user_jobs;
 pub mod users;
 
 pub use client::{ClientError, ConnectOptions, EventWait, Timeouts, ZkClient};

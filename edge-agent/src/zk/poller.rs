@@ -26,6 +26,8 @@ use super::client::{ClientError, ConnectOptions, EventWait, ZkClient};
 use super::command;
 use super::config::ZkDeviceConfig;
 use super::convert::PunchContext;
+use super::jobs::{ZkJob, ZkJobInbox, ZkJobOutput};
+pub use super::user_jobs::JobFailure;
 use crate::device_status::{Contact, DeviceStatusBoard};
 use crate::sink::{PunchSink, SinkError};
 
@@ -143,6 +145,19 @@ pub async fn run<S: PunchSink>(
     board: DeviceStatusBoard,
     shutdown: CancellationToken,
 ) {
+    run_with_jobs(site, config, sink, board, shutdown, None).await;
+}
+
+/// As [`run`], also carrying out the jobs that arrive on `jobs` ([`super::jobs`]) on the poller's connection,
+/// between reads.
+pub async fn run_with_jobs<S: PunchSink>(
+    site: SiteId,
+    config: ZkDeviceConfig,
+    sink: Arc<S>,
+    board: DeviceStatusBoard,
+    shutdown: CancellationToken,
+    jobs: Option<ZkJobInbox>,
+) {
     let span = info_span!("zk", device = %config.socket_address());
     // Until the device tells its serial, failures are reported under a provisional key made from its address.
     let status_key = match &config.expected_serial {
@@ -165,6 +180,7 @@ pub async fn run<S: PunchSink>(
         mismatch: None,
         unreadable: 0,
         counted_mismatches: 0,
+        jobs,
     };
     poller.run().instrument(span).await;
 }
@@ -203,6 +219,8 @@ struct Poller<S> {
     unreadable: usize,
     /// Checksum mismatches of the current connection already added to the board.
     counted_mismatches: u64,
+    /// Remote work for this device, done between reads.
+    jobs: Option<ZkJobInbox>,
 }
 
 impl<S: PunchSink> Poller<S> {
@@ -292,9 +310,21 @@ impl<S: PunchSink> Poller<S> {
             self.report_success(&device, Some(outcome.device_records), outcome.users, drift);
             info!(records = outcome.device_records, new = outcome.new, cleared = outcome.cleared, "log read");
             if !self.config.realtime {
-                tokio::select! {
-                    () = self.shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
-                    () = tokio::time::sleep(self.config.poll_interval()) => {}
+                let sleep = tokio::time::sleep(self.config.poll_interval());
+                tokio::pin!(sleep);
+                loop {
+                    let wake = self.wake_token();
+                    let woken = tokio::select! {
+                        () = &mut sleep => false,
+                        () = wake.cancelled() => true,
+                    };
+                    if self.shutdown.is_cancelled() {
+                        return Ok(SessionEnd::Shutdown);
+                    }
+                    if !woken {
+                        break;
+                    }
+                    self.do_jobs(client, &device).await?;
                 }
                 drift = self.check_clock(client, &device).await?;
                 continue;
@@ -502,6 +532,88 @@ impl<S: PunchSink> Poller<S> {
         Ok(true)
     }
 
+    /// A token cancelled by shutdown or by a job arriving (never cancelled by a job when there is no job inbox).
+    fn wake_token(&self) -> CancellationToken {
+        match &self.jobs {
+            Some(jobs) => jobs.wake_token(&self.shutdown),
+            None => self.shutdown.child_token(),
+        }
+    }
+
+    /// Carries out the queued jobs on this connection. Returns the device's record count when a job read the log
+    /// (the realtime gap check starts again from it). A job's own failure is its answer; a broken connection ends
+    /// the session after the job is answered.
+    async fn do_jobs(&mut self, client: &mut ZkClient, device: &DeviceSerial) -> Result<Option<u32>, PollError> {
+        let mut records = None;
+        while let Some(request) = self.jobs.as_mut().and_then(ZkJobInbox::take) {
+            let job = request.job.clone();
+            info!(?job, "carrying out a remote job");
+            let (answer, broken) = match self.do_job(client, device, job).await {
+                Ok((output, read)) => {
+                    if read.is_some() {
+                        records = read;
+                    }
+                    (Ok(output), None)
+                }
+                Err(JobFailure::Refused(message)) => (Err(message), None),
+                Err(JobFailure::Poll(e)) => (Err(e.to_string()), Some(e)),
+            };
+            let _ = request.reply.send(answer);
+            if let Some(e) = broken {
+                return Err(e);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn do_job(
+        &mut self,
+        client: &mut ZkClient,
+        device: &DeviceSerial,
+        job: ZkJob,
+    ) -> Result<(ZkJobOutput, Option<u32>), JobFailure> {
+        match job {
+            ZkJob::SetClock => {
+                let before = (client.get_time().await? - self.agent_local_now()).num_seconds();
+                let now = self.agent_local_now();
+                client.set_time(now).await?;
+                let after = (client.get_time().await? - self.agent_local_now()).num_seconds();
+                Ok((
+                    ZkJobOutput::Done(format!("device clock set to {now} (was {before:+} s off, now {after:+} s)")),
+                    None,
+                ))
+            }
+            ZkJob::ReadNow => {
+                let outcome = self.bulk_read(client, device).await?;
+                Ok((
+                    ZkJobOutput::Done(format!(
+                        "read {} records from the device, {} new",
+                        outcome.device_records, outcome.new
+                    )),
+                    Some(outcome.device_records),
+                ))
+            }
+            ZkJob::ClearLog => {
+                if !self.config.clear_log_when_acknowledged {
+                    return Err(JobFailure::Refused(
+                        "clear_log_when_acknowledged is off for this device: its log is never cleared".into(),
+                    ));
+                }
+                let outcome = self.bulk_read(client, device).await?;
+                if outcome.cleared {
+                    Ok((ZkJobOutput::Done("device log cleared: every record on it is acknowledged".into()), Some(0)))
+                } else {
+                    Err(JobFailure::Refused(format!(
+                        "device log kept: of its {} records, not every one is acknowledged by central yet (or the \
+                         log changed during the read); try again later",
+                        outcome.device_records
+                    )))
+                }
+            }
+            other => super::user_jobs::run(client, other).await.map(|output| (output, None)),
+        }
+    }
+
     fn context<'a>(&'a self, device: &'a DeviceSerial) -> PunchContext<'a> {
         PunchContext {
             site: &self.site,
@@ -522,8 +634,14 @@ impl<S: PunchSink> Poller<S> {
         drift: &mut i64,
     ) -> Result<Option<SessionEnd>, PollError> {
         loop {
-            match client.next_event(self.config.poll_interval(), &self.shutdown).await? {
-                EventWait::Cancelled => return Ok(Some(SessionEnd::Shutdown)),
+            let wake = self.wake_token();
+            match client.next_event(self.config.poll_interval(), &wake).await? {
+                EventWait::Cancelled if self.shutdown.is_cancelled() => return Ok(Some(SessionEnd::Shutdown)),
+                EventWait::Cancelled => {
+                    if let Some(records) = self.do_jobs(client, device).await? {
+                        expected = records;
+                    }
+                }
                 EventWait::Punch(event) => {
                     expected = expected.saturating_add(1);
                     let punch = match self.context(device).event(&event) {
@@ -594,6 +712,7 @@ mod tests {
             mismatch: None,
             unreadable: 0,
             counted_mismatches: 0,
+            jobs: None,
         };
         for _ in 0..50 {
             let first = poller.backoff(1).as_millis();

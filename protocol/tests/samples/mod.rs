@@ -180,8 +180,34 @@ pub fn commands() -> Vec<AgentCommand> {
         CommandAction::SyncDeviceClock { device: device.clone() },
         CommandAction::ResyncDevice { device: device.clone(), since: NaiveDate::from_ymd_opt(2026, 11, 1) },
         CommandAction::RefreshDeviceInfo { device: device.clone() },
-        CommandAction::ClearDeviceLog { device },
+        CommandAction::ClearDeviceLog { device: device.clone() },
         CommandAction::SendStatus,
+        // Fleet commands (issue 17), added after the first five.
+        CommandAction::PullNow { device: device.clone() },
+        CommandAction::RestartSource { device: device.clone() },
+        CommandAction::ReloadConfig,
+        CommandAction::PushDevice {
+            device: "OIN7030067".parse().unwrap(),
+            command: PushCommand::Reupload { from: local(1, 0, 0, 0), until: local(2, 23, 59, 59) },
+        },
+        CommandAction::PushDevice {
+            device: "OIN7030067".parse().unwrap(),
+            command: PushCommand::SetTime { time: local(21, 9, 0, 0) },
+        },
+        CommandAction::SetUsers {
+            device: device.clone(),
+            users: vec![
+                DeviceUser { pin: "1001".parse().unwrap(), name: "Asha Rao".into(), card: 0, privilege: 0 },
+                DeviceUser { pin: "A-17".parse().unwrap(), name: "Ravi Kumar".into(), card: 4_822_257, privilege: 14 },
+            ],
+        },
+        CommandAction::DeleteUsers { device: device.clone(), pins: vec!["4822257".parse().unwrap()] },
+        CommandAction::CopyTemplates {
+            pin: "1001".parse().unwrap(),
+            from: device,
+            to: vec!["CDQ9192960007".parse().unwrap(), "CDQ9192960008".parse().unwrap()],
+        },
+        CommandAction::PushDevice { device: "OIN7030067".parse().unwrap(), command: PushCommand::Info },
     ];
     actions
         .into_iter()
@@ -195,4 +221,36 @@ pub fn commands() -> Vec<AgentCommand> {
             action,
         })
         .collect()
+}
+
+/// A managed configuration: a ZKTeco terminal and a push terminal.
+pub fn config() -> ManagedConfig {
+    ManagedConfig {
+        version: PROTOCOL_VERSION,
+        agent: agent(),
+        site: site(),
+        config_version: 12,
+        issued_at: utc(1_795_300_200),
+        devices: vec![
+            ManagedDevice {
+                serial: "CDQ9192960006".parse().unwrap(),
+                entry: r#"{"kind":"zk","serial":"CDQ9192960006","name":"Gate 1","time_zone":"Asia/Kolkata","direction":"BOTH","host":"192.168.1.201","port":4370}"#.into(),
+            },
+            ManagedDevice {
+                serial: "OIN7030067".parse().unwrap(),
+                entry: r#"{"kind":"adms","serial":"OIN7030067","time_zone":"Asia/Kolkata","allow_from":["192.168.1.0/24"]}"#.into(),
+            },
+        ],
+        status_interval_secs: Some(30),
+    }
+}
+
+/// An inbox with the configuration and two commands.
+pub fn inbox() -> AgentInbox {
+    AgentInbox {
+        version: PROTOCOL_VERSION,
+        agent: agent(),
+        config: Some(config()),
+        commands: commands()[5..7].to_vec(),
+    }
 }

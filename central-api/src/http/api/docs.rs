@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, audit, exceptions, jobs, people, reports, requests, session, shifts, sites, updates};
+use super::{attendance, audit, exceptions, fleet, jobs, people, reports, requests, session, shifts, sites, updates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,9 @@ use super::{attendance, audit, exceptions, jobs, people, reports, requests, sess
         exceptions::absentees,
         updates::update_week_off_rule, updates::update_device,
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
+        fleet::get_device, fleet::delete_device, fleet::post_commands, fleet::list_commands, fleet::get_command,
+        fleet::push_employee, fleet::remove_employee, fleet::remove_leavers, fleet::employee_devices,
+        fleet::copy_templates,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &CommonErrors),

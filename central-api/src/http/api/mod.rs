@@ -7,6 +7,7 @@ pub mod attendance;
 pub mod audit;
 pub mod docs;
 pub mod exceptions;
+pub mod fleet;
 pub mod jobs;
 pub mod local_time;
 pub mod people;
@@ -46,7 +47,17 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agents", get(sites::list_agents).post(sites::create_agent))
         .route("/api/v1/agents/{id}/revoke", post(sites::revoke_agent))
         .route("/api/v1/devices", get(sites::list_devices).post(sites::create_device))
-        .route("/api/v1/devices/{serial}", put(updates::update_device))
+        .route(
+            "/api/v1/devices/{serial}",
+            put(updates::update_device).get(fleet::get_device).delete(fleet::delete_device),
+        )
+        .route("/api/v1/commands", get(fleet::list_commands).post(fleet::post_commands))
+        .route("/api/v1/commands/{id}", get(fleet::get_command))
+        .route("/api/v1/employees/{id}/push", post(fleet::push_employee))
+        .route("/api/v1/employees/{id}/remove-from-devices", post(fleet::remove_employee))
+        .route("/api/v1/employees/{id}/devices", get(fleet::employee_devices))
+        .route("/api/v1/employees/{id}/copy-templates", post(fleet::copy_templates))
+        .route("/api/v1/sites/{id}/remove-leavers", post(fleet::remove_leavers))
         .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
         .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
         .route("/api/v1/shifts", get(shifts::list_shifts).post(shifts::create_shift))

@@ -13,7 +13,6 @@ use crate::audit::{self, Entry};
 use crate::auth::AgentToken;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::store::admin::NewDevice;
 use crate::store::listing::{AgentInfo, DeviceInfo, SiteInfo};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,6 +61,13 @@ pub struct NewDeviceBody {
     pub time_zone: Option<String>,
     /// `IN`, `OUT` or `BOTH` (default).
     pub direction: Option<String>,
+    /// The driver's settings beyond the fields above: the agent's `[[device]]` keys (`comm_key`,
+    /// `poll_interval_secs`, `port` of a serial line, `url` of a Hikvision terminal...), checked like
+    /// `edge-agent check-config` checks a file.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The agent that reads the device; every managed agent of the site when absent.
+    pub agent_id: Option<String>,
 }
 
 pub(super) fn check_zone(field: &str, zone: &str) -> Result<(), ApiError> {
@@ -314,46 +320,18 @@ pub async fn list_devices(
     Ok(Json(state.store.list_devices(caller.scope(), site).await.map_err(store_error)?))
 }
 
-/// Registers a device (root, or admin of the site).
+/// Registers a device (root, or admin of the site), with its driver settings checked like `check-config` checks a
+/// file; managed agents of the site start reading it within seconds.
 #[utoipa::path(post, path = "/api/v1/devices", tag = "sites", request_body = NewDeviceBody,
-    responses((status = 201), (status = 400), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 201, body = super::fleet::DeviceDetail), (status = 400), (status = 403), (status = 404),
+        (status = 409)))]
 pub async fn create_device(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<NewDeviceBody>,
-) -> Result<StatusCode, ApiError> {
-    req.serial.parse::<protocol::DeviceSerial>().map_err(|e| invalid("serial", e))?;
-    text("name", &req.name, 200)?;
-    if !["zk-tcp", "zk-udp", "adms", "serial", "modbus"].contains(&req.kind.as_str()) {
-        return Err(invalid("kind", format!("{:?} is not zk-tcp, zk-udp, adms, serial or modbus", req.kind)));
+) -> Result<(StatusCode, Json<super::fleet::DeviceDetail>), ApiError> {
+    if let Some(zone) = &req.time_zone {
+        check_zone("time_zone", zone)?;
     }
-    let direction = req.direction.unwrap_or_else(|| "BOTH".to_owned());
-    if !["IN", "OUT", "BOTH"].contains(&direction.as_str()) {
-        return Err(invalid("direction", format!("{direction:?} is not IN, OUT or BOTH")));
-    }
-    caller.require(Action::Write, Some(&req.site_id))?;
-    let site = state.store.site(&req.site_id).await.map_err(store_error)?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("site {:?} does not exist", req.site_id))
-    })?;
-    let time_zone = req.time_zone.unwrap_or(site.time_zone);
-    check_zone("time_zone", &time_zone)?;
-    let device = NewDevice {
-        serial: req.serial,
-        site_id: req.site_id,
-        name: req.name,
-        model: req.model,
-        ip: req.ip,
-        port: req.port,
-        kind: req.kind,
-        time_zone,
-        direction,
-    };
-    state.store.add_device(&device).await.map_err(store_error)?;
-    audit::record(
-        &state.store,
-        &caller,
-        Entry::new("create", "device", &device.serial).site(Some(&device.site_id)).after(&device),
-    )
-    .await;
-    Ok(StatusCode::CREATED)
+    Ok((StatusCode::CREATED, Json(super::fleet::add_device(&state, &caller, req).await?)))
 }

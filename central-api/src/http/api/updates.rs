@@ -64,6 +64,14 @@ pub struct DeviceChange {
     pub direction: Option<String>,
     /// `active` (default) or `inactive`.
     pub status: Option<String>,
+    /// The driver's settings (see `POST /api/v1/devices`); the stored ones are kept when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The agent that reads the device; `null`: every managed agent of the site; kept when absent.
+    #[serde(default, deserialize_with = "super::shifts::present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub agent_id: Option<Option<String>>,
 }
 
 /// The device `current` becomes after `change`, checked; `site_zone` is the default zone.
@@ -74,10 +82,10 @@ pub fn changed_device(current: &NewDevice, site_zone: &str, change: &DeviceChang
     if change.name.trim().is_empty() || change.name.chars().count() > 200 {
         return Err(FieldError::new("name", "must be 1 to 200 characters"));
     }
-    if !["zk-tcp", "zk-udp", "adms", "serial", "modbus"].contains(&change.kind.as_str()) {
+    if !crate::fleet::entry::KINDS.contains(&change.kind.as_str()) {
         return Err(FieldError::new(
             "kind",
-            format!("{:?} is not zk-tcp, zk-udp, adms, serial or modbus", change.kind),
+            format!("{:?} is not one of {}", change.kind, crate::fleet::entry::KINDS.join(", ")),
         ));
     }
     let direction = change.direction.clone().unwrap_or_else(|| "BOTH".to_owned());
@@ -140,7 +148,8 @@ pub async fn update_week_off_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Changes a device's name, model, address, driver kind, zone, direction or status (root, or admin of its site).
+/// Changes a device's name, model, address, driver kind, zone, direction, status, settings or agent (root, or admin
+/// of its site), checked like a new device; managed agents apply the change in place.
 #[utoipa::path(put, path = "/api/v1/devices/{serial}", tag = "sites", params(("serial" = String, Path)),
     request_body = DeviceChange, responses((status = 204), (status = 400), (status = 403), (status = 404)))]
 pub async fn update_device(
@@ -149,23 +158,10 @@ pub async fn update_device(
     Path(serial): Path<String>,
     Body(change): Body<DeviceChange>,
 ) -> Result<StatusCode, ApiError> {
-    let current = state.store.device(&serial).await.map_err(store_error)?;
-    let current = current.filter(|d| caller.sees(&d.device.site_id)).ok_or_else(|| not_found("device", &serial))?;
-    caller.require(Action::Write, Some(&current.device.site_id))?;
-    let site = state.store.site(&current.device.site_id).await.map_err(store_error)?;
-    let site = site.ok_or_else(|| not_found("site", &current.device.site_id))?;
     if let Some(zone) = &change.time_zone {
         check_zone("time_zone", zone)?;
     }
-    let record = changed_device(&current.device, &site.time_zone, &change)?;
-    state.store.update_device(&record).await.map_err(store_error)?;
-    let site_id = current.device.site_id.clone();
-    audit::record(
-        &state.store,
-        &caller,
-        Entry::new("update", "device", &serial).site(Some(&site_id)).before(&current).after(&record),
-    )
-    .await;
+    super::fleet::change_device(&state, &caller, &serial, &change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,6 +191,8 @@ mod tests {
             time_zone: None,
             direction: Some("IN".into()),
             status: Some("inactive".into()),
+            settings: None,
+            agent_id: None,
         };
         let record = changed_device(&current, "Asia/Dubai", &ok).expect("valid");
         assert_eq!((record.device.serial.as_str(), record.device.site_id.as_str()), ("DEV-1", "A"));

@@ -1,0 +1,182 @@
+//! Test support for running sites from central (issue 17): a served central-api (either backend, HTTPS only or with
+//! the MQTT broker) with sites `A` and `B`, the agent `gate-1` at `A`, administrators `adminA`, `viewerA`, `adminB`;
+//! a managed `edge-agent` on either transport; and small helpers to wait and to call the API.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::admin::{AdminFixture, Auth};
+use crate::central::Backend;
+use crate::harness::Spawned;
+use crate::services::require_mqtt;
+
+/// How an agent reaches central.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Https,
+    Mqtt,
+}
+
+/// A served central-api with two sites, one agent and administrators of each role.
+pub struct FleetRig {
+    pub fixture: AdminFixture,
+    pub transport: Transport,
+    /// The MQTT topic prefix (unique per test, so tests share the broker).
+    pub prefix: String,
+    /// `gate-1`'s token.
+    pub token: String,
+    pub root: Auth,
+    pub admin_a: Auth,
+    pub viewer_a: Auth,
+    pub admin_b: Auth,
+}
+
+impl FleetRig {
+    /// Central on `backend`, consuming MQTT when `transport` is MQTT.
+    ///
+    /// # Errors
+    /// When a step fails.
+    pub async fn new(backend: Backend, transport: Transport) -> anyhow::Result<Self> {
+        let prefix = format!("fleet-{:012x}", rand::random::<u64>() >> 16);
+        let mut env: Vec<(String, String)> = vec![("CENTRAL_API_AUTH_CACHE_TTL_SECS".into(), "0".into())];
+        if transport == Transport::Mqtt {
+            let addr = require_mqtt();
+            let (host, port) = addr.rsplit_once(':').context("host:port")?;
+            env.extend([
+                ("CENTRAL_API_MQTT__HOST".into(), host.to_owned()),
+                ("CENTRAL_API_MQTT__PORT".into(), port.to_owned()),
+                ("CENTRAL_API_MQTT__TOPIC_PREFIX".into(), prefix.clone()),
+                ("CENTRAL_API_MQTT__GROUP".into(), "central".into()),
+                ("CENTRAL_API_MQTT__CLIENT_ID".into(), format!("central-{prefix}")),
+                ("CENTRAL_API_MQTT__SESSION_EXPIRY_SECS".into(), "30".into()),
+            ]);
+        }
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut fixture = AdminFixture::blank(backend, &refs).await?;
+        if transport == Transport::Mqtt {
+            fixture.central.process.wait_for_line("central-api consuming MQTT", Duration::from_secs(30)).await?;
+        }
+        fixture.db.create_site("A").await?;
+        fixture.db.create_site("B").await?;
+        let token = fixture.db.create_agent("gate-1", "A").await?;
+        fixture.create_admin("adminA", "admin", Some("A")).await?;
+        fixture.create_admin("viewerA", "viewer", Some("A")).await?;
+        fixture.create_admin("adminB", "admin", Some("B")).await?;
+        let root = fixture.token("root").await?;
+        let admin_a = fixture.token("adminA").await?;
+        let viewer_a = fixture.token("viewerA").await?;
+        let admin_b = fixture.token("adminB").await?;
+        Ok(Self { fixture, transport, prefix, token, root, admin_a, viewer_a, admin_b })
+    }
+
+    /// Calls the API.
+    ///
+    /// # Errors
+    /// When the request cannot be sent.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        self.fixture.call(method, path, auth, body).await
+    }
+
+    /// Writes the configuration of a managed `gate-1` in `dir` and returns its path.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn agent_config(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let central = match self.transport {
+            Transport::Https => format!(
+                "[central]\ntransport = \"https\"\nurl = \"{}\"\ntoken = \"{}\"\nmanaged = true\npoll_wait_secs = 5\n",
+                self.fixture.central.url, self.token
+            ),
+            Transport::Mqtt => format!(
+                "[central]\ntransport = \"mqtt\"\nurl = \"mqtt://{}\"\ntoken = \"{}\"\nmanaged = true\n\n\
+                 [mqtt]\ntopic_prefix = \"{}\"\nack_timeout_secs = 10\n",
+                require_mqtt(),
+                self.token,
+                self.prefix
+            ),
+        };
+        let text = format!(
+            "[agent]\nid = \"gate-1\"\nsite = \"A\"\ndata_dir = \"{}\"\n\n{central}\n\
+             [forward]\nlinger_ms = 20\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n\
+             [status]\ninterval_secs = 1\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[adms]\nlisten = \"127.0.0.1:0\"\n",
+            dir.join("data").display()
+        );
+        let path = dir.join("agent.toml");
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    /// The configuration version `gate-1` last reported, if it reported one.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn reported_version(&self) -> anyhow::Result<Option<i64>> {
+        let n = self
+            .fixture
+            .db
+            .scalar("SELECT COALESCE(MAX(config_version), -1) FROM agent_links WHERE agent_id = 'gate-1'")
+            .await?;
+        Ok((n >= 0).then_some(n))
+    }
+
+    /// Site `A`'s configuration version.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn site_version(&self) -> anyhow::Result<i64> {
+        self.fixture.db.scalar("SELECT COALESCE(MAX(version), 0) FROM site_config_versions WHERE site_id = 'A'").await
+    }
+
+    /// Waits for a command to finish (`done`, `failed` or `expired`) and returns it.
+    ///
+    /// # Errors
+    /// When it does not finish within `within`.
+    pub async fn finished(&self, id: i64, within: Duration) -> anyhow::Result<Value> {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.call(Method::GET, &format!("/api/v1/commands/{id}"), &self.root, None).await?;
+            anyhow::ensure!(status == StatusCode::OK, "GET command {id}: {status} {body}");
+            if ["done", "failed", "expired"].contains(&body["state"].as_str().unwrap_or("")) {
+                return Ok(body);
+            }
+            anyhow::ensure!(start.elapsed() < within, "command {id} still {} after {within:?}: {body}", body["state"]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the service and drops the database.
+    pub async fn cleanup(self) {
+        self.fixture.cleanup().await;
+    }
+}
+
+/// Starts the real agent on `config`.
+///
+/// # Errors
+/// When it does not start.
+pub async fn start_agent(config: &Path) -> anyhow::Result<Spawned> {
+    crate::pipeline::start_agent(config).await
+}
+
+/// Polls `check` every 50 ms until it is true; fails after `within`. Returns how long it took.
+///
+/// # Panics
+/// When the condition does not hold in time.
+pub async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < within, "{what} did not happen within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    start.elapsed()
+}
