@@ -217,13 +217,26 @@ impl<S: Sink> Ctx<'_, S> {
                 let record = Record { number, line: self.line(), kind, vals, sha256 };
                 self.sink.record(record).map_err(|m| self.stop(Some(number), m))
             }
-            Err(message) => self.problem(Some(number), message),
+            Err((kind, message)) => {
+                if let Some(kind) = kind {
+                    *self.counts.entry(kind).or_default() += 1;
+                }
+                self.problem(Some(number), message)
+            }
         }
     }
 }
 
-/// Checks one record's structure, values and checksum.
-fn parse_record(value: serde_json::Value) -> Result<(Kind, Vec<Val>, [u8; 32]), String> {
+/// A record's kind, values and checksum.
+type Parsed = (Kind, Vec<Val>, [u8; 32]);
+
+/// Checks one record's structure, values and checksum; a refusal carries the record's kind when it is known.
+fn parse_record(value: serde_json::Value) -> Result<Parsed, (Option<Kind>, String)> {
+    let kind = value.get("kind").and_then(serde_json::Value::as_str).and_then(Kind::from_name);
+    parse_record_inner(value).map_err(|m| (kind, m))
+}
+
+fn parse_record_inner(value: serde_json::Value) -> Result<Parsed, String> {
     let serde_json::Value::Object(mut obj) = value else {
         return Err(format!("a record must be an object, not {}", json_type(&value)));
     };

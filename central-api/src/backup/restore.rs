@@ -340,7 +340,7 @@ pub async fn validate(
     }
     // References the file does not provide must exist in the database.
     let mut wanted: Vec<((Kind, String), Reference)> = v.wanted.drain().collect();
-    wanted.sort_by(|a, b| a.1.record.cmp(&b.1.record));
+    wanted.sort_by_key(|a| a.1.record);
     let missing = missing_in_database(store, &wanted).await?;
     for ((target, id), r) in wanted {
         if missing.contains(&(target, id.clone())) {
