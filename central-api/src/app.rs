@@ -92,6 +92,7 @@ impl Application {
                 secure_cookies: config.tls.is_some(),
                 stopping: CancellationToken::new(),
                 backfill_days: config.attendance.backfill_days,
+                data_dir: config.data_dir.clone(),
             },
             mqtt,
             mqtt_eventloop,

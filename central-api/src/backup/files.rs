@@ -10,14 +10,13 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use super::format::BackupType;
-use crate::config::Config;
 
 /// Largest upload accepted (bytes).
 pub const MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The directory backups live in.
-pub fn dir(config: &Config) -> PathBuf {
-    config.data_dir.join("backups")
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("backups")
 }
 
 /// Checks a backup file name.
@@ -37,13 +36,13 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The path of backup `name` in `config`'s directory, after checking the name.
+/// The path of backup `name` in the backups directory, after checking the name.
 ///
 /// # Errors
 /// As [`check_name`].
-pub fn path_of(config: &Config, name: &str) -> Result<PathBuf, String> {
+pub fn path_of(data_dir: &Path, name: &str) -> Result<PathBuf, String> {
     check_name(name)?;
-    Ok(dir(config).join(name))
+    Ok(dir(data_dir).join(name))
 }
 
 /// A fresh name for a backup made now.
@@ -68,8 +67,8 @@ pub struct BackupFile {
 ///
 /// # Errors
 /// When the directory exists but cannot be read.
-pub fn list(config: &Config) -> std::io::Result<Vec<BackupFile>> {
-    let dir = dir(config);
+pub fn list(data_dir: &Path) -> std::io::Result<Vec<BackupFile>> {
+    let dir = dir(data_dir);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -111,16 +110,16 @@ pub enum UploadError {
 ///
 /// # Errors
 /// [`UploadError`].
-pub async fn store_upload<S, E>(config: &Config, name: &str, body: S, limit: u64) -> Result<BackupFile, UploadError>
+pub async fn store_upload<S, E>(data_dir: &Path, name: &str, body: S, limit: u64) -> Result<BackupFile, UploadError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let path = path_of(config, name).map_err(UploadError::Name)?;
+    let path = path_of(data_dir, name).map_err(UploadError::Name)?;
     if path.exists() {
         return Err(UploadError::Exists(name.to_owned()));
     }
-    std::fs::create_dir_all(dir(config))?;
+    std::fs::create_dir_all(dir(data_dir))?;
     let temp = path.with_file_name(format!(".{name}.upload-{:08x}", rand::random::<u32>()));
     let result = write_limited(&temp, body, limit).await;
     let outcome = match result {

@@ -91,11 +91,11 @@ fn stopped_or_failed(e: &BackupError) -> RunOutcome {
 pub fn run_backup(store: Store, params: JobParams, progress: Progress, settings: RunSettings) -> RunFuture {
     Box::pin(async move {
         let Some(job) = params.backup else { return RunOutcome::Failed("backup parameters are missing".into()) };
-        let path = match files::path_of(&settings.config, &job.file) {
+        let path = match files::path_of(&settings.config.data_dir, &job.file) {
             Ok(p) => p,
             Err(m) => return RunOutcome::Failed(m),
         };
-        if let Err(e) = std::fs::create_dir_all(files::dir(&settings.config)) {
+        if let Err(e) = std::fs::create_dir_all(files::dir(&settings.config.data_dir)) {
             return RunOutcome::Failed(format!("creating the backups directory: {e}"));
         }
         let options = BackupOptions {
@@ -114,7 +114,7 @@ pub fn run_backup(store: Store, params: JobParams, progress: Progress, settings:
 pub fn run_restore(store: Store, params: JobParams, progress: Progress, settings: RunSettings) -> RunFuture {
     Box::pin(async move {
         let Some(job) = params.backup else { return RunOutcome::Failed("restore parameters are missing".into()) };
-        let path = match files::path_of(&settings.config, &job.file) {
+        let path = match files::path_of(&settings.config.data_dir, &job.file) {
             Ok(p) => p,
             Err(m) => return RunOutcome::Failed(m),
         };
@@ -128,6 +128,11 @@ pub fn run_restore(store: Store, params: JobParams, progress: Progress, settings
         );
         options.keep_computed = job.keep_computed;
         match super::restore::run(&store, &path, &options, &progress).await {
+            Ok(summary) if summary.mode == Mode::Restore && !summary.applied => {
+                let mut lines = summary.problem_lines();
+                lines.truncate(20);
+                RunOutcome::Failed(format!("the file is not valid; nothing was restored: {}", lines.join("; ")))
+            }
             Ok(summary) => RunOutcome::Done(serde_json::to_value(summary).unwrap_or_default()),
             Err(e) => stopped_or_failed(&e),
         }

@@ -555,3 +555,119 @@ pub fn fuzz_read(bytes: &[u8]) -> Result<Collect, Problem> {
     read(input, limits, &mut sink)?;
     Ok(sink)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::backup::schema::{canonical_data, checksum_of};
+    use proptest::prelude::*;
+
+    /// A valid document of `n` week-off rules.
+    fn sample(n: usize) -> Vec<u8> {
+        let def = Kind::WeekOffRule.def();
+        let mut out = format!(
+            "{{\"format\":\"attendance-backup\",\"format_version\":1,\"metadata\":{{\"format_version\":1,\
+             \"created_at\":\"2026-01-01T00:00:00Z\",\"type\":\"full\",\"since\":null,\"counts\":{{\"week_off_rule\":{n}}},\
+             \"created_by\":\"t\",\"source_database\":\"sqlite\",\"generator\":\"t\",\"checksum\":\"x\"}},\"records\":[\n"
+        )
+        .into_bytes();
+        for i in 0..n {
+            let vals = vec![
+                Val::Text(format!("W{i}")),
+                Val::Text("Sundays".into()),
+                Val::Text("sun".into()),
+                Val::Utc(chrono::DateTime::from_timestamp(1_700_000_000 + i as i64, 0).unwrap_or_default()),
+            ];
+            let mut data = Vec::new();
+            canonical_data(def, &vals, &mut data);
+            let sum = hex::encode(checksum_of(Kind::WeekOffRule, &data));
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            out.extend_from_slice(b"{\"kind\":\"week_off_rule\",\"data\":");
+            out.extend_from_slice(&data);
+            out.extend_from_slice(format!(",\"sha256\":\"{sum}\"}}").as_bytes());
+        }
+        out.extend_from_slice(format!("\n],\"end\":{{\"records\":{n}}}}}\n").as_bytes());
+        out
+    }
+
+    #[test]
+    fn a_valid_document_reads_cleanly_plain_and_gzipped() {
+        let doc = sample(5);
+        let read = fuzz_read(&doc).unwrap_or_default_for_test();
+        assert_eq!((read.records, read.problems.len()), (5, 0), "{:?}", read.problems);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = gz.write_all(&doc);
+        let read = fuzz_read(&gz.finish().unwrap_or_default()).unwrap_or_default_for_test();
+        assert_eq!(read.records, 5);
+    }
+
+    trait OrDefault {
+        fn unwrap_or_default_for_test(self) -> Collect;
+    }
+    impl OrDefault for Result<Collect, Problem> {
+        fn unwrap_or_default_for_test(self) -> Collect {
+            match self {
+                Ok(c) => c,
+                Err(p) => panic!("refused: {p}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_place() {
+        let doc = sample(3);
+        let cut = fuzz_read(&doc[..doc.len() - 40]).err().map(|p| p.to_string()).unwrap_or_default();
+        assert!(cut.contains("ends early") && cut.contains("record 3"), "{cut}");
+        let text = String::from_utf8(doc.clone()).unwrap_or_default();
+        let v2 = fuzz_read(text.replacen("\"format_version\":1", "\"format_version\":2", 1).as_bytes());
+        assert!(v2.err().map(|p| p.message).unwrap_or_default().contains("unsupported format_version 2"));
+        let tampered = fuzz_read(text.replacen("Sundays", "Sundayz", 1).as_bytes()).unwrap_or_default_for_test();
+        assert_eq!(tampered.problems.len(), 1);
+        assert_eq!(tampered.problems[0].record, Some(1));
+        assert_eq!(tampered.problems[0].line, 2);
+        assert!(tampered.problems[0].message.contains("checksum does not match"));
+        let huge = text.replacen("Sundays", &"x".repeat(20_000), 1);
+        let err = fuzz_read(huge.as_bytes()).err().map(|p| p.to_string()).unwrap_or_default();
+        assert!(err.contains("record 1") && err.contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_budget() {
+        // 4 MiB of spaces compress to a few KiB; the reader stops after its header budget, not at the end.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..4 {
+            let _ = gz.write_all(&chunk);
+        }
+        let bomb = gz.finish().unwrap_or_default();
+        let err = fuzz_read(&bomb).err().map(|p| p.to_string()).unwrap_or_default();
+        assert!(err.contains("larger than"), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        // Arbitrary bytes: refused or read, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = fuzz_read(&bytes);
+        }
+
+        // A valid document with one byte changed or cut short: refused with a place, or read with every record
+        // accounted for (read cleanly, or listed as a problem).
+        #[test]
+        fn damaged_documents_are_refused_with_a_place(at in 0usize..4096, byte in any::<u8>(), cut in any::<bool>()) {
+            let mut doc = sample(4);
+            let at = at % doc.len();
+            if cut { doc.truncate(at) } else { doc[at] = byte }
+            match fuzz_read(&doc) {
+                Ok(read) => prop_assert!(read.records + read.problems.len() as u64 >= 4 || !read.problems.is_empty()),
+                Err(p) => prop_assert!(p.line >= 1 && !p.message.is_empty()),
+            }
+        }
+    }
+}

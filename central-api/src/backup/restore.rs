@@ -251,6 +251,11 @@ fn fingerprint(kind: Kind, key: &str) -> u64 {
 const REFERENCED: [Kind; 5] = [Kind::Site, Kind::Shift, Kind::WeekOffRule, Kind::Employee, Kind::Admin];
 
 impl Sink for Validator {
+    fn metadata(&mut self, metadata: &Metadata) -> Result<(), String> {
+        self.progress.add_total(metadata.counts.values().sum());
+        Ok(())
+    }
+
     fn record(&mut self, r: Record) -> Result<(), String> {
         self.progress.advance(1);
         let def = r.kind.def();

@@ -32,6 +32,8 @@ pub struct AppState {
     pub stopping: tokio_util::sync::CancellationToken,
     /// How many days back a change marks days for recomputation (`attendance.backfill_days`).
     pub backfill_days: u32,
+    /// The data directory (backups live in its `backups` directory).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl AppState {

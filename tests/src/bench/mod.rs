@@ -1,6 +1,7 @@
 //! Benchmarks run by the `bench` binary. Each module adds one [`Bench`] to [`ALL`].
 
 pub mod attendance;
+pub mod backup;
 pub mod buffer;
 pub mod drain_central;
 pub mod engine;
@@ -27,6 +28,7 @@ pub const ALL: &[Bench] = &[
     buffer::DRAIN,
     drain_central::BENCH,
     buffer::IDLE,
+    backup::BENCH,
 ];
 
 /// The benchmark called `name`.

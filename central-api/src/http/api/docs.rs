@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, audit, exceptions, jobs, people, reports, requests, session, shifts, sites, updates};
+use super::{attendance, audit, backups, exceptions, jobs, people, reports, requests, session, shifts, sites, updates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,8 @@ use super::{attendance, audit, exceptions, jobs, people, reports, requests, sess
         exceptions::absentees,
         updates::update_week_off_rule, updates::update_device,
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
+        backups::list_backups, backups::create_backup, backups::download_backup, backups::upload_backup,
+        backups::create_restore,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security),
