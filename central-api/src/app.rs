@@ -93,6 +93,7 @@ impl Application {
                 stopping: CancellationToken::new(),
                 backfill_days: config.attendance.backfill_days,
                 fleet: crate::fleet::Hub::new(),
+                data_dir: config.data_dir.clone(),
             },
             mqtt,
             mqtt_eventloop,

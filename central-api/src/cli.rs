@@ -5,6 +5,7 @@
 //! Every command takes `--config <file>` (or `CENTRAL_API_CONFIG`) and honours the environment overrides described
 //! in [`crate::config`]. Output meant for people goes to stdout; logs go to stderr.
 
+mod backup;
 mod settings;
 
 use std::io::{BufRead, Write};
@@ -140,6 +141,10 @@ pub enum Command {
     Reprocess(RangeArgs),
     /// Attendance: recompute every marked day now (what the worker inside `serve` does continuously).
     ProcessDirty,
+    /// Write a backup (full, or incremental since a date) to a file; gzip when its name ends in .gz.
+    Backup(backup::BackupArgs),
+    /// Validate, preview or restore a backup file (merging by key with a strategy).
+    Restore(backup::RestoreArgs),
 }
 
 /// The date range and whose days a bulk attendance job covers.
@@ -211,6 +216,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::ListShifts => settings::list_shifts(&store).await,
                 Command::UpdateSite(args) => settings::update_site(&store, &config, &args).await,
                 Command::ListSites => settings::list_sites(&store).await,
+                Command::Backup(args) => backup::backup(&store, &args).await,
+                Command::Restore(args) => backup::restore(&store, &args).await,
                 command => admin(&store, command).await,
             };
             store.close().await;

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod adms_sim;
 pub mod attendance;
+pub mod backup;
 pub mod bench;
 pub mod broker;
 pub mod browser;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub backfill_days: u32,
     /// Wakes agents' polls and the MQTT dispatcher when a command or a device changes.
     pub fleet: Arc<crate::fleet::Hub>,
+    /// The data directory (backups live in its `backups` directory).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl AppState {

@@ -32,6 +32,10 @@ pub enum JobKind {
     ApplySandwich,
     /// Recompute `from..=to` and restore the original status of every sandwiched day.
     RevertSandwich,
+    /// Write a backup file (root only; see [`crate::backup::jobs`]).
+    Backup,
+    /// Validate, preview or restore a backup file (root only).
+    Restore,
 }
 
 /// How a run ended.
@@ -62,7 +66,8 @@ pub struct RunSettings {
 }
 
 impl JobKind {
-    pub const ALL: [Self; 4] = [Self::Reprocess, Self::CloseDay, Self::ApplySandwich, Self::RevertSandwich];
+    pub const ALL: [Self; 6] =
+        [Self::Reprocess, Self::CloseDay, Self::ApplySandwich, Self::RevertSandwich, Self::Backup, Self::Restore];
 
     /// The name in the API and the database.
     pub fn as_str(self) -> &'static str {
@@ -71,6 +76,8 @@ impl JobKind {
             Self::CloseDay => "close_day",
             Self::ApplySandwich => "apply_sandwich",
             Self::RevertSandwich => "revert_sandwich",
+            Self::Backup => "backup",
+            Self::Restore => "restore",
         }
     }
 
@@ -85,12 +92,19 @@ impl JobKind {
             Self::CloseDay => "Close the day (mark absentees)",
             Self::ApplySandwich => "Apply the sandwich rule",
             Self::RevertSandwich => "Revert the sandwich rule",
+            Self::Backup => "Back up",
+            Self::Restore => "Restore a backup",
         }
     }
 
     /// Whether only root may start it whatever its site (jobs over the whole installation).
     pub fn root_only(self) -> bool {
-        false
+        self.file_based()
+    }
+
+    /// Whether it works on a backup file (started from the backup pages, not the jobs form).
+    pub fn file_based(self) -> bool {
+        matches!(self, Self::Backup | Self::Restore)
     }
 
     /// Checks the parameters this kind needs.
@@ -102,6 +116,16 @@ impl JobKind {
             return Err(FieldError::new("employee", "give a site or an employee, not both"));
         }
         match self {
+            Self::Backup | Self::Restore => {
+                return crate::backup::jobs::check(params, self == Self::Restore)
+                    .map_err(|(field, message)| FieldError::new(field, message));
+            }
+            _ if params.backup.is_some() => {
+                return Err(FieldError::new(
+                    "backup",
+                    format!("is only for backup and restore, not {}", self.as_str()),
+                ));
+            }
             Self::Reprocess | Self::ApplySandwich | Self::RevertSandwich => {
                 let from = params.from.ok_or_else(|| FieldError::new("from", "is required (YYYY-MM-DD)"))?;
                 let to = params.to.ok_or_else(|| FieldError::new("to", "is required (YYYY-MM-DD)"))?;
@@ -146,6 +170,8 @@ impl JobKind {
             Self::CloseDay => {
                 |store, params, progress, settings| Box::pin(close_day_job(store, params, control(progress, settings)))
             }
+            Self::Backup => crate::backup::jobs::run_backup,
+            Self::Restore => crate::backup::jobs::run_restore,
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct JobParams {
     /// close_day: act as if it were this instant (RFC 3339); now when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<DateTime<Utc>>,
+    /// backup and restore: the file and settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<crate::backup::jobs::BackupJob>,
 }
 
 /// Where a job is in its life.

@@ -92,8 +92,11 @@ async fn render(
         site_options.push((String::new(), "Every site".to_owned()));
     }
     site_options.extend(sites.iter().map(|s| (s.site_id.clone(), format!("{} ({})", s.name, s.site_id))));
-    let kinds: Vec<(String, String)> =
-        JobKind::ALL.iter().map(|k| (k.as_str().to_owned(), k.label().to_owned())).collect();
+    let kinds: Vec<(String, String)> = JobKind::ALL
+        .iter()
+        .filter(|k| !k.file_based())
+        .map(|k| (k.as_str().to_owned(), k.label().to_owned()))
+        .collect();
     let mut statuses = vec![(String::new(), "Any status".to_owned())];
     statuses.extend(JobStatus::ALL.iter().map(|s| (s.as_str().to_owned(), s.as_str().to_owned())));
     let body = html! {

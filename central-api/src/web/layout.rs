@@ -31,6 +31,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/sites", "Sites"),
     ("/jobs", "Jobs"),
     ("/audit", "Audit"),
+    ("/backups", "Backups"),
 ];
 
 fn head(title: &str) -> Markup {

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod chart;
 pub mod dashboard;
 pub mod day;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::audit_page))
         .route("/reports", get(reports::reports_page))
         .merge(edit::router())
+        .merge(backups::router())
         .layer(middleware::from_fn(clear_shown_flash))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))

@@ -1,6 +1,7 @@
 //! Benchmarks run by the `bench` binary. Each module adds one [`Bench`] to [`ALL`].
 
 pub mod attendance;
+pub mod backup;
 pub mod buffer;
 pub mod drain_central;
 pub mod engine;
@@ -29,6 +30,7 @@ pub const ALL: &[Bench] = &[
     drain_central::BENCH,
     buffer::IDLE,
     sql_backlog::BENCH,
+    backup::BENCH,
 ];
 
 /// The benchmark called `name`.

@@ -8,7 +8,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
-use super::{attendance, audit, exceptions, fleet, jobs, people, reports, requests, session, shifts, sites, updates};
+use super::{
+    attendance, audit, backups, exceptions, fleet, jobs, people, reports, requests, session, shifts, sites, updates,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +36,8 @@ use super::{attendance, audit, exceptions, fleet, jobs, people, reports, request
         fleet::get_device, fleet::delete_device, fleet::post_commands, fleet::list_commands, fleet::get_command,
         fleet::push_employee, fleet::remove_employee, fleet::remove_leavers, fleet::employee_devices,
         fleet::copy_templates,
+        backups::list_backups, backups::create_backup, backups::download_backup, backups::upload_backup,
+        backups::create_restore,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &CommonErrors),

@@ -79,7 +79,8 @@ pub async fn checked_request(
         let names: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
         invalid("kind", format!("{:?} is not one of {}", req.kind, names.join(", ")))
     })?;
-    let params = JobParams { from: req.from, to: req.to, site: req.site, employee: req.employee, now: req.now };
+    let params =
+        JobParams { from: req.from, to: req.to, site: req.site, employee: req.employee, now: req.now, backup: None };
     kind.check(&params)?;
     let site = if let Some(id) = &params.employee {
         let profile = state.store.employee_profile(id).await.map_err(store_error)?;

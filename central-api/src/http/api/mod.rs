@@ -5,6 +5,7 @@
 
 pub mod attendance;
 pub mod audit;
+pub mod backups;
 pub mod docs;
 pub mod exceptions;
 pub mod fleet;
@@ -86,6 +87,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/api/v1/audit", get(audit::list_audit))
+        .route("/api/v1/backups", get(backups::list_backups).post(backups::create_backup))
+        .route(
+            "/api/v1/backups/{name}",
+            get(backups::download_backup).put(backups::upload_backup).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/restores", post(backups::create_restore))
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -1,0 +1,289 @@
+//! The SQL side of backup and restore, written once for both backends from the kind definitions in
+//! [`super::schema`]: reading a kind's rows (in key order, `COLLATE "C"` on PostgreSQL so both backends give the same
+//! order), looking up the rows a chunk of records names, inserting and updating.
+//!
+//! Statement bodies run through [`on_tx!`](crate::store::on_tx), which expands them once per backend; [`RowExt`]
+//! and [`BindExt`] turn a [`Val`] into each backend's types (exact integer widths on PostgreSQL). Placeholders are
+//! `$n` on PostgreSQL and anonymous `?` on SQLite (numbered ones make long statements quadratic there).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Postgres, Row, Sqlite};
+
+use super::schema::{Base, Col, KindDef, Val};
+
+/// Which SQL dialect a connection speaks.
+pub trait Dialect {
+    const PG: bool;
+}
+
+impl Dialect for sqlx::SqliteConnection {
+    const PG: bool = false;
+}
+
+impl Dialect for sqlx::PgConnection {
+    const PG: bool = true;
+}
+
+/// Whether `conn` is a PostgreSQL connection.
+pub fn is_pg<C: Dialect + ?Sized>(_conn: &C) -> bool {
+    C::PG
+}
+
+/// Reads a column into a [`Val`].
+pub trait RowExt {
+    /// Column `i`, of type `col`.
+    ///
+    /// # Errors
+    /// [`sqlx::Error`] when the stored value does not decode as the column's type.
+    fn val(&self, i: usize, col: &Col) -> Result<Val, sqlx::Error>;
+    /// Column `i` as a row id.
+    ///
+    /// # Errors
+    /// [`sqlx::Error`].
+    fn id(&self, i: usize) -> Result<i64, sqlx::Error>;
+}
+
+fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Val) -> Val {
+    v.map_or(Val::Null, f)
+}
+
+macro_rules! decode_common {
+    ($row:expr, $i:expr, $col:expr) => {
+        match $col.base {
+            Base::Text => opt($row.try_get::<Option<String>, _>($i)?, Val::Text),
+            Base::Bool => opt($row.try_get::<Option<bool>, _>($i)?, Val::Bool),
+            Base::Date => opt($row.try_get::<Option<NaiveDate>, _>($i)?, Val::Date),
+            Base::Time => opt($row.try_get::<Option<NaiveTime>, _>($i)?, Val::Time),
+            Base::Local => opt($row.try_get::<Option<NaiveDateTime>, _>($i)?, Val::Local),
+            Base::Utc => opt($row.try_get::<Option<DateTime<Utc>>, _>($i)?, Val::Utc),
+            Base::Bytes => opt($row.try_get::<Option<Vec<u8>>, _>($i)?, Val::Bytes),
+            Base::Int | Base::Int4 | Base::Int2 => unreachable!("integers are decoded per backend"),
+        }
+    };
+}
+
+impl RowExt for SqliteRow {
+    fn val(&self, i: usize, col: &Col) -> Result<Val, sqlx::Error> {
+        Ok(match col.base {
+            Base::Int | Base::Int4 | Base::Int2 => opt(self.try_get::<Option<i64>, _>(i)?, Val::Int),
+            _ => decode_common!(self, i, col),
+        }
+        .normalized())
+    }
+
+    fn id(&self, i: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(i)
+    }
+}
+
+impl RowExt for PgRow {
+    fn val(&self, i: usize, col: &Col) -> Result<Val, sqlx::Error> {
+        Ok(match col.base {
+            Base::Int => opt(self.try_get::<Option<i64>, _>(i)?, Val::Int),
+            Base::Int4 => opt(self.try_get::<Option<i32>, _>(i)?, |v| Val::Int(i64::from(v))),
+            Base::Int2 => opt(self.try_get::<Option<i16>, _>(i)?, |v| Val::Int(i64::from(v))),
+            _ => decode_common!(self, i, col),
+        }
+        .normalized())
+    }
+
+    fn id(&self, i: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(i)
+    }
+}
+
+/// Binds a [`Val`] as its column's type.
+pub trait BindExt<'q>: Sized {
+    #[must_use]
+    fn bind_val(self, v: &'q Val, base: Base) -> Self;
+}
+
+/// Binds everything but integers (whose width differs by backend).
+macro_rules! bind_common {
+    ($q:expr, $v:expr, $base:expr) => {
+        match ($v, $base) {
+            (Val::Text(s), _) => $q.bind(s.as_str()),
+            (Val::Bool(b), _) => $q.bind(*b),
+            (Val::Date(d), _) => $q.bind(*d),
+            (Val::Time(t), _) => $q.bind(*t),
+            (Val::Local(t), _) => $q.bind(*t),
+            (Val::Utc(t), _) => $q.bind(*t),
+            (Val::Bytes(b), _) => $q.bind(b.as_slice()),
+            (Val::Null, Base::Bool) => $q.bind(None::<bool>),
+            (Val::Null, Base::Date) => $q.bind(None::<NaiveDate>),
+            (Val::Null, Base::Time) => $q.bind(None::<NaiveTime>),
+            (Val::Null, Base::Local) => $q.bind(None::<NaiveDateTime>),
+            (Val::Null, Base::Utc) => $q.bind(None::<DateTime<Utc>>),
+            (Val::Null, Base::Bytes) => $q.bind(None::<Vec<u8>>),
+            (Val::Null | Val::Int(_), _) => $q.bind(None::<String>),
+        }
+    };
+}
+
+impl<'q> BindExt<'q> for Query<'q, Sqlite, SqliteArguments<'q>> {
+    fn bind_val(self, v: &'q Val, base: Base) -> Self {
+        match (v, base) {
+            (Val::Int(i), _) => self.bind(*i),
+            (Val::Null, Base::Int | Base::Int4 | Base::Int2) => self.bind(None::<i64>),
+            _ => bind_common!(self, v, base),
+        }
+    }
+}
+
+impl<'q> BindExt<'q> for Query<'q, Postgres, PgArguments> {
+    fn bind_val(self, v: &'q Val, base: Base) -> Self {
+        match (v, base) {
+            (Val::Int(i), Base::Int4) => self.bind(i32::try_from(*i).unwrap_or(i32::MAX)),
+            (Val::Int(i), Base::Int2) => self.bind(i16::try_from(*i).unwrap_or(i16::MAX)),
+            (Val::Int(i), _) => self.bind(*i),
+            (Val::Null, Base::Int4) => self.bind(None::<i32>),
+            (Val::Null, Base::Int2) => self.bind(None::<i16>),
+            (Val::Null, Base::Int) => self.bind(None::<i64>),
+            _ => bind_common!(self, v, base),
+        }
+    }
+}
+
+/// PostgreSQL's name of a column type (for casts).
+fn pg_type(base: Base) -> &'static str {
+    match base {
+        Base::Text => "text",
+        Base::Int => "int8",
+        Base::Int4 => "int4",
+        Base::Int2 => "int2",
+        Base::Bool => "bool",
+        Base::Date => "date",
+        Base::Time => "time",
+        Base::Local => "timestamp",
+        Base::Utc => "timestamptz",
+        Base::Bytes => "bytea",
+    }
+}
+
+/// Numbers placeholders as the backend wants them.
+pub struct Params {
+    pg: bool,
+    n: usize,
+}
+
+impl Params {
+    pub fn new(pg: bool) -> Self {
+        Self { pg, n: 0 }
+    }
+
+    /// The next placeholder, cast to `base` on PostgreSQL.
+    pub fn next(&mut self, base: Option<Base>) -> String {
+        self.n += 1;
+        match (self.pg, base) {
+            (true, Some(b)) => format!("${}::{}", self.n, pg_type(b)),
+            (true, None) => format!("${}", self.n),
+            (false, _) => "?".to_owned(),
+        }
+    }
+}
+
+fn column_list(def: &KindDef, prefix: &str) -> String {
+    def.cols.iter().map(|c| format!("{prefix}{}", c.name)).collect::<Vec<_>>().join(", ")
+}
+
+/// `SELECT` of a kind's rows in key order; with `incremental`, only rows changed since `$1`.
+pub fn select_sql(def: &KindDef, pg: bool, incremental: bool) -> String {
+    let order: Vec<String> = def
+        .key
+        .iter()
+        .map(|k| {
+            let col = &def.cols[*k];
+            let collate = if pg && col.base == Base::Text { " COLLATE \"C\"" } else { "" };
+            let nulls = if col.nullable { " NULLS FIRST" } else { "" };
+            format!("t.{}{collate}{nulls}", col.name)
+        })
+        .collect();
+    let filter = if incremental { format!(" WHERE {}", def.changed_since) } else { String::new() };
+    format!("SELECT {} FROM {} t{filter} ORDER BY {}", column_list(def, "t."), def.table, order.join(", "))
+}
+
+/// `SELECT count(*)` of what [`select_sql`] reads.
+pub fn count_sql(def: &KindDef, incremental: bool) -> String {
+    let filter = if incremental { format!(" WHERE {}", def.changed_since) } else { String::new() };
+    format!("SELECT count(*) FROM {} t{filter}", def.table)
+}
+
+/// Finds the rows whose keys are those of `rows` records: every column, then the locator (if any).
+pub fn lookup_sql(def: &KindDef, pg: bool, rows: usize) -> String {
+    let mut p = Params::new(pg);
+    let mut values = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let row: Vec<String> = def.key.iter().map(|k| p.next(Some(def.cols[*k].base))).collect();
+        values.push(format!("({})", row.join(", ")));
+    }
+    let conds: Vec<String> = def
+        .key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let col = &def.cols[*k];
+            let op = match (col.nullable, pg) {
+                (false, _) => "=",
+                (true, true) => "IS NOT DISTINCT FROM",
+                (true, false) => "IS",
+            };
+            format!("t.{} {op} v.column{}", col.name, i + 1)
+        })
+        .collect();
+    let locator = def.locator.map(|l| format!(", t.{l}")).unwrap_or_default();
+    let order = def.locator.map(|l| format!(" ORDER BY t.{l}")).unwrap_or_default();
+    format!(
+        "SELECT {}{locator} FROM (VALUES {}) AS v CROSS JOIN {} AS t WHERE {}{order}",
+        column_list(def, "t."),
+        values.join(", "),
+        def.table,
+        conds.join(" AND ")
+    )
+}
+
+/// A multi-row `INSERT` of `rows` records.
+pub fn insert_sql(def: &KindDef, pg: bool, rows: usize) -> String {
+    let mut p = Params::new(pg);
+    let mut values = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let row: Vec<String> = def.cols.iter().map(|c| p.next(pg.then_some(c.base))).collect();
+        values.push(format!("({})", row.join(",")));
+    }
+    format!("INSERT INTO {} ({}) VALUES {}", def.table, column_list(def, ""), values.join(","))
+}
+
+/// An `UPDATE` of one row's non-key columns, by its locator (`$last` is the row id) or else by its key.
+pub fn update_sql(def: &KindDef, pg: bool) -> String {
+    let mut p = Params::new(pg);
+    let sets: Vec<String> = def.non_key().map(|i| format!("{} = {}", def.cols[i].name, p.next(None))).collect();
+    let filter = match def.locator {
+        Some(l) => format!("{l} = {}", p.next(None)),
+        None => def
+            .key
+            .iter()
+            .map(|k| format!("{} = {}", def.cols[*k].name, p.next(None)))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    };
+    format!("UPDATE {} SET {} WHERE {filter}", def.table, sets.join(", "))
+}
+
+/// A row found in the database for a key.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub vals: Vec<Val>,
+    pub id: Option<i64>,
+}
+
+/// Keys of the rows a lookup found (the first row of each key, lowest id first, when the key is not unique).
+pub type Found = HashMap<String, Existing>;
+
+/// Rows a statement may carry: SQLite allows 32,766 parameters, PostgreSQL 65,535.
+pub fn max_rows(def: &KindDef) -> usize {
+    (16_000 / def.cols.len()).clamp(1, 1000)
+}
