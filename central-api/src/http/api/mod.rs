@@ -9,6 +9,7 @@ pub mod docs;
 pub mod exceptions;
 pub mod jobs;
 pub mod people;
+pub mod quarantine;
 pub mod reports;
 pub mod requests;
 pub mod session;
@@ -76,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit", get(audit::list_audit))
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
+        .merge(quarantine::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
