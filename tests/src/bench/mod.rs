@@ -6,6 +6,7 @@ pub mod drain_central;
 pub mod engine;
 pub mod ingest;
 pub mod latency;
+pub mod login_storm;
 pub mod zk_read;
 
 /// One named benchmark.
@@ -27,6 +28,7 @@ pub const ALL: &[Bench] = &[
     buffer::DRAIN,
     drain_central::BENCH,
     buffer::IDLE,
+    login_storm::BENCH,
 ];
 
 /// The benchmark called `name`.
