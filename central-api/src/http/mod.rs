@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod error;
+pub mod guard;
 pub mod ingest;
 
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status", post(ingest::status))
         .merge(api::router())
         .merge(crate::web::router())
+        .layer(axum::middleware::from_fn(guard::hygiene))
         .with_state(state)
 }
 
