@@ -2,6 +2,12 @@
 //! the sender may write for the batch's agent and site, store it, count it, and build the acknowledgement.
 //!
 //! The acknowledgement is built only from a committed insert: nothing here answers before the transaction commits.
+//!
+//! Punches naming a device registered at another site are held in the quarantine by the store and counted as
+//! `quarantined` in the acknowledgement (so the agent does not block on them); such a device, in punches or in a
+//! status, raises the [`cross_site`] fault.
+
+pub mod cross_site;
 
 use std::sync::Arc;
 
@@ -30,11 +36,12 @@ pub enum IngestError {
 pub struct Ingest {
     store: Store,
     metrics: Arc<Metrics>,
+    cross_site: cross_site::CrossSiteAlarm,
 }
 
 impl Ingest {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        Self { store, metrics }
+        Self { store, metrics, cross_site: cross_site::CrossSiteAlarm::default() }
     }
 
     /// Stores a batch sent by `sender` and returns the `Stored` acknowledgement, after the commit.
@@ -67,9 +74,16 @@ impl Ingest {
         self.metrics.batch_stored(path, inserted.new, inserted.duplicates);
         tracing::debug!(
             agent = %batch.agent, site = %batch.site, path = path.as_str(), first_seq = batch.first_seq,
-            last_seq = batch.last_seq, new = inserted.new, duplicates = inserted.duplicates, "batch stored"
+            last_seq = batch.last_seq, new = inserted.new, duplicates = inserted.duplicates,
+            quarantined = inserted.quarantined, "batch stored"
         );
-        Ok(BatchAck::stored(batch, inserted.new, inserted.duplicates, 0))
+        for device in &inserted.foreign {
+            let what = cross_site::Naming::Punches(device.punches);
+            self.cross_site
+                .raise(&self.store, batch.agent.as_str(), batch.site.as_str(), &device.serial, &device.site, what)
+                .await;
+        }
+        Ok(BatchAck::stored(batch, inserted.new, inserted.duplicates, inserted.quarantined))
     }
 
     /// Stores a status sent by `sender` over `path`, and what it tells the fleet side (the configuration version the
@@ -87,6 +101,12 @@ impl Ingest {
         let stored = self.store.store_status(status).await?;
         crate::fleet::on_status(&self.store, status, if path == IngestPath::Mqtt { "mqtt" } else { "https" }).await?;
         self.metrics.status_stored();
+        for (device, device_site) in &stored.foreign {
+            let what = cross_site::Naming::Status;
+            self.cross_site
+                .raise(&self.store, status.agent.as_str(), status.site.as_str(), device, device_site, what)
+                .await;
+        }
         if stored.new_faults > 0 {
             tracing::info!(agent = %status.agent, new_faults = stored.new_faults, "agent reported new faults");
         }

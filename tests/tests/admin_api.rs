@@ -209,10 +209,12 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let (_, devices) = get(&f, "/api/v1/devices", &admin).await;
-    assert_eq!(strings(&devices, "serial"), ["DEV-A9"]);
-    assert_eq!(devices[0]["time_zone"], "Asia/Kolkata", "the site's zone by default");
+    // DEV-A was registered (unconfirmed) by the fixture's punches.
+    assert_eq!(strings(&devices, "serial"), ["DEV-A", "DEV-A9"]);
+    assert_eq!((&devices[0]["confirmed"], &devices[1]["confirmed"]), (&json!(false), &json!(true)));
+    assert_eq!(devices[1]["time_zone"], "Asia/Kolkata", "the site's zone by default");
     let (_, devices) = get(&f, "/api/v1/devices", &admin_b).await;
-    assert!(strings(&devices, "serial").is_empty());
+    assert_eq!(strings(&devices, "serial"), ["DEV-B"], "B's own device only");
 
     // Agent tokens: issued to the admin of the site, they work for ingest until revoked.
     let (s, agent) = post(&f, "/api/v1/agents", &admin, json!({"agent_id": "gate-a", "site_id": "A"})).await;

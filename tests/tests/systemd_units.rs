@@ -43,6 +43,7 @@ fn edge_agent_unit_verifies_cleanly_and_keeps_the_contract() {
         "PrivateTmp=yes",
         "ProtectHome=yes",
         "SupplementaryGroups=dialout",
+        "MemoryMax=",
     ] {
         assert!(text.lines().any(|l| l.starts_with(line)), "edge-agent.service lacks {line}");
     }
@@ -54,9 +55,14 @@ fn central_api_unit_verifies_cleanly_and_keeps_the_contract() {
     let text = unit_text("central-api.service");
     let (ok, printed) = verify(dir.path(), "central-api.service", &text, "central-api");
     assert!(ok && printed.is_empty(), "systemd-analyze verify: {printed}");
-    for line in
-        ["Type=exec", "Restart=on-failure", "StateDirectory=central-api", "ProtectSystem=strict", "NoNewPrivileges=yes"]
-    {
+    for line in [
+        "Type=exec",
+        "Restart=on-failure",
+        "StateDirectory=central-api",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "MemoryMax=",
+    ] {
         assert!(text.lines().any(|l| l.starts_with(line)), "central-api.service lacks {line}");
     }
 }

@@ -10,6 +10,7 @@
 //! not even that it exists) and `403 forbidden` for changes.
 
 pub mod extract;
+pub mod hashing;
 pub mod ratelimit;
 pub mod secrets;
 

@@ -55,9 +55,7 @@ impl From<DecodeError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Store(inner) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", inner.to_string())
-            }
+            AuthError::Store(inner) => crate::http::api::store_error(inner),
             AuthError::BadSite { .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_agent_record", e.to_string())
             }
@@ -71,9 +69,7 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             IngestError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "invalid", m),
-            IngestError::Storage(inner) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", inner.to_string())
-            }
+            IngestError::Storage(inner) => crate::http::api::store_error(inner),
         }
     }
 }

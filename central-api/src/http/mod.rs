@@ -4,6 +4,7 @@
 pub mod agent_inbox;
 pub mod api;
 pub mod error;
+pub mod guard;
 pub mod ingest;
 
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agent/inbox", get(agent_inbox::inbox))
         .merge(api::router())
         .merge(crate::web::router())
+        .layer(axum::middleware::from_fn(guard::hygiene))
         .with_state(state)
 }
 

@@ -183,7 +183,8 @@ impl Store {
         }))
     }
 
-    /// Registers a device on an existing site.
+    /// Registers a device on an existing site. A device registered there automatically (unconfirmed, when an agent
+    /// first named it) takes these settings and is confirmed.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown site, [`StoreError::AlreadyExists`] for a serial already registered.
@@ -191,9 +192,13 @@ impl Store {
         if self.site(&device.site_id).await?.is_none() {
             return Err(StoreError::NotFound { what: "site", id: device.site_id.clone() });
         }
-        on_pool!(self, |pool| sqlx::query(
+        let done = on_pool!(self, |pool| sqlx::query(
             "INSERT INTO devices (serial, site_id, name, model, ip, port, kind, time_zone, direction, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (serial) DO UPDATE SET name = excluded.name, model = excluded.model, ip = excluded.ip, \
+             port = excluded.port, kind = excluded.kind, time_zone = excluded.time_zone, \
+             direction = excluded.direction, confirmed = excluded.confirmed \
+             WHERE devices.confirmed = $11 AND devices.site_id = excluded.site_id"
         )
         .bind(&device.serial)
         .bind(&device.site_id)
@@ -205,10 +210,14 @@ impl Store {
         .bind(&device.time_zone)
         .bind(&device.direction)
         .bind(Utc::now())
+        .bind(false)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))
         .map_err(|e| insert_error(e, "device", &device.serial))?;
+        if done == 0 {
+            return Err(StoreError::AlreadyExists { what: "device", id: device.serial.clone() });
+        }
         Ok(())
     }
 
@@ -240,7 +249,8 @@ impl Store {
         }))
     }
 
-    /// Replaces a device's settings (everything but its serial and site). The device's punches are not touched:
+    /// Replaces a device's settings (everything but its serial and site) and confirms it (an automatically
+    /// registered device stays unconfirmed until an administrator changes it). The device's punches are not touched:
     /// each stored punch keeps the direction and times it was read with.
     ///
     /// # Errors
@@ -253,7 +263,7 @@ impl Store {
         let d = &change.device;
         let done = on_pool!(self, |pool| sqlx::query(
             "UPDATE devices SET name = $2, model = $3, ip = $4, port = $5, kind = $6, time_zone = $7, \
-             direction = $8, status = $9 WHERE serial = $1"
+             direction = $8, status = $9, confirmed = $10 WHERE serial = $1"
         )
         .bind(&d.serial)
         .bind(&d.name)
@@ -264,6 +274,7 @@ impl Store {
         .bind(&d.time_zone)
         .bind(&d.direction)
         .bind(&change.status)
+        .bind(true)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

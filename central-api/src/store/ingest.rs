@@ -14,20 +14,30 @@
 //!
 //! A punch already in `all_logs` (from an earlier delivery, another path, or earlier in the same batch) is counted as
 //! a duplicate. Either the whole batch commits or nothing of it does.
+//!
+//! Before the insert, on both backends, [`super::device_guard`] sorts the punches in the same transaction: a punch
+//! whose device is registered at another site than the batch's goes to the quarantine ([`super::quarantine`]) and
+//! is counted as `quarantined`, never in `all_logs`; a device registered nowhere is registered at the batch's site.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::Utc;
 
-use super::rows::BatchRows;
+use super::device_guard::{self, ForeignDevice};
+use super::quarantine;
+use super::rows::{BatchRows, PunchRow};
 use super::{Store, StoreError};
 
 /// What an insert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Inserted {
     pub new: u32,
     pub duplicates: u32,
+    /// Punches naming another site's device, kept in the quarantine.
+    pub quarantined: u32,
+    /// The other sites' devices the batch named.
+    pub foreign: Vec<ForeignDevice>,
 }
 
 /// Rows per SQLite statement: 18 parameters each stays far below SQLite's 32766-parameter limit.
@@ -86,14 +96,35 @@ impl Store {
     }
 }
 
-fn counts(total: usize, new: u64) -> Result<Inserted, StoreError> {
-    let total = u32::try_from(total).map_err(|_| StoreError::Invalid("batch too large".into()))?;
+/// The counts of a batch: `stored` punches offered to `all_logs` of which `new` were inserted, and `routed`'s
+/// held ones.
+fn counts(stored: usize, new: u64, routed: device_guard::Routed) -> Result<Inserted, StoreError> {
+    let total = u32::try_from(stored).map_err(|_| StoreError::Invalid("batch too large".into()))?;
     let new = u32::try_from(new).map_err(|_| StoreError::Invalid("insert count out of range".into()))?;
-    Ok(Inserted { new, duplicates: total.saturating_sub(new) })
+    let quarantined = u32::try_from(routed.held.len()).map_err(|_| StoreError::Invalid("batch too large".into()))?;
+    Ok(Inserted { new, duplicates: total.saturating_sub(new), quarantined, foreign: routed.foreign })
 }
 
 async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inserted, StoreError> {
-    let n = batch.len();
+    let mut tx = pool.begin().await?;
+    let mut routed = device_guard::route_postgres(&mut tx, batch).await?;
+    let stored = std::mem::take(&mut routed.stored);
+    let new = insert_postgres_rows(&mut tx, batch, &stored).await?;
+    quarantine::insert_held_postgres(&mut tx, batch, &routed.held).await?;
+    tx.commit().await?;
+    counts(stored.len(), new, routed)
+}
+
+/// The one-statement insert of `rows` (of `batch`) into `all_logs`; returns how many were new.
+async fn insert_postgres_rows(
+    tx: &mut sqlx::PgConnection,
+    batch: &BatchRows,
+    rows: &[PunchRow],
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let n = rows.len();
     let mut keys = Vec::with_capacity(n);
     let mut devices = Vec::with_capacity(n);
     let mut pins = Vec::with_capacity(n);
@@ -107,7 +138,7 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
     let mut seqs = Vec::with_capacity(n);
     let mut raw_states = Vec::with_capacity(n);
     let mut raw_verifies = Vec::with_capacity(n);
-    for row in &batch.rows {
+    for row in rows {
         keys.push(row.key.as_bytes().to_vec());
         devices.push(row.device.as_str());
         pins.push(row.pin.as_str());
@@ -122,7 +153,6 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
         raw_states.push(row.raw_state);
         raw_verifies.push(row.raw_verify);
     }
-    let mut tx = pool.begin().await?;
     let (new,): (i64,) = sqlx::query_as(PG_INSERT)
         .bind(keys)
         .bind(devices)
@@ -144,8 +174,7 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
         .bind(raw_verifies)
         .fetch_one(&mut *tx)
         .await?;
-    tx.commit().await?;
-    counts(n, u64::try_from(new).unwrap_or_default())
+    Ok(u64::try_from(new).unwrap_or_default())
 }
 
 /// The SQLite insert for `rows` rows. The full-size statement is built once; sqlx caches the prepared statement per
@@ -179,14 +208,17 @@ fn build_sqlite_insert(rows: usize) -> String {
     sql
 }
 
-/// Inserts one batch's rows inside `tx` (the caller owns the transaction and the dirty marking).
+/// Inserts one batch's rows inside `tx` (the caller owns the transaction and the dirty marking): those of devices
+/// registered at the batch's site (or nowhere) into `all_logs`, the others into the quarantine.
 pub(super) async fn insert_sqlite_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &BatchRows,
 ) -> Result<Inserted, StoreError> {
+    let mut routed = device_guard::route_sqlite(tx, batch).await?;
+    let stored = std::mem::take(&mut routed.stored);
     let received_at = Utc::now();
     let mut new = 0u64;
-    for chunk in batch.rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+    for chunk in stored.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let sql = sqlite_insert_sql(chunk.len());
         let mut query = sqlx::query(&sql);
         for row in chunk {
@@ -213,7 +245,8 @@ pub(super) async fn insert_sqlite_rows(
         // changes() counts the rows this statement inserted, not the ones its conflict clause skipped.
         new += query.execute(&mut **tx).await?.rows_affected();
     }
-    counts(batch.len(), new)
+    quarantine::insert_held_sqlite(tx, batch, &routed.held).await?;
+    counts(stored.len(), new, routed)
 }
 
 /// Marks (PIN, local date) and (PIN, local date - 1) of every punch inserted in `tx` after row id `before`.

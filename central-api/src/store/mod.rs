@@ -14,10 +14,12 @@ pub mod attendance;
 pub mod audit;
 pub mod central_faults;
 pub mod fleet;
+pub mod device_guard;
 pub mod group_commit;
 pub mod ingest;
 pub mod jobs;
 pub mod listing;
+pub mod quarantine;
 pub mod rows;
 pub mod status;
 

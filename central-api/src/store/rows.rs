@@ -1,7 +1,7 @@
 //! A validated batch turned into database rows: the punch key computed, numbers narrowed to what the columns hold,
 //! rows sorted in the unique index's order. No I/O.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use protocol::{PunchBatch, PunchKey};
 
 /// One `all_logs` row before insertion.
@@ -60,8 +60,11 @@ impl BatchRows {
                 key: punch.key(),
                 device: punch.device.as_str().to_owned(),
                 pin: punch.pin.as_str().to_owned(),
-                local_time: punch.local_time,
-                utc_time: punch.utc_time,
+                // A leap second (`23:59:60`, which JSON can carry) is stored as 23:59:59 on both backends, as bincode
+                // (whole seconds since the epoch) already delivers it; PostgreSQL would otherwise roll it into the
+                // next day and SQLite keep `23:59:60` (issue 12).
+                local_time: protocol::time::truncate_to_second(punch.local_time),
+                utc_time: punch.utc_time.with_nanosecond(0).unwrap_or(punch.utc_time),
                 state: i16::from(punch.state.code()),
                 verify: i16::from(punch.verify.code()),
                 work_code: i64::from(punch.work_code),
@@ -135,6 +138,16 @@ mod tests {
         raw.punches[0].punch = raw.punches[0].punch.clone().with_raw_codes(Some(0), Some(4));
         let row = &BatchRows::from_batch(&raw).unwrap().rows[0];
         assert_eq!((row.verify, row.raw_state, row.raw_verify), (1, Some(0), Some(4)), "the device's 4 is kept");
+    }
+
+    #[test]
+    fn a_leap_second_is_stored_as_the_second_before() {
+        let mut input = batch(&[1]);
+        let leap = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap().and_hms_milli_opt(23, 59, 59, 1_000).unwrap();
+        input.punches[0].punch.local_time = leap;
+        let rows = BatchRows::from_batch(&input).unwrap();
+        let expected = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap().and_hms_opt(23, 59, 59).unwrap();
+        assert_eq!(rows.rows[0].local_time, expected);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Agent heartbeats: the latest status per agent, the latest per device, and a history row each time a fault code
 //! appears (it was not present in the previous status of the same agent or device).
+//!
+//! A device entry is kept only for a device registered at the agent's site: one registered nowhere is registered
+//! there (unconfirmed, as a first punch would), one registered at another site is ignored and returned in
+//! [`StatusStored::foreign`] so the ingest service raises the cross-site fault (issue 12).
 
 use std::collections::HashSet;
 
@@ -9,10 +13,26 @@ use protocol::{AgentStatus, Fault};
 use super::{Store, StoreError};
 
 /// What storing a status did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatusStored {
     /// Fault codes that appeared with this status and were appended to the history.
     pub new_faults: usize,
+    /// (serial, its site) of entries ignored because the device is registered at another site.
+    pub foreign: Vec<(String, String)>,
+}
+
+/// Registers a device first seen in a status at the agent's site, unconfirmed.
+const REGISTER: &str = "INSERT INTO devices (serial, site_id, name, kind, time_zone, direction, status, created_at, \
+     confirmed) SELECT $1, site_id, $1, $2, time_zone, 'BOTH', 'active', $3, $4 FROM sites WHERE site_id = $5 \
+     ON CONFLICT (serial) DO NOTHING";
+
+/// The kind a status reports for a device, or `unknown`.
+fn reported_kind(kind: &str) -> &str {
+    if kind.is_empty() || kind.len() > 40 {
+        "unknown"
+    } else {
+        kind
+    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -69,8 +89,30 @@ macro_rules! store_status_in {
         .execute(&mut *tx)
         .await?;
 
+        let mut foreign = Vec::new();
         for device in &status.devices {
             let serial = device.device.as_str();
+            let registered: Option<(String,)> = sqlx::query_as("SELECT site_id FROM devices WHERE serial = $1")
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match registered {
+                Some((other,)) if other != site => {
+                    foreign.push((serial.to_owned(), other));
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    sqlx::query(REGISTER)
+                        .bind(serial)
+                        .bind(reported_kind(&device.kind))
+                        .bind(now)
+                        .bind(false)
+                        .bind(site)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             let previous: Option<(String,)> =
                 sqlx::query_as("SELECT faults_json FROM device_status WHERE device_serial = $1")
                     .bind(serial)
@@ -116,7 +158,7 @@ macro_rules! store_status_in {
             .execute(&mut *tx)
             .await?;
         }
-        StatusStored { new_faults: appeared.len() }
+        StatusStored { new_faults: appeared.len(), foreign }
     }};
 }
 

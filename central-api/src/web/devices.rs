@@ -1,7 +1,8 @@
 //! `GET /devices`: agents and devices of the caller's sites with their latest reported health (last seen, buffer
 //! depth, oldest unacknowledged punch, clock drift, reachability, current faults) and the recent fault history, its
 //! times in the site's zone. An administrator also gets a revoke button per agent and the form that registers one
-//! ([`super::edit::agents`]).
+//! ([`super::edit::agents`]). Devices registered automatically are marked unconfirmed, and the punches held in the
+//! quarantine (another site's agent naming the device) are listed to both sites (decided through the API).
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use super::edit::agents::{new_agent_form, revoke_button};
 use super::error::WebError;
 use super::layout::page;
 use crate::http::AppState;
+use crate::store::quarantine::QuarantineFilter;
 
 /// Fault history rows shown.
 const FAULT_HISTORY: i64 = 50;
@@ -58,6 +60,8 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
     let agents = state.store.agent_health(scope).await?;
     let devices = state.store.device_health(scope).await?;
     let history = state.store.recent_faults(scope, FAULT_HISTORY).await?;
+    let held = QuarantineFilter { status: Some("held"), limit: FAULT_HISTORY, ..QuarantineFilter::default() };
+    let held = state.store.list_quarantine(scope, &held).await?;
     let sites = state.store.list_sites(scope).await?;
     let zones: HashMap<String, String> = sites.iter().map(|s| (s.site_id.clone(), s.time_zone.clone())).collect();
     let now = Utc::now();
@@ -98,7 +102,10 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                 } }
                 tbody { @for d in &devices {
                     tr data-device=(d.serial) data-site=(d.site_id) {
-                        th scope="row" { (d.serial) }
+                        th scope="row" {
+                            (d.serial)
+                            @if !d.confirmed { " " span.bad data-testid="unconfirmed" { "(unconfirmed)" } }
+                        }
                         td { (d.name) } td { (d.site_id) } td { (d.kind) } td { (d.time_zone) }
                         td { @match d.reachable {
                             Some(true) => span.ok { "✓ yes" },
@@ -115,6 +122,25 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                         } }
                         td { (ago(d.received_at, now)) @if let Some(agent) = &d.agent_id { " by " (agent) } }
                         td { (faults(d.faults_json.as_deref())) }
+                    }
+                } }
+            } }
+        }
+        h2 { "Quarantined punches" }
+        @if held.is_empty() { p { "No punch held." } } @else {
+            p { "Punches an agent sent naming a device registered at another site. Release them (after moving the \
+                 device) or discard them with " code { "POST /api/v1/quarantine/release" } " or "
+                code { "/discard" } "." }
+            div.table-wrap { table data-testid="quarantine" {
+                thead { tr {
+                    th scope="col" { "Id" } th scope="col" { "Sent by" } th scope="col" { "Device" }
+                    th scope="col" { "PIN" } th scope="col" { "Local time" } th scope="col" { "Reason" }
+                } }
+                tbody { @for q in &held {
+                    tr data-quarantine=(q.id) {
+                        td { (q.id) } td { (q.agent_id) " (site " (q.site_id) ")" }
+                        td { (q.device_serial) " (site " (q.device_site_id) ")" } td { (q.pin) }
+                        td { (q.local_time.format("%Y-%m-%d %H:%M:%S")) } td { (q.reason) }
                     }
                 } }
             } }

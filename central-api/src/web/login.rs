@@ -116,6 +116,15 @@ pub async fn login_submit(
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
             response
         }
+        Err(LoginRefused::Busy(wait)) => {
+            let message =
+                format!("The server is busy checking other logins. Try again in {} s.", wait.as_secs().max(1));
+            let mut response =
+                (StatusCode::SERVICE_UNAVAILABLE, login_form(&form.username, &form.next, Some(&message), None))
+                    .into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            response
+        }
         Err(LoginRefused::Error(e)) if e.status.is_client_error() => {
             let message = if e.status == StatusCode::UNAUTHORIZED {
                 "Unknown user or wrong password.".to_owned()

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod ingest;
 pub mod latency;
 pub mod sql_backlog;
+pub mod login_storm;
 pub mod zk_read;
 
 /// One named benchmark.
@@ -31,6 +32,7 @@ pub const ALL: &[Bench] = &[
     buffer::IDLE,
     sql_backlog::BENCH,
     backup::BENCH,
+    login_storm::BENCH,
 ];
 
 /// The benchmark called `name`.

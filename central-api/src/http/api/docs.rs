@@ -113,7 +113,9 @@ impl Modify for CommonErrors {
 
 /// The generated document.
 pub fn document() -> Document {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::quarantine::QuarantineDoc::openapi());
+    doc
 }
 
 /// `GET /api/openapi.json`.

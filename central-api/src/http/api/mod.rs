@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod jobs;
 pub mod local_time;
 pub mod people;
+pub mod quarantine;
 pub mod reports;
 pub mod requests;
 pub mod session;
@@ -95,6 +96,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/restores", post(backups::create_restore))
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
+        .merge(quarantine::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -106,18 +108,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                ))
+            }
+            Err(e) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.body_text())),
+        };
+        // A NUL character is valid JSON (`\u0000`) but no text column takes it: refuse it naming the field.
+        if bytes.windows(6).any(|w| w == b"\\u0000") {
+            if let Some(field) = serde_json::from_slice(&bytes).ok().as_ref().and_then(super::guard::nul_field) {
+                return Err(invalid(&field, "contains a NUL character (\\u0000), which is not accepted"));
+            }
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(invalid_body(e.body_text())),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(invalid_body(e.body_text())),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body is larger than {MAX_BODY} bytes"),
-            )),
-            Err(e) => Err(ApiError::new(e.status(), "invalid", e.body_text())),
+            Err(e) => Err(ApiError::new(e.status(), super::guard::code_of(e.status()), e.body_text())),
         }
     }
+}
+
+/// Whether the request says its body is JSON (`application/json`, or a `+json` type).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// `400 invalid` for a body serde refused; the message starts with the field serde names (its prefix about the
@@ -154,18 +184,33 @@ pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// Maps a store error to its answer.
+/// Maps a store error to its answer. The database's own text never reaches the client (it is logged): a value
+/// PostgreSQL cannot store (a NUL character) is `400`, a missing referenced record `400`, anything else `503`.
 pub fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
         StoreError::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string()),
         StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
-        StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("a referenced record does not exist: {}", db.message()),
-        ),
-        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", other.to_string()),
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+            tracing::info!(error = %db, "refused: foreign key");
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid", "a referenced record does not exist")
+        }
+        StoreError::Database(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+            tracing::info!(error = %db, "refused: a value the database cannot store");
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "a text value contains a character that cannot be stored (a NUL character)",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "storage failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the database is unavailable or failed; try again later",
+            )
+        }
     }
 }
 

@@ -1,14 +1,14 @@
 //! Login, logout, who am I, and administrators' API tokens.
 //!
-//! `POST /api/v1/login` checks the argon2id hash (off the async workers), refuses with 429 once a (username, client
-//! address) pair failed [`MAX_FAILURES`](crate::access::ratelimit::MAX_FAILURES) times within a minute, and on
-//! success sets the session cookie (HttpOnly, SameSite=Strict, Path=/) and returns the CSRF token the pages send back
+//! `POST /api/v1/login` counts the attempt with the limiter before checking the argon2id hash on the bounded pool of
+//! password checks, refuses with 429 once a username, an address or the whole service used its budget of failures
+//! within a minute ([`crate::access::ratelimit`]), with 503 when every password check is in use (both with
+//! `Retry-After`), and on success sets the session cookie (HttpOnly, SameSite=Strict, Path=/) and returns the CSRF token the pages send back
 //! in `X-CSRF-Token`.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use super::{store_error, text, Body};
 use crate::access::extract::SESSION_COOKIE;
+use crate::access::hashing::{Busy, PasswordChecks};
 use crate::access::{secrets, Caller, Role, Via};
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -66,7 +67,8 @@ fn bad_login() -> ApiError {
 
 /// Logs in and starts a web session.
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, tag = "access",
-    responses((status = 200, body = Me), (status = 401), (status = 429)))]
+    responses((status = 200, body = Me), (status = 400), (status = 401), (status = 413), (status = 415),
+        (status = 429), (status = 503)))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -75,6 +77,7 @@ pub async fn login(
     let started = match start_session(&state, &req.username, &req.password, peer.ip()).await {
         Ok(started) => started,
         Err(LoginRefused::Blocked(wait)) => return Ok(too_many_attempts(&req.username, wait)),
+        Err(LoginRefused::Busy(wait)) => return Ok(busy(wait)),
         Err(LoginRefused::Error(e)) => return Err(e),
     };
     let mut response = Json(started.me).into_response();
@@ -88,10 +91,15 @@ pub struct StartedSession {
     pub me: Me,
 }
 
+/// How long a client is asked to wait when every password check is in use.
+pub const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a login did not start a session.
 pub enum LoginRefused {
-    /// Too many failures for this (username, address): wait this long.
+    /// Too many failed attempts for this username, from this address, or in all: wait this long.
     Blocked(std::time::Duration),
+    /// Every password check is in use: wait this long (answered 503).
+    Busy(std::time::Duration),
     /// Bad input, wrong credentials (401) or storage.
     Error(ApiError),
 }
@@ -114,12 +122,25 @@ pub fn too_many_attempts(username: &str, wait: std::time::Duration) -> Response 
     response
 }
 
-/// What both logins (`POST /api/v1/login` and the web form) do: check the rate limiter and the argon2id hash (off
-/// the async workers), record the outcome, and store a new session.
+/// The `503` answer when every password check is in use, with `Retry-After`. Logged at debug level only: under a
+/// storm of logins there is one per refused request.
+pub fn busy(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    tracing::debug!("login refused: every password check is in use");
+    let body =
+        serde_json::json!({ "code": "busy", "message": format!("every password check is in use; retry in {secs} s") });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// What both logins (`POST /api/v1/login` and the web form) do: reserve the attempt with the rate limiter (counted
+/// before the hash, per username, per address and in all), check the argon2id hash on the bounded pool of
+/// [`PasswordChecks`] (an unknown username costs the same), settle the attempt, and store a new session.
 ///
 /// # Errors
-/// [`LoginRefused::Blocked`] past the limiter's budget, `400` for blank or oversized fields, `401` for an unknown
-/// administrator or a wrong password, `503` on storage.
+/// [`LoginRefused::Blocked`] past the limiter's budget, [`LoginRefused::Busy`] when every password check is in use,
+/// `400` for blank or oversized fields, `401` for an unknown administrator or a wrong password, `503` on storage.
 pub async fn start_session(
     state: &AppState,
     username: &str,
@@ -128,26 +149,27 @@ pub async fn start_session(
 ) -> Result<StartedSession, LoginRefused> {
     text("username", username, 100)?;
     text("password", password, 1000)?;
-    if let Some(wait) = state.limiter.blocked(username, ip, Instant::now()) {
-        return Err(LoginRefused::Blocked(wait));
-    }
-    let admin = state.store.admin(username).await.map_err(store_error)?;
+    let attempt = state.limiter.begin(username, ip, Instant::now()).map_err(|(_, wait)| LoginRefused::Blocked(wait))?;
+    let admin = match state.store.admin(username).await {
+        Ok(admin) => admin,
+        Err(e) => {
+            attempt.not_checked();
+            return Err(store_error(e).into());
+        }
+    };
     let hash = admin.as_ref().map(|a| a.password_hash.clone());
-    let password = password.to_owned();
-    // argon2 is deliberately slow; keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || {
-        hash.and_then(|h| {
-            PasswordHash::new(&h).ok().map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-        })
-        .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false);
+    let ok = match PasswordChecks::shared().verify(hash, password).await {
+        Ok(ok) => ok,
+        Err(Busy) => {
+            attempt.not_checked();
+            return Err(LoginRefused::Busy(BUSY_RETRY));
+        }
+    };
     let Some(admin) = admin.filter(|_| ok) else {
-        state.limiter.failed(username, ip, Instant::now());
+        attempt.failed();
         return Err(bad_login().into());
     };
-    state.limiter.succeeded(username, ip);
+    attempt.succeeded();
     let role = Role::parse(&admin.role).map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))?;
     let secret = secrets::random_hex(32);
     let csrf = secrets::random_hex(32);

@@ -38,6 +38,8 @@ pub struct DeviceHealth {
     pub name: String,
     pub kind: String,
     pub time_zone: String,
+    /// `false`: registered automatically when first named by an agent, not yet reviewed.
+    pub confirmed: bool,
     pub agent_id: Option<String>,
     pub reachable: Option<bool>,
     pub last_success: Option<DateTime<Utc>>,
@@ -188,8 +190,8 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn device_health(&self, scope: Option<&str>) -> Result<Vec<DeviceHealth>, StoreError> {
         let rows = on_reader!(self, |pool| sqlx::query_as::<_, DeviceHealthRow>(concat!(
-            "SELECT d.serial, d.site_id, d.name, d.kind, d.time_zone, s.agent_id, s.reachable, s.last_success, \
-             s.record_count, s.clock_drift_secs, s.faults_json, s.received_at FROM devices d \
+            "SELECT d.serial, d.site_id, d.name, d.kind, d.time_zone, d.confirmed, s.agent_id, s.reachable, \
+             s.last_success, s.record_count, s.clock_drift_secs, s.faults_json, s.received_at FROM devices d \
              LEFT JOIN device_status s ON s.device_serial = d.serial WHERE ",
             scoped!("d.site_id", "1"),
             " ORDER BY d.serial"
@@ -200,7 +202,8 @@ impl Store {
         Ok(rows.into_iter().map(DeviceHealthRow::into_health).collect())
     }
 
-    /// The `limit` latest faults that appeared on agents (or their devices) in scope, newest first.
+    /// The `limit` latest faults that appeared on agents (or their devices) in scope, newest first; a fault about
+    /// another site (`other_site_id`, e.g. an agent naming that site's device) is in that site's scope too.
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -208,9 +211,11 @@ impl Store {
         type Row = (String, String, Option<String>, String, String, DateTime<Utc>);
         let rows: Vec<Row> = on_reader!(self, |pool| sqlx::query_as(concat!(
             "SELECT f.agent_id, a.site_id, f.device_serial, f.code, f.message, f.since FROM fault_history f \
-             JOIN agents a ON a.agent_id = f.agent_id WHERE ",
+             JOIN agents a ON a.agent_id = f.agent_id WHERE (",
             scoped!("a.site_id", "1"),
-            " ORDER BY f.id DESC LIMIT $2"
+            " OR ",
+            scoped!("f.other_site_id", "1"),
+            ") ORDER BY f.id DESC LIMIT $2"
         ))
         .bind(scope)
         .bind(limit)
@@ -281,6 +286,7 @@ struct DeviceHealthRow {
     name: String,
     kind: String,
     time_zone: String,
+    confirmed: bool,
     agent_id: Option<String>,
     reachable: Option<bool>,
     last_success: Option<DateTime<Utc>>,
@@ -298,6 +304,7 @@ impl DeviceHealthRow {
             name: self.name,
             kind: self.kind,
             time_zone: self.time_zone,
+            confirmed: self.confirmed,
             agent_id: self.agent_id,
             reachable: self.reachable,
             last_success: self.last_success,

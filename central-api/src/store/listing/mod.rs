@@ -55,6 +55,9 @@ pub struct DeviceInfo {
     pub kind: String,
     pub time_zone: String,
     pub direction: String,
+    /// `false` for a device registered automatically when an agent of its site first named it; an administrator
+    /// confirms it by changing it (`PUT /api/v1/devices/{serial}`).
+    pub confirmed: bool,
 }
 
 /// One raw punch of AllLogs.
@@ -158,9 +161,9 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn list_devices(&self, scope: Option<&str>, site: Option<&str>) -> Result<Vec<DeviceInfo>, StoreError> {
-        type Row = (String, String, String, Option<String>, String, String, String);
+        type Row = (String, String, String, Option<String>, String, String, String, bool);
         let rows: Vec<Row> = on_reader!(self, |pool| sqlx::query_as(concat!(
-            "SELECT serial, site_id, name, model, kind, time_zone, direction FROM devices WHERE ",
+            "SELECT serial, site_id, name, model, kind, time_zone, direction, confirmed FROM devices WHERE ",
             scoped!("site_id", "1"),
             " AND ($2 IS NULL OR site_id = $2) ORDER BY serial"
         ))
@@ -170,7 +173,7 @@ impl Store {
         .await)?;
         Ok(rows
             .into_iter()
-            .map(|(serial, site_id, name, model, kind, time_zone, direction)| DeviceInfo {
+            .map(|(serial, site_id, name, model, kind, time_zone, direction, confirmed)| DeviceInfo {
                 serial,
                 site_id,
                 name,
@@ -178,6 +181,7 @@ impl Store {
                 kind,
                 time_zone,
                 direction,
+                confirmed,
             })
             .collect())
     }
