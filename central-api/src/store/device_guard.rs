@@ -192,6 +192,8 @@ mod tests {
             source: "zk-pull",
             direction: "IN",
             agent_seq: i64::from(minute),
+            raw_state: None,
+            raw_verify: None,
         }
     }
 
