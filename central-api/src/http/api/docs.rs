@@ -63,7 +63,9 @@ impl Modify for Security {
 
 /// The generated document.
 pub fn document() -> Document {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::fleet::FleetDoc::openapi());
+    doc
 }
 
 /// `GET /api/openapi.json`.

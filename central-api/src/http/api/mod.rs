@@ -7,6 +7,7 @@ pub mod attendance;
 pub mod audit;
 pub mod docs;
 pub mod exceptions;
+pub mod fleet;
 pub mod jobs;
 pub mod people;
 pub mod reports;
@@ -74,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/api/v1/audit", get(audit::list_audit))
+        .merge(fleet::router())
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
         .layer(DefaultBodyLimit::max(MAX_BODY))
