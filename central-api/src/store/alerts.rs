@@ -146,6 +146,8 @@ pub enum DeliveryOutcome {
     Failed(String),
 }
 
+/// condition_since, raised_at, raised_event_id, message of a state being cleared.
+type ClearedState = (DateTime<Utc>, Option<DateTime<Utc>>, Option<i64>, String);
 type EventRow = (i64, i64, String, String, String, String, String, DateTime<Utc>, DateTime<Utc>, bool);
 const EVENT_COLUMNS: &str = "id, rule_id, site_id, kind, subject, event, message, since, at, suppressed";
 
@@ -423,7 +425,7 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin().await?;
         let cleared = on_tx!(&mut tx, |conn| {
-            let state: Option<(DateTime<Utc>, Option<DateTime<Utc>>, Option<i64>, String)> = sqlx::query_as(
+            let state: Option<ClearedState> = sqlx::query_as(
                 "DELETE FROM alert_states WHERE rule_id = $1 AND subject = $2 \
                  RETURNING condition_since, raised_at, raised_event_id, message",
             )
@@ -597,8 +599,9 @@ impl Store {
             DeliveryOutcome::Retry(e, at) => ("pending", Some(e.as_str()), *at, None),
             DeliveryOutcome::Failed(e) => ("failed", Some(e.as_str()), now, None),
         };
-        on_pool!(self, |pool| sqlx::query(
-            "UPDATE alert_deliveries SET state = $3, last_error = $4, next_attempt_at = $5, sent_at = $6, \
+        on_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE alert_deliveries SET state = $3, last_error = COALESCE($4, last_error), next_attempt_at = $5, sent_at = $6, \
              claimed_until = NULL WHERE id = $1 AND attempts = $2 AND state = 'sending'"
         )
         .bind(id)
@@ -609,7 +612,8 @@ impl Store {
         .bind(sent_at)
         .execute(pool)
         .await
-        .map(|_| ()))?;
+        .map(|_| ())
+        })?;
         Ok(())
     }
 }

@@ -186,17 +186,20 @@ impl Store {
         scope: Option<&str>,
         site: Option<&str>,
     ) -> Result<Vec<AgentInventory>, StoreError> {
-        let rows: Vec<AgentRow> = on_reader!(self, |pool| sqlx::query_as(concat!(
+        let rows: Vec<AgentRow> =
+            on_reader!(self, |pool| {
+                sqlx::query_as(
             "SELECT a.agent_id, a.site_id, a.created_at, a.revoked_at, s.received_at, s.agent_version, s.hostname, \
              s.uptime_secs, s.reported_config_version, s.buffer_depth, s.oldest_unacked_age_secs, s.dead_letters, \
              s.faults_json FROM agents a LEFT JOIN agent_status s ON s.agent_id = a.agent_id \
              WHERE ($1 IS NULL OR a.site_id IN (SELECT site_id FROM admin_sites WHERE username = $1)) \
              AND ($2 IS NULL OR a.site_id = $2) ORDER BY a.agent_id"
-        ))
+        )
         .bind(scope)
         .bind(site)
         .fetch_all(pool)
-        .await)?;
+        .await
+            })?;
         Ok(rows
             .into_iter()
             .map(|r| AgentInventory {
