@@ -186,9 +186,8 @@ impl Store {
         scope: Option<&str>,
         site: Option<&str>,
     ) -> Result<Vec<AgentInventory>, StoreError> {
-        let rows: Vec<AgentRow> =
-            on_reader!(self, |pool| {
-                sqlx::query_as(
+        let rows: Vec<AgentRow> = on_reader!(self, |pool| {
+            sqlx::query_as(
             "SELECT a.agent_id, a.site_id, a.created_at, a.revoked_at, s.received_at, s.agent_version, s.hostname, \
              s.uptime_secs, s.reported_config_version, s.buffer_depth, s.oldest_unacked_age_secs, s.dead_letters, \
              s.faults_json FROM agents a LEFT JOIN agent_status s ON s.agent_id = a.agent_id \
@@ -199,7 +198,7 @@ impl Store {
         .bind(site)
         .fetch_all(pool)
         .await
-            })?;
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| AgentInventory {
