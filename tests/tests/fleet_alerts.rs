@@ -13,8 +13,9 @@ use system_tests::admin::{strings, AdminFixture, Auth};
 use system_tests::alert_sinks::{signature_ok, SmtpSink, WebhookSink};
 use system_tests::central::Backend;
 use system_tests::on_both_backends;
+use system_tests::web_client::Web;
 
-on_both_backends!(inventory_and_history_by_site_and_role, alerts_by_webhook_and_email);
+on_both_backends!(inventory_and_history_by_site_and_role, alerts_by_webhook_and_email, pages_and_live_status_events);
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -330,5 +331,93 @@ async fn alerts_by_webhook_and_email(backend: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, events) = call(&f, Method::GET, "/api/v1/alert-events", &root, None).await;
     assert_eq!(events.as_array().unwrap().len(), 6);
+    f.cleanup().await;
+}
+
+/// Opens `/inventory/events` with `username`'s session; returns the stream of `status` events' JSON.
+async fn status_stream(f: &AdminFixture, username: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let (Auth::Session { cookie, .. }, _) = f.login(username, system_tests::admin::PASSWORD).await.unwrap() else {
+        panic!("a session")
+    };
+    let mut response = f
+        .http
+        .get(format!("{}/inventory/events", f.central.url))
+        .header("cookie", format!("ac_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buffer = String::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if block.lines().any(|l| l == "event: status") {
+                    let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                    if let Ok(v) = serde_json::from_str::<Value>(&data) {
+                        let _ = tx.send(v);
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn pages_and_live_status_events(backend: Backend) {
+    let f = AdminFixture::new(backend).await.unwrap();
+    let root = f.token("root").await.unwrap();
+    let token_a = agent(&f, &root, "gate-A", "A").await;
+    let token_b = agent(&f, &root, "gate-B", "B").await;
+    post_status(&f, &token_a, &status("gate-A", "A", vec![device("DEV-A1", true)])).await;
+    post_status(&f, &token_b, &status("gate-B", "B", vec![device("DEV-B1", true)])).await;
+
+    // The pages show each caller its sites only.
+    for (user, mine, theirs) in
+        [("adminA", "DEV-A1", "DEV-B1"), ("viewerA", "DEV-A1", "DEV-B1"), ("adminB", "DEV-B1", "DEV-A1")]
+    {
+        let web = Web::login(&f, user).await;
+        let page = web.get("/inventory").await;
+        assert_eq!(page.status, StatusCode::OK, "{user}");
+        assert!(page.body.contains(&format!("data-device=\"{mine}\"")), "{user} sees {mine}");
+        assert!(!page.body.contains(theirs), "{user} does not see {theirs}");
+        assert!(page.body.contains("gate-A-pc") == (mine == "DEV-A1"), "{user}: the agent's host");
+        assert!(page.body.contains("data-status-source=\"/inventory/events\""));
+        let alerts = web.get("/alerts").await;
+        assert_eq!(alerts.status, StatusCode::OK, "{user}");
+        let devices = web.get("/devices").await;
+        assert!(
+            devices.body.contains("data-status-source=\"/inventory/events\"")
+                && devices.body.contains("/static/fleet.js")
+        );
+    }
+    let script = f.http.get(format!("{}/static/fleet.js", f.central.url)).send().await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.text().await.unwrap().contains("addEventListener(\"status\""));
+
+    // Live: a change of state reaches the streams of the callers who see its site, and only theirs.
+    let mut stream_a = status_stream(&f, "viewerA").await;
+    let mut stream_b = status_stream(&f, "adminB").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    post_status(&f, &token_b, &status("gate-B", "B", vec![device("DEV-B1", false)])).await;
+    post_status(&f, &token_a, &status("gate-A", "A", vec![device("DEV-A1", false)])).await;
+    let mut seen_a = Vec::new();
+    while !seen_a.iter().any(|e: &Value| e["change"] == "fault_raised") {
+        let event = tokio::time::timeout(WAIT, stream_a.recv()).await.expect("a status event").expect("the stream");
+        assert_eq!(event["device_serial"], "DEV-A1", "viewerA sees only site A: {event}");
+        assert_eq!(event["reachable"], false, "{event}");
+        seen_a.push(event);
+    }
+    assert_eq!(seen_a[0]["change"], "unreachable");
+    assert_eq!(seen_a[1]["faults"][0]["code"], "device_unreachable");
+    let event = tokio::time::timeout(WAIT, stream_b.recv()).await.expect("a status event").expect("the stream");
+    assert_eq!((&event["device_serial"], &event["change"]), (&json!("DEV-B1"), &json!("unreachable")));
+    // Without a session the stream is refused (a redirect to the login page).
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let refused = anonymous.get(format!("{}/inventory/events", f.central.url)).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
     f.cleanup().await;
 }
