@@ -120,6 +120,27 @@ ensure_schemathesis() {
     export SCHEMATHESIS_BIN="$venv/bin/st"
 }
 
+# aiosmtpd 1.4.6 from PyPI in a virtualenv under target/, the SMTP server the alert tests send e-mail to
+# (tests/smtp/sink.py). Exports SMTP_SINK_PYTHON.
+ensure_smtp_sink() {
+    local venv="${SMTP_SINK_VENV:-$PWD/target/smtp-venv}"
+    if [ -x "$venv/bin/python" ] \
+        && "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("aiosmtpd") != "1.4.6")' 2>/dev/null; then
+        echo "==> aiosmtpd 1.4.6 is ready in $venv"
+    else
+        command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+        echo "==> creating $venv with aiosmtpd==1.4.6"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            apt_install python3-venv
+            python3 -m venv "$venv" || die "python3 -m venv failed; the alert tests need a virtualenv for aiosmtpd"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' \
+            || die "pip install aiosmtpd==1.4.6 failed; the alert tests need it (PyPI must be reachable)"
+    fi
+    export SMTP_SINK_PYTHON="$venv/bin/python"
+}
+
 # Debian's Chromium and ChromeDriver for the real-browser dashboard test (tests/tests/dashboard_browser.rs drives
 # /usr/bin/chromium through /usr/bin/chromedriver). Installed when either is missing; a failure stops the run.
 ensure_chromium() {

@@ -162,6 +162,10 @@ impl Application {
             let store = self.state.store.clone();
             attendance_tasks.push(tokio::spawn(crate::jobs::runner::run(store, self.config.clone(), token.clone())));
         }
+        if self.config.alerts.enabled {
+            let (store, alerts) = (self.state.store.clone(), self.config.alerts.clone());
+            attendance_tasks.push(tokio::spawn(crate::alerts::run(store, alerts, token.clone())));
+        }
         if self.attendance.scheduler {
             let store = self.state.store.clone();
             attendance_tasks.push(tokio::spawn(schedule::run_scheduler(store, self.attendance.clone(), token.clone())));

@@ -56,6 +56,8 @@ pub struct Config {
     pub attendance: AttendanceConfig,
     /// The tracked-job runner run by `serve`.
     pub jobs: crate::jobs::JobsConfig,
+    /// Alert rules evaluated and notified by `serve` (`[alerts]`, `[alerts.smtp]`).
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// The attendance job layer inside `serve`: the incremental worker and the scheduled jobs.
@@ -121,6 +123,7 @@ impl Default for Config {
             mqtt: None,
             attendance: AttendanceConfig::default(),
             jobs: crate::jobs::JobsConfig::default(),
+            alerts: crate::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -283,6 +286,7 @@ impl Config {
         }
         self.attendance.sandwich_time()?;
         self.jobs.check()?;
+        self.alerts.check()?;
         if !(1..=400).contains(&self.attendance.backfill_days) {
             return Err("attendance.backfill_days must be between 1 and 400".into());
         }

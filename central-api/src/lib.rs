@@ -2,6 +2,7 @@
 //! their status. `main.rs` parses the command line; everything else lives in these modules.
 
 pub mod access;
+pub mod alerts;
 pub mod app;
 pub mod attendance;
 pub mod audit;

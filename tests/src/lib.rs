@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod adms_sim;
+pub mod alert_sinks;
 pub mod attendance;
 pub mod backup;
 pub mod bench;

@@ -10,13 +10,16 @@
 
 pub mod access;
 pub mod admin;
+pub mod alerts;
 pub mod attendance;
 pub mod audit;
 pub mod central_faults;
 pub mod fleet;
 pub mod device_guard;
 pub mod group_commit;
+pub mod history;
 pub mod ingest;
+pub mod inventory;
 pub mod jobs;
 pub mod listing;
 pub mod quarantine;

@@ -58,6 +58,8 @@ macro_rules! store_status_in {
         let site = status.site.as_str();
         // (device serial or None for the agent itself, fault) for every fault code not present last time.
         let mut appeared: Vec<(Option<&str>, &Fault)> = Vec::new();
+        // The history of changes (issue 17) compares with the rows this status is about to replace.
+        let fleet_changes = super::history::record_changes_in!(tx, status, now);
 
         let previous: Option<(String,)> = sqlx::query_as("SELECT faults_json FROM agent_status WHERE agent_id = $1")
             .bind(agent)
@@ -144,6 +146,7 @@ macro_rules! store_status_in {
             .await?;
         }
 
+        super::history::store_inventory_in!(tx, status, &fleet_changes);
         for (device, fault) in &appeared {
             sqlx::query(
                 "INSERT INTO fault_history (agent_id, device_serial, code, message, since, recorded_at) \

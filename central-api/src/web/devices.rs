@@ -93,7 +93,7 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
         (new_agent_form(&ctx, &sites))
         h2 { "Devices" }
         @if devices.is_empty() { p { "No device yet." } } @else {
-            div.table-wrap { table data-testid="devices" {
+            div.table-wrap { table data-testid="devices" data-status-source="/inventory/events" {
                 thead { tr {
                     th scope="col" { "Serial" } th scope="col" { "Name" } th scope="col" { "Site" }
                     th scope="col" { "Kind" } th scope="col" { "Zone" } th scope="col" { "Reachable" }
@@ -107,11 +107,7 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                             @if !d.confirmed { " " span.bad data-testid="unconfirmed" { "(unconfirmed)" } }
                         }
                         td { (d.name) } td { (d.site_id) } td { (d.kind) } td { (d.time_zone) }
-                        td { @match d.reachable {
-                            Some(true) => span.ok { "✓ yes" },
-                            Some(false) => span.bad { "✗ no" },
-                            None => span.muted { "unknown" },
-                        } }
+                        td data-field="reachable" { (super::fleet::reachable_cell(d.reachable)) }
                         td { (ago(d.last_success, now)) }
                         td { @if let Some(n) = d.record_count { (n) } @else { "—" } }
                         td { @match d.clock_drift_secs {
@@ -121,10 +117,12 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                             None => "—",
                         } }
                         td { (ago(d.received_at, now)) @if let Some(agent) = &d.agent_id { " by " (agent) } }
-                        td { (faults(d.faults_json.as_deref())) }
+                        td data-field="faults" { (faults(d.faults_json.as_deref())) }
                     }
                 } }
             } }
+            // Rows update live from the state changes (issue 17).
+            script src="/static/fleet.js" defer {}
         }
         h2 { "Quarantined punches" }
         @if held.is_empty() { p { "No punch held." } } @else {

@@ -24,6 +24,8 @@ pub const NAV: &[(&str, &str)] = &[
     ("/reports", "Reports"),
     ("/live", "Live"),
     ("/devices", "Devices"),
+    ("/inventory", "Inventory"),
+    ("/alerts", "Alerts"),
     ("/manual-logs", "Manual punches"),
     ("/employees", "Employees"),
     ("/shifts", "Shifts"),

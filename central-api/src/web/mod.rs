@@ -17,6 +17,7 @@ pub mod day;
 pub mod devices;
 pub mod edit;
 pub mod error;
+pub mod fleet;
 pub mod jobs;
 pub mod layout;
 pub mod live;
@@ -49,6 +50,9 @@ pub fn router() -> Router<AppState> {
         .route("/devices", get(devices::devices_page))
         .route("/live", get(live::live_page))
         .route("/live/events", get(live::live_events))
+        .route("/inventory", get(fleet::inventory_page))
+        .route("/inventory/events", get(fleet::status_events))
+        .route("/alerts", get(fleet::alerts_page))
         .route("/jobs", get(jobs::list).post(jobs::create))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/audit", get(audit::audit_page))
@@ -58,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .layer(middleware::from_fn(clear_shown_flash))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/static/fleet.js", get(fleet::fleet_js))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

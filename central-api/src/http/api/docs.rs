@@ -115,6 +115,7 @@ impl Modify for CommonErrors {
 pub fn document() -> Document {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::quarantine::QuarantineDoc::openapi());
+    doc.merge(super::inventory::FleetDoc::openapi());
     doc
 }
 

@@ -9,6 +9,7 @@ pub mod backups;
 pub mod docs;
 pub mod exceptions;
 pub mod fleet;
+pub mod inventory;
 pub mod jobs;
 pub mod local_time;
 pub mod people;
@@ -94,6 +95,7 @@ pub fn router() -> Router<AppState> {
             get(backups::download_backup).put(backups::upload_backup).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/restores", post(backups::create_restore))
+        .merge(inventory::router())
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::docs_page))
         .merge(quarantine::router())
