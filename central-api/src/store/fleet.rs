@@ -452,9 +452,8 @@ impl Store {
     pub async fn create_command(&self, command: &NewCommand) -> Result<i64, StoreError> {
         let json = serde_json::to_string(&command.action)
             .map_err(|e| StoreError::Invalid(format!("cannot serialise the command: {e}")))?;
-        let id: (i64,) =
-            on_pool!(self, |pool| {
-                sqlx::query_as(
+        let id: (i64,) = on_pool!(self, |pool| {
+            sqlx::query_as(
             "INSERT INTO agent_commands (agent_id, site_id, device_serial, action, action_json, state, created_at, \
              created_by, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) RETURNING id"
         )
@@ -468,7 +467,7 @@ impl Store {
         .bind(command.expires_at)
         .fetch_one(pool)
         .await
-            })?;
+        })?;
         Ok(id.0)
     }
 

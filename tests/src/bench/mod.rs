@@ -7,8 +7,8 @@ pub mod drain_central;
 pub mod engine;
 pub mod ingest;
 pub mod latency;
-pub mod sql_backlog;
 pub mod login_storm;
+pub mod sql_backlog;
 pub mod zk_read;
 
 /// One named benchmark.
