@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub const ENV_PREFIX: &str = "CENTRAL_API_";
 /// Environment variable naming the configuration file (the same as `--config`); not a configuration key.
 pub const CONFIG_FILE_ENV: &str = "CENTRAL_API_CONFIG";
+/// Variables with the prefix that belong to the command line, not to the configuration.
+pub const CLI_ENV: [&str; 2] = [CONFIG_FILE_ENV, "CENTRAL_API_LOG_FORMAT"];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +247,7 @@ impl Config {
         env.sort();
         let explicit_db = env.iter().any(|(k, _)| k == "CENTRAL_API_DATABASE_URL");
         for (name, value) in &env {
-            if name == CONFIG_FILE_ENV {
+            if CLI_ENV.contains(&name.as_str()) {
                 continue;
             }
             let path: Vec<String> = if let Some(rest) = name.strip_prefix(ENV_PREFIX) {

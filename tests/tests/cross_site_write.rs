@@ -88,7 +88,7 @@ async fn another_sites_agent_cannot_write_its_attendance(backend: Backend) {
         call(&f, Method::POST, "/api/v1/agents", &admin_b, Some(json!({"agent_id": "gate-b", "site_id": "B"}))).await;
     let token_b = token(&agent);
     for serial in ["GATE-B", "GATE-B2"] {
-        let device = json!({"serial": serial, "site_id": "B", "name": "Gate", "kind": "zk-tcp"});
+        let device = json!({"serial": serial, "site_id": "B", "name": "Gate", "kind": "zk-tcp", "ip": "10.0.2.1"});
         let (s, body) = call(&f, Method::POST, "/api/v1/devices", &admin_b, Some(device)).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
     }
@@ -124,7 +124,7 @@ async fn another_sites_agent_cannot_write_its_attendance(backend: Backend) {
     assert!(!strings(&devices, "serial").contains(&"GATE-NEW".to_owned()));
     let page = Web::login(&f, "adminA").await.get("/devices").await.body;
     assert!(page.contains(r#"data-device="GATE-NEW""#) && page.contains(r#"data-testid="unconfirmed""#), "{page}");
-    let change = json!({"name": "Side door", "kind": "zk-tcp"});
+    let change = json!({"name": "Side door", "kind": "zk-tcp", "ip": "10.0.1.9"});
     let (s, _) = call(&f, Method::PUT, "/api/v1/devices/GATE-NEW", &admin_a, Some(change)).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, devices) = call(&f, Method::GET, "/api/v1/devices?site=A", &admin_a, None).await;

@@ -84,7 +84,7 @@ async fn inventory_and_history_by_site_and_role(backend: Backend) {
         Method::POST,
         "/api/v1/devices",
         &root,
-        Some(json!({"serial": "DEV-A1", "site_id": "A", "name": "Main gate", "kind": "zk-tcp"})),
+        Some(json!({"serial": "DEV-A1", "site_id": "A", "name": "Main gate", "kind": "zk-tcp", "ip": "10.0.1.1"})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
@@ -136,8 +136,9 @@ async fn inventory_and_history_by_site_and_role(backend: Backend) {
 
     // Devices: registered and only reported ones, identity and counts against capacities.
     let (_, devices) = call(&f, Method::GET, "/api/v1/inventory/devices", &viewer_a, None).await;
-    assert_eq!(strings(&devices, "serial"), vec!["DEV-A1", "X-9"]);
-    let d = &devices[0];
+    // DEV-A is the fixture's punching device, registered (unconfirmed) when its punches first arrived.
+    assert_eq!(strings(&devices, "serial"), vec!["DEV-A", "DEV-A1", "X-9"]);
+    let d = &devices[1];
     assert_eq!((&d["registered"], &d["name"], &d["kind"]), (&json!(true), &json!("Main gate"), &json!("zk-tcp")));
     assert_eq!(
         (&d["model"], &d["firmware"], &d["platform"]),
@@ -149,9 +150,10 @@ async fn inventory_and_history_by_site_and_role(backend: Backend) {
     assert_eq!(d["users"]["capacity"], 1000);
     assert_eq!(d["records"]["capacity"], 100_000);
     assert!(d["last_success"].is_string() && d["reachable_since"].is_string());
-    assert_eq!((&devices[1]["registered"], &devices[1]["reachable"]), (&json!(false), &json!(true)));
+    // X-9, only reported in a status, was registered (unconfirmed) at the agent's site when first seen.
+    assert_eq!((&devices[2]["registered"], &devices[2]["reachable"]), (&json!(true), &json!(true)));
     let (_, devices) = call(&f, Method::GET, "/api/v1/inventory/devices", &admin_b, None).await;
-    assert_eq!(strings(&devices, "serial"), vec!["DEV-B1"]);
+    assert_eq!(strings(&devices, "serial"), vec!["DEV-B", "DEV-B1"], "B's fixture device and its own");
 
     // History: DEV-A1 was first reachable, then unreachable with its fault; newest first.
     let (s, history) = call(&f, Method::GET, "/api/v1/status-history?device=DEV-A1", &viewer_a, None).await;

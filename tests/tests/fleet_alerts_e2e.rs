@@ -79,7 +79,7 @@ async fn unreachable_device_alert_raised_and_cleared(backend: Backend) {
         Method::POST,
         "/api/v1/devices",
         &root,
-        Some(json!({"serial": SERIAL, "site_id": "plant-1", "name": "Main gate", "kind": "zk-tcp"})),
+        Some(json!({"serial": SERIAL, "site_id": "plant-1", "name": "Main gate", "kind": "zk-tcp", "ip": "127.0.0.1"})),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);

@@ -210,9 +210,14 @@ impl Store {
     pub async fn add_managed_device(&self, device: &ManagedDeviceRecord) -> Result<i64, StoreError> {
         let d = &device.record.device;
         let mut tx = self.begin().await?;
-        on_tx!(&mut tx, |conn| sqlx::query(
+        let registered = on_tx!(&mut tx, |conn| sqlx::query(
             "INSERT INTO devices (serial, site_id, name, model, ip, port, kind, time_zone, direction, status, \
-             created_at, settings_json, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             created_at, settings_json, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (serial) DO UPDATE SET name = excluded.name, model = excluded.model, ip = excluded.ip, \
+             port = excluded.port, kind = excluded.kind, time_zone = excluded.time_zone, \
+             direction = excluded.direction, status = excluded.status, settings_json = excluded.settings_json, \
+             agent_id = excluded.agent_id, confirmed = $14 \
+             WHERE devices.confirmed = $15 AND devices.site_id = excluded.site_id"
         )
         .bind(&d.serial)
         .bind(&d.site_id)
@@ -227,10 +232,16 @@ impl Store {
         .bind(Utc::now())
         .bind(&device.settings_json)
         .bind(&device.agent_id)
+        // A device first seen in punches (unconfirmed, at this site) takes these settings and is confirmed.
+        .bind(true)
+        .bind(false)
         .execute(&mut *conn)
         .await
         .map_err(|e| insert_error(e, &d.serial))?
         .rows_affected());
+        if registered == 0 {
+            return Err(StoreError::AlreadyExists { what: "device", id: d.serial.clone() });
+        }
         let version = bump_version(&mut tx, &d.site_id).await?;
         tx.commit().await?;
         Ok(version)
@@ -248,7 +259,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let done = on_tx!(&mut tx, |conn| sqlx::query(
             "UPDATE devices SET name = $2, model = $3, ip = $4, port = $5, kind = $6, time_zone = $7, \
-             direction = $8, status = $9, settings_json = $10, agent_id = $11 WHERE serial = $1 AND site_id = $12"
+             direction = $8, status = $9, settings_json = $10, agent_id = $11, confirmed = $13 \
+             WHERE serial = $1 AND site_id = $12"
         )
         .bind(&d.serial)
         .bind(&d.name)
@@ -262,6 +274,8 @@ impl Store {
         .bind(&device.settings_json)
         .bind(&device.agent_id)
         .bind(&d.site_id)
+        // An administrator's change confirms a device first seen in punches.
+        .bind(true)
         .execute(&mut *conn)
         .await?
         .rows_affected());

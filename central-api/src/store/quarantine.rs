@@ -26,6 +26,7 @@ pub struct QuarantinedPunch {
     pub device_serial: String,
     pub pin: String,
     /// The device's local wall-clock time (no offset).
+    #[schema(value_type = crate::http::api::local_time::LocalDateTime)]
     pub local_time: NaiveDateTime,
     pub utc_time: DateTime<Utc>,
     pub state: i16,

@@ -190,7 +190,8 @@ pub async fn create_restore(
 
 /// Downloads a backup file.
 #[utoipa::path(get, path = "/api/v1/backups/{name}", tag = "backups", params(("name" = String, Path)),
-    responses((status = 200, content_type = "application/octet-stream"), (status = 400), (status = 401),
+    responses((status = 200, description = "The file: gzip when its name ends in .gz, else JSON",
+        content((Vec<u8> = "application/gzip"), (Vec<u8> = "application/json"))), (status = 400), (status = 401),
         (status = 403), (status = 404)))]
 pub async fn download_backup(
     State(state): State<AppState>,

@@ -116,6 +116,8 @@ pub fn document() -> Document {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::quarantine::QuarantineDoc::openapi());
     doc.merge(super::inventory::FleetDoc::openapi());
+    // The merged documents' operations answer the same common errors.
+    CommonErrors.modify(&mut doc);
     doc
 }
 

@@ -263,9 +263,12 @@ pub struct CommandRequest {
     /// `reread`: the first day to read again (the whole log when absent).
     pub since: Option<NaiveDate>,
     /// `push_set_time`: the device's new local time.
+    #[schema(value_type = Option<super::local_time::LocalDateTime>)]
     pub time: Option<NaiveDateTime>,
     /// `push_reupload`: the local time range.
+    #[schema(value_type = Option<super::local_time::LocalDateTime>)]
     pub from: Option<NaiveDateTime>,
+    #[schema(value_type = Option<super::local_time::LocalDateTime>)]
     pub until: Option<NaiveDateTime>,
     /// Seconds the command may wait to be delivered (default an hour, at most a week).
     pub expires_in_secs: Option<u32>,
