@@ -165,7 +165,10 @@ impl Store {
     /// [`StoreError::Database`].
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Self::Sqlite(s) => Tx::Sqlite(s.writer.begin().await?),
+            // IMMEDIATE takes the write lock at once (waiting up to the busy timeout), so a transaction that reads
+            // before it writes never fails with "database is locked" when another process (a CLI command beside
+            // `serve`) writes meanwhile.
+            Self::Sqlite(s) => Tx::Sqlite(s.writer.begin_with("BEGIN IMMEDIATE").await?),
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

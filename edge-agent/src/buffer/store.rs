@@ -51,6 +51,8 @@ struct Health {
     blocked: bool,
     /// The failed instance's last handle being dropped on its own thread: finished when this disconnects.
     release: Option<(std::sync::mpsc::Receiver<()>, Instant)>,
+    /// Since when a release has been running; stays set while an attempt waits on it (the receiver is then out).
+    releasing_since: Option<Instant>,
 }
 
 /// What the watchdog needs to know about the store.
@@ -125,7 +127,11 @@ impl Store {
                 drop(done);
             });
             match spawned {
-                Ok(_) => self.lock().release = Some((released, Instant::now())),
+                Ok(_) => {
+                    let mut state = self.lock();
+                    state.release = Some((released, Instant::now()));
+                    state.releasing_since = Some(Instant::now());
+                }
                 Err(e) => tracing::error!(error = %e, "cannot start a thread to release the failed buffer store"),
             }
         }
@@ -156,7 +162,10 @@ impl Store {
                 self.lock().release = Some((released, since));
                 Some(waited)
             }
-            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                self.lock().releasing_since = None;
+                None
+            }
         }
     }
 
@@ -169,7 +178,7 @@ impl Store {
 
     pub fn health(&self) -> StoreHealth {
         let state = self.lock();
-        if let Some((_, since)) = &state.release {
+        if let Some(since) = &state.releasing_since {
             if since.elapsed() >= RELEASE_STUCK_AFTER {
                 return StoreHealth::Stuck(format!(
                     "sled has not released the failed buffer store for {} s (a flush inside sled does not return); \
@@ -216,7 +225,12 @@ mod tests {
             std::thread::sleep(Duration::from_secs(3));
             drop(done);
         });
-        store.lock().release = Some((released, Instant::now() - RELEASE_STUCK_AFTER));
+        {
+            let mut state = store.lock();
+            let since = Instant::now() - RELEASE_STUCK_AFTER;
+            state.release = Some((released, since));
+            state.releasing_since = Some(since);
+        }
         let refused = store.reopen(&dir.path().join("s"), 1 << 20).expect_err("not while the release runs");
         assert!(refused.contains("has not released"), "{refused}");
         assert!(
