@@ -97,7 +97,7 @@ async fn store_group(
     writer: &SqlitePool,
     batches: &[&BatchRows],
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-    let mut tx = writer.begin().await?;
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let (before,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM all_logs").fetch_one(&mut *tx).await?;
     let mut results = Vec::with_capacity(batches.len());
     for batch in batches {

@@ -174,7 +174,7 @@ impl Store {
     pub async fn store_status(&self, status: &AgentStatus) -> Result<StatusStored, StoreError> {
         match self {
             Store::Sqlite(s) => {
-                let mut tx = s.writer.begin().await?;
+                let mut tx = s.writer.begin_with("BEGIN IMMEDIATE").await?;
                 let stored = store_status_in!(tx, status);
                 tx.commit().await?;
                 Ok(stored)
