@@ -77,67 +77,46 @@ ensure_mariadb() {
     fi
 }
 
+# A pinned PyPI package in its own virtualenv: reused when it holds that version, else created afresh. A failure
+# stops the run, naming what needed it. Usage: ensure_pip_venv VENV PACKAGE VERSION PURPOSE
+ensure_pip_venv() {
+    local venv="$1" package="$2" version="$3" purpose="$4"
+    if [ -x "$venv/bin/python" ] \
+        && "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')" 2>/dev/null; then
+        echo "==> $package $version is ready in $venv"
+        return
+    fi
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+    echo "==> creating $venv with $package==$version"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        apt_install python3-venv
+        python3 -m venv "$venv" || die "python3 -m venv failed; $purpose needs a virtualenv for $package"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$package==$version" \
+        || die "pip install $package==$version failed; $purpose needs it (PyPI must be reachable)"
+}
+
 # pyzk 0.9 from PyPI in a virtualenv under target/, for the ZKTeco interop tests and the zk-read bench (a client we
 # did not write, reading our device simulator). Exports PYZK_PYTHON.
 ensure_pyzk() {
     local venv="${PYZK_VENV:-$PWD/target/pyzk-venv}"
-    if [ -x "$venv/bin/python" ] \
-        && "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("pyzk") != "0.9")' 2>/dev/null; then
-        echo "==> pyzk 0.9 is ready in $venv"
-    else
-        command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
-        echo "==> creating $venv with pyzk==0.9"
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" 2>/dev/null; then
-            apt_install python3-venv
-            python3 -m venv "$venv" || die "python3 -m venv failed; the ZKTeco interop tests need a virtualenv for pyzk"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check 'pyzk==0.9' \
-            || die "pip install pyzk==0.9 failed; the ZKTeco interop tests need it (PyPI must be reachable)"
-    fi
+    ensure_pip_venv "$venv" pyzk 0.9 "the ZKTeco interop tests"
     export PYZK_PYTHON="$venv/bin/python"
 }
 
-# Schemathesis (PyPI), pinned, in its own virtualenv: the API conformance test (tests/tests/api_conformance.rs) runs it
-# against the served admin API. Reinstalled when missing or another version; a failure stops the run.
+# Schemathesis (PyPI), pinned: the API conformance test (tests/tests/api_conformance.rs) runs it against the served
+# admin API.
 ensure_schemathesis() {
-    local version="4.32.5"
     local venv="${SCHEMATHESIS_VENV:-$PWD/target/schemathesis-venv}"
-    if [ -x "$venv/bin/st" ] \
-        && "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$version')" 2>/dev/null; then
-        echo "==> schemathesis $version is ready in $venv"
-    else
-        command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
-        echo "==> creating $venv with schemathesis==$version"
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" 2>/dev/null; then
-            apt_install python3-venv
-            python3 -m venv "$venv" || die "python3 -m venv failed; the API conformance test needs a virtualenv for schemathesis"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" \
-            || die "pip install schemathesis==$version failed; the API conformance test needs it (PyPI must be reachable)"
-    fi
+    ensure_pip_venv "$venv" schemathesis 4.32.5 "the API conformance test"
     export SCHEMATHESIS_BIN="$venv/bin/st"
 }
 
-# aiosmtpd 1.4.6 from PyPI in a virtualenv under target/, the SMTP server the alert tests send e-mail to
-# (tests/smtp/sink.py). Exports SMTP_SINK_PYTHON.
+# aiosmtpd 1.4.6, the SMTP server the alert tests send e-mail to (tests/smtp/sink.py).
 ensure_smtp_sink() {
     local venv="${SMTP_SINK_VENV:-$PWD/target/smtp-venv}"
-    if [ -x "$venv/bin/python" ] \
-        && "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("aiosmtpd") != "1.4.6")' 2>/dev/null; then
-        echo "==> aiosmtpd 1.4.6 is ready in $venv"
-    else
-        command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
-        echo "==> creating $venv with aiosmtpd==1.4.6"
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" 2>/dev/null; then
-            apt_install python3-venv
-            python3 -m venv "$venv" || die "python3 -m venv failed; the alert tests need a virtualenv for aiosmtpd"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6' \
-            || die "pip install aiosmtpd==1.4.6 failed; the alert tests need it (PyPI must be reachable)"
-    fi
+    ensure_pip_venv "$venv" aiosmtpd 1.4.6 "the alert tests"
     export SMTP_SINK_PYTHON="$venv/bin/python"
 }
 
