@@ -97,6 +97,13 @@ async fn unreachable_device_alert_raised_and_cleared(backend: Backend) {
     let inventory = devices.as_array().unwrap().iter().find(|d| d["serial"] == SERIAL).unwrap().clone();
     assert_eq!((&inventory["records"]["count"], &inventory["users"]["count"]), (&json!(5), &json!(3)), "{inventory}");
     assert_eq!((&inventory["kind"], &inventory["agent_id"]), (&json!("zk-tcp"), &json!("gate-1")), "{inventory}");
+    // What the terminal says it is, read by the ZKTeco poller.
+    let told = sim.config();
+    assert_eq!(
+        (&inventory["model"], &inventory["firmware"], &inventory["platform"]),
+        (&json!(told.device_name), &json!(told.firmware), &json!(told.platform)),
+        "{inventory}"
+    );
 
     let (s, rule) = call(
         &f,

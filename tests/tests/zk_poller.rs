@@ -103,6 +103,15 @@ async fn reads_the_log_then_takes_realtime_punches_and_exits_cleanly() {
     assert_eq!(run.board.snapshot().len(), 1);
     assert_eq!(status.device.as_str(), "SIM0000000001");
     assert!(status.clock_drift_secs.is_some_and(|d| d.abs() <= 2), "{status:?}");
+    // What the device says it is reaches the inventory (model, firmware, platform, capacities).
+    assert_eq!(status.kind, "zk-tcp");
+    let info = status.info.as_ref().expect("the device's identity is on the board");
+    assert_eq!(info.model.as_deref(), Some(sim.config().device_name.as_str()));
+    assert_eq!(info.firmware.as_deref(), Some(sim.config().firmware.as_str()));
+    assert_eq!(info.platform.as_deref(), Some(sim.config().platform.as_str()));
+    assert_eq!(info.reported_serial.as_deref(), Some("SIM0000000001"));
+    assert_eq!(info.record_capacity, Some(sim.config().record_capacity));
+    assert_eq!(info.user_capacity, Some(sim.config().user_capacity));
     run.stop().await;
     assert_eq!(sim.counters().exits, 1, "a clean EXIT on shutdown");
     assert!(sim.is_enabled());

@@ -352,7 +352,46 @@ impl<S: PunchSink> Poller<S> {
             self.status_key = serial.clone();
             self.board.register(&serial);
         }
+        let info = self.read_identity(client, &serial).await?;
+        // The kind in central's terms: `zk-tcp` or `zk-udp`.
+        let kind = match self.config.transport {
+            super::transport::TransportKind::Tcp => "zk-tcp",
+            super::transport::TransportKind::Udp => "zk-udp",
+        };
+        self.board.identify(&serial, kind, Some(info));
         Ok(serial)
+    }
+
+    /// What the device says it is, for the inventory: model (`~DeviceName`), firmware, platform and capacities.
+    /// Each answer is optional (older firmware refuses some options); only a link failure ends the session.
+    async fn read_identity(
+        &self,
+        client: &mut ZkClient,
+        serial: &DeviceSerial,
+    ) -> Result<protocol::DeviceInfo, PollError> {
+        let model = client.read_option(super::options::DEVICE_NAME).await?;
+        let firmware = client.firmware_version().await?;
+        let platform = client.read_option(super::options::PLATFORM).await?;
+        let sizes = match client.read_sizes().await {
+            Ok(sizes) => sizes,
+            Err(e @ (ClientError::Refused { .. } | ClientError::ShortReply { .. })) => {
+                debug!(error = %e, "device did not report its sizes; capacities unknown");
+                super::sizes::DeviceSizes::default()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(protocol::DeviceInfo {
+            model,
+            firmware,
+            platform,
+            reported_serial: Some(serial.to_string()),
+            user_capacity: sizes.user_capacity,
+            fingerprint_count: sizes.fingerprints,
+            fingerprint_capacity: sizes.fingerprint_capacity,
+            face_count: sizes.faces,
+            face_capacity: sizes.face_capacity,
+            record_capacity: sizes.record_capacity,
+        })
     }
 
     /// Measures the device clock against ours (in the device's zone); sets it when configured and too far off.
