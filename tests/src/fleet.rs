@@ -1,6 +1,10 @@
 //! Test support for running sites from central (issue 17): a served central-api (either backend, HTTPS only or with
-//! the MQTT broker) with sites `A` and `B`, the agent `gate-1` at `A`, administrators `adminA`, `viewerA`, `adminB`;
-//! a managed `edge-agent` on either transport; and small helpers to wait and to call the API.
+//! the MQTT broker) with sites `A` and `B`, one agent at `A`, administrators `adminA`, `viewerA`, `adminB`; a managed
+//! `edge-agent` on either transport; and small helpers to wait and to call the API.
+//!
+//! The agent's id is unique per rig (`gate-<random>`): on MQTT the agent id is the client id and names a persistent
+//! session, so two tests sharing the broker with one id would take the connection (and the messages queued for the
+//! session) from each other. That is why the MQTT variant of `fleet_config` once lost its configuration frame.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,7 +31,8 @@ pub struct FleetRig {
     pub transport: Transport,
     /// The MQTT topic prefix (unique per test, so tests share the broker).
     pub prefix: String,
-    /// `gate-1`'s token.
+    /// The agent's id (`gate-<random>`) and token.
+    pub agent: String,
     pub token: String,
     pub root: Auth,
     pub admin_a: Auth,
@@ -62,7 +67,8 @@ impl FleetRig {
         }
         fixture.db.create_site("A").await?;
         fixture.db.create_site("B").await?;
-        let token = fixture.db.create_agent("gate-1", "A").await?;
+        let agent = format!("gate-{:08x}", rand::random::<u32>());
+        let token = fixture.db.create_agent(&agent, "A").await?;
         fixture.create_admin("adminA", "admin", Some("A")).await?;
         fixture.create_admin("viewerA", "viewer", Some("A")).await?;
         fixture.create_admin("adminB", "admin", Some("B")).await?;
@@ -70,7 +76,7 @@ impl FleetRig {
         let admin_a = fixture.token("adminA").await?;
         let viewer_a = fixture.token("viewerA").await?;
         let admin_b = fixture.token("adminB").await?;
-        Ok(Self { fixture, transport, prefix, token, root, admin_a, viewer_a, admin_b })
+        Ok(Self { fixture, transport, prefix, agent, token, root, admin_a, viewer_a, admin_b })
     }
 
     /// Calls the API.
@@ -87,7 +93,7 @@ impl FleetRig {
         self.fixture.call(method, path, auth, body).await
     }
 
-    /// Writes the configuration of a managed `gate-1` in `dir` and returns its path.
+    /// Writes the configuration of the managed agent in `dir` and returns its path.
     ///
     /// # Errors
     /// When the file cannot be written.
@@ -106,9 +112,10 @@ impl FleetRig {
             ),
         };
         let text = format!(
-            "[agent]\nid = \"gate-1\"\nsite = \"A\"\ndata_dir = \"{}\"\n\n{central}\n\
+            "[agent]\nid = \"{}\"\nsite = \"A\"\ndata_dir = \"{}\"\n\n{central}\n\
              [forward]\nlinger_ms = 20\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n\
              [status]\ninterval_secs = 1\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[adms]\nlisten = \"127.0.0.1:0\"\n",
+            self.agent,
             dir.join("data").display()
         );
         let path = dir.join("agent.toml");
@@ -116,7 +123,7 @@ impl FleetRig {
         Ok(path)
     }
 
-    /// The configuration version `gate-1` last reported, if it reported one.
+    /// The configuration version the agent last reported, if it reported one.
     ///
     /// # Errors
     /// When the database cannot be read.
@@ -124,7 +131,10 @@ impl FleetRig {
         let n = self
             .fixture
             .db
-            .scalar("SELECT COALESCE(MAX(config_version), -1) FROM agent_links WHERE agent_id = 'gate-1'")
+            .scalar(&format!(
+                "SELECT COALESCE(MAX(config_version), -1) FROM agent_links WHERE agent_id = '{}'",
+                self.agent
+            ))
             .await?;
         Ok((n >= 0).then_some(n))
     }
