@@ -190,3 +190,100 @@ pub async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut
     }
     start.elapsed()
 }
+
+impl FleetRig {
+    /// Posts a command request as `auth`; returns the status and the created commands' ids (empty when refused)
+    /// with the answer.
+    ///
+    /// # Errors
+    /// When the request cannot be sent.
+    pub async fn command(&self, auth: &Auth, body: Value) -> anyhow::Result<(StatusCode, Vec<i64>, Value)> {
+        let (status, answer) = self.call(Method::POST, "/api/v1/commands", auth, Some(body)).await?;
+        let ids = answer["commands"]
+            .as_array()
+            .map(|list| list.iter().filter_map(|c| c["id"].as_i64()).collect())
+            .unwrap_or_default();
+        Ok((status, ids, answer))
+    }
+
+    /// Posts a command for one device as site `A`'s admin, expects it created, and waits for its result.
+    ///
+    /// # Panics
+    /// When it is not created or does not finish within `within`.
+    pub async fn run_command(&self, body: Value, within: Duration) -> Value {
+        let (status, ids, answer) = self.command(&self.admin_a, body.clone()).await.expect("POST /commands");
+        assert_eq!(status, StatusCode::CREATED, "{body} -> {answer}");
+        assert_eq!(ids.len(), 1, "one command for one device: {answer}");
+        self.finished(ids[0], within).await.expect("the command's result")
+    }
+
+    /// AllLogs rows of one device.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn logs_of(&self, serial: &str) -> anyhow::Result<i64> {
+        self.fixture.db.scalar(&format!("SELECT count(*) FROM all_logs WHERE device_serial = '{serial}'")).await
+    }
+
+    /// Makes central hand command `id` out again as if it were new (its result forgotten), as a lost answer or an
+    /// MQTT redelivery would: the agent must not carry it out a second time.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn deliver_again(&self, id: i64) -> anyhow::Result<()> {
+        let n = self
+            .fixture
+            .db
+            .scalar(&format!(
+                "UPDATE agent_commands SET state = 'pending', finished_at = NULL, detail = NULL WHERE id = {id} \
+                 RETURNING id"
+            ))
+            .await?;
+        anyhow::ensure!(n == id, "command {id} not reset");
+        // Central looks for pending commands every second (HTTPS polls and the MQTT dispatcher alike).
+        Ok(())
+    }
+}
+
+/// A simulated push (ADMS) terminal polling an agent's receiver every 200 ms in a task of its own, executing the
+/// commands it gets and keeping their texts (its command log).
+pub struct PushTerminal {
+    pub sim: std::sync::Arc<tokio::sync::Mutex<crate::adms_sim::AdmsSim>>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PushTerminal {
+    /// Starts polling `base_url` (the agent's `edge-agent adms listening on` address) as `serial`.
+    pub fn start(base_url: &str, serial: &str) -> Self {
+        let sim = std::sync::Arc::new(tokio::sync::Mutex::new(crate::adms_sim::AdmsSim::new(base_url, serial)));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (polled, logged) = (sim.clone(), log.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                // Refused until the agent knows the serial; the firmware keeps asking.
+                if let Ok(done) = polled.lock().await.poll_commands().await {
+                    logged.lock().unwrap_or_else(|p| p.into_inner()).extend(done);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self { sim, log, task }
+    }
+
+    /// The commands executed so far, in order.
+    pub fn commands(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many executed commands start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.commands().iter().filter(|c| c.starts_with(prefix)).count()
+    }
+}
+
+impl Drop for PushTerminal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
