@@ -122,7 +122,13 @@ fn field_refusal(message: &str) -> FieldError {
     }
 }
 
-fn render(ctx: &WebContext, form: &RuleForm, sites: &[(String, String)], id: Option<i64>, error: Option<&FieldError>) -> Response {
+fn render(
+    ctx: &WebContext,
+    form: &RuleForm,
+    sites: &[(String, String)],
+    id: Option<i64>,
+    error: Option<&FieldError>,
+) -> Response {
     let kinds: Vec<(String, String)> =
         RuleKind::ALL.iter().map(|k| (k.as_str().to_owned(), k.as_str().to_owned())).collect();
     let (title, action) = match id {

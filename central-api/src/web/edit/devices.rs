@@ -123,8 +123,20 @@ impl DeviceForm {
 }
 
 /// The fields a refusal of the API may name (a `settings.<key>` refusal is shown at `settings`).
-const FIELDS: [&str; 12] =
-    ["serial", "site_id", "name", "kind", "ip", "port", "model", "time_zone", "direction", "agent_id", "status", "settings"];
+const FIELDS: [&str; 12] = [
+    "serial",
+    "site_id",
+    "name",
+    "kind",
+    "ip",
+    "port",
+    "model",
+    "time_zone",
+    "direction",
+    "agent_id",
+    "status",
+    "settings",
+];
 
 /// A `400` of the API's device functions (`field: message`) as the form's error.
 fn field_refusal(message: &str) -> FieldError {
@@ -148,7 +160,13 @@ async fn managed_sites(state: &AppState, caller: &Caller) -> Result<Vec<(String,
         .collect())
 }
 
-fn render(ctx: &WebContext, form: &DeviceForm, sites: &[(String, String)], edit: bool, error: Option<&FieldError>) -> Response {
+fn render(
+    ctx: &WebContext,
+    form: &DeviceForm,
+    sites: &[(String, String)],
+    edit: bool,
+    error: Option<&FieldError>,
+) -> Response {
     let kinds: Vec<(String, String)> = KINDS.iter().map(|k| ((*k).to_owned(), (*k).to_owned())).collect();
     let directions: Vec<(String, String)> =
         ["BOTH", "IN", "OUT"].iter().map(|d| ((*d).to_owned(), (*d).to_owned())).collect();
