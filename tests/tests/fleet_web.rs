@@ -9,7 +9,8 @@
 //! - alert rules added, edited and removed from forms, refusals next to their field, a generated webhook secret
 //!   shown once;
 //! - end to end, on HTTPS and MQTT: a terminal added on the dashboard is polled by the running managed agent within
-//!   seconds (no restart), and a pull issued from its page is shown `done` there.
+//!   seconds (no restart), a pull issued from its page is shown `done` there, and once removed there it is no
+//!   longer read.
 
 use std::time::{Duration, Instant};
 
@@ -422,6 +423,20 @@ async fn added_on_the_dashboard(backend: Backend, transport: Transport) {
     })
     .await;
     assert_eq!(rig.logs_of(&serial).await.unwrap(), want + 1);
+
+    // Removed on the dashboard: the agent runs the new version without the device and stops reading it.
+    redirected_to(&admin.post(&format!("{path}/delete"), &[]).await, "/devices", "remove");
+    let version = rig.site_version().await.unwrap();
+    wait_until("the agent runs the version without the device", Duration::from_secs(15), async || {
+        rig.reported_version().await.unwrap() == Some(version)
+    })
+    .await;
+    // A realtime punch would arrive within a second while the device is read; now it stays on the terminal.
+    let sessions = sim.counters().sessions;
+    sim.punch_now().expect("a punch");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rig.logs_of(&serial).await.unwrap(), want + 1, "nothing read after the removal; earlier punches stay");
+    assert_eq!(sim.counters().sessions, sessions, "no new session with a removed device");
     drop(agent);
     rig.cleanup().await;
 }
