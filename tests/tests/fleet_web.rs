@@ -40,6 +40,9 @@ mod mqtt {
     }
 }
 
+/// A form's fields.
+type Fields = Vec<(&'static str, &'static str)>;
+
 /// Asserts a form came back refused with the message next to `field`.
 fn refused_at(answer: &Answer, field: &str, what: &str) {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{what}: {}", answer.body);
@@ -112,7 +115,7 @@ async fn devices_are_added_edited_and_removed(backend: Backend) {
 
     // Refusals come back next to their field.
     let base = [("site_id", "A"), ("name", "X"), ("direction", "BOTH"), ("time_zone", ""), ("port", "")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<(&str, Fields, &str)> = vec![
         ("ip", vec![("serial", "Z-9"), ("kind", "zk-tcp"), ("ip", ""), ("settings", "")], "a zk device without ip"),
         ("ip", vec![("serial", "Z-9"), ("kind", "zk-tcp"), ("ip", "ten"), ("settings", "")], "a bad ip"),
         ("port", vec![("serial", "Z-9"), ("kind", "zk-tcp"), ("ip", "10.0.0.1"), ("port", "70000")], "a bad port"),
