@@ -383,7 +383,7 @@ async fn added_on_the_dashboard(backend: Backend, transport: Transport) {
     let rig = FleetRig::new(backend, transport).await.expect("central");
     let sim = ZkSim::start(SimConfig { records: 40, ..SimConfig::default() }).await.expect("zk-sim");
     let dir = tempfile::tempdir().expect("tempdir");
-    let agent = start_agent(&rig.agent_config(dir.path()).expect("config")).await.expect("agent");
+    let mut agent = start_agent(&rig.agent_config(dir.path()).expect("config")).await.expect("agent");
     wait_until("the agent reports its configuration version", Duration::from_secs(20), async || {
         rig.reported_version().await.unwrap().is_some()
     })
@@ -440,6 +440,6 @@ async fn added_on_the_dashboard(backend: Backend, transport: Transport) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(rig.logs_of(&serial).await.unwrap(), want + 1, "nothing read after the removal; earlier punches stay");
     assert_eq!(sim.counters().sessions, sessions, "no new session with a removed device");
-    drop(agent);
+    agent.kill().await.expect("stop the agent");
     rig.cleanup().await;
 }
