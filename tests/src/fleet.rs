@@ -1,6 +1,10 @@
 //! Test support for running sites from central (issue 17): a served central-api (either backend, HTTPS only or with
-//! the MQTT broker) with sites `A` and `B`, the agent `gate-1` at `A`, administrators `adminA`, `viewerA`, `adminB`;
-//! a managed `edge-agent` on either transport; and small helpers to wait and to call the API.
+//! the MQTT broker) with sites `A` and `B`, one agent at `A`, administrators `adminA`, `viewerA`, `adminB`; a managed
+//! `edge-agent` on either transport; and small helpers to wait and to call the API.
+//!
+//! The agent's id is unique per rig (`gate-<random>`): on MQTT the agent id is the client id and names a persistent
+//! session, so two tests sharing the broker with one id would take the connection (and the messages queued for the
+//! session) from each other. That is why the MQTT variant of `fleet_config` once lost its configuration frame.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,7 +31,8 @@ pub struct FleetRig {
     pub transport: Transport,
     /// The MQTT topic prefix (unique per test, so tests share the broker).
     pub prefix: String,
-    /// `gate-1`'s token.
+    /// The agent's id (`gate-<random>`) and token.
+    pub agent: String,
     pub token: String,
     pub root: Auth,
     pub admin_a: Auth,
@@ -62,7 +67,8 @@ impl FleetRig {
         }
         fixture.db.create_site("A").await?;
         fixture.db.create_site("B").await?;
-        let token = fixture.db.create_agent("gate-1", "A").await?;
+        let agent = format!("gate-{:08x}", rand::random::<u32>());
+        let token = fixture.db.create_agent(&agent, "A").await?;
         fixture.create_admin("adminA", "admin", Some("A")).await?;
         fixture.create_admin("viewerA", "viewer", Some("A")).await?;
         fixture.create_admin("adminB", "admin", Some("B")).await?;
@@ -70,7 +76,7 @@ impl FleetRig {
         let admin_a = fixture.token("adminA").await?;
         let viewer_a = fixture.token("viewerA").await?;
         let admin_b = fixture.token("adminB").await?;
-        Ok(Self { fixture, transport, prefix, token, root, admin_a, viewer_a, admin_b })
+        Ok(Self { fixture, transport, prefix, agent, token, root, admin_a, viewer_a, admin_b })
     }
 
     /// Calls the API.
@@ -87,7 +93,7 @@ impl FleetRig {
         self.fixture.call(method, path, auth, body).await
     }
 
-    /// Writes the configuration of a managed `gate-1` in `dir` and returns its path.
+    /// Writes the configuration of the managed agent in `dir` and returns its path.
     ///
     /// # Errors
     /// When the file cannot be written.
@@ -106,9 +112,10 @@ impl FleetRig {
             ),
         };
         let text = format!(
-            "[agent]\nid = \"gate-1\"\nsite = \"A\"\ndata_dir = \"{}\"\n\n{central}\n\
+            "[agent]\nid = \"{}\"\nsite = \"A\"\ndata_dir = \"{}\"\n\n{central}\n\
              [forward]\nlinger_ms = 20\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n\
              [status]\ninterval_secs = 1\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[adms]\nlisten = \"127.0.0.1:0\"\n",
+            self.agent,
             dir.join("data").display()
         );
         let path = dir.join("agent.toml");
@@ -116,7 +123,7 @@ impl FleetRig {
         Ok(path)
     }
 
-    /// The configuration version `gate-1` last reported, if it reported one.
+    /// The configuration version the agent last reported, if it reported one.
     ///
     /// # Errors
     /// When the database cannot be read.
@@ -124,7 +131,10 @@ impl FleetRig {
         let n = self
             .fixture
             .db
-            .scalar("SELECT COALESCE(MAX(config_version), -1) FROM agent_links WHERE agent_id = 'gate-1'")
+            .scalar(&format!(
+                "SELECT COALESCE(MAX(config_version), -1) FROM agent_links WHERE agent_id = '{}'",
+                self.agent
+            ))
             .await?;
         Ok((n >= 0).then_some(n))
     }
@@ -179,4 +189,101 @@ pub async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     start.elapsed()
+}
+
+impl FleetRig {
+    /// Posts a command request as `auth`; returns the status and the created commands' ids (empty when refused)
+    /// with the answer.
+    ///
+    /// # Errors
+    /// When the request cannot be sent.
+    pub async fn command(&self, auth: &Auth, body: Value) -> anyhow::Result<(StatusCode, Vec<i64>, Value)> {
+        let (status, answer) = self.call(Method::POST, "/api/v1/commands", auth, Some(body)).await?;
+        let ids = answer["commands"]
+            .as_array()
+            .map(|list| list.iter().filter_map(|c| c["id"].as_i64()).collect())
+            .unwrap_or_default();
+        Ok((status, ids, answer))
+    }
+
+    /// Posts a command for one device as site `A`'s admin, expects it created, and waits for its result.
+    ///
+    /// # Panics
+    /// When it is not created or does not finish within `within`.
+    pub async fn run_command(&self, body: Value, within: Duration) -> Value {
+        let (status, ids, answer) = self.command(&self.admin_a, body.clone()).await.expect("POST /commands");
+        assert_eq!(status, StatusCode::CREATED, "{body} -> {answer}");
+        assert_eq!(ids.len(), 1, "one command for one device: {answer}");
+        self.finished(ids[0], within).await.expect("the command's result")
+    }
+
+    /// AllLogs rows of one device.
+    ///
+    /// # Errors
+    /// When the database cannot be read.
+    pub async fn logs_of(&self, serial: &str) -> anyhow::Result<i64> {
+        self.fixture.db.scalar(&format!("SELECT count(*) FROM all_logs WHERE device_serial = '{serial}'")).await
+    }
+
+    /// Makes central hand command `id` out again as if it were new (its result forgotten), as a lost answer or an
+    /// MQTT redelivery would: the agent must not carry it out a second time.
+    ///
+    /// # Errors
+    /// When the database refuses.
+    pub async fn deliver_again(&self, id: i64) -> anyhow::Result<()> {
+        let n = self
+            .fixture
+            .db
+            .scalar(&format!(
+                "UPDATE agent_commands SET state = 'pending', finished_at = NULL, detail = NULL WHERE id = {id} \
+                 RETURNING id"
+            ))
+            .await?;
+        anyhow::ensure!(n == id, "command {id} not reset");
+        // Central looks for pending commands every second (HTTPS polls and the MQTT dispatcher alike).
+        Ok(())
+    }
+}
+
+/// A simulated push (ADMS) terminal polling an agent's receiver every 200 ms in a task of its own, executing the
+/// commands it gets and keeping their texts (its command log).
+pub struct PushTerminal {
+    pub sim: std::sync::Arc<tokio::sync::Mutex<crate::adms_sim::AdmsSim>>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PushTerminal {
+    /// Starts polling `base_url` (the agent's `edge-agent adms listening on` address) as `serial`.
+    pub fn start(base_url: &str, serial: &str) -> Self {
+        let sim = std::sync::Arc::new(tokio::sync::Mutex::new(crate::adms_sim::AdmsSim::new(base_url, serial)));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (polled, logged) = (sim.clone(), log.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                // Refused until the agent knows the serial; the firmware keeps asking.
+                if let Ok(done) = polled.lock().await.poll_commands().await {
+                    logged.lock().unwrap_or_else(|p| p.into_inner()).extend(done);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self { sim, log, task }
+    }
+
+    /// The commands executed so far, in order.
+    pub fn commands(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many executed commands start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.commands().iter().filter(|c| c.starts_with(prefix)).count()
+    }
+}
+
+impl Drop for PushTerminal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

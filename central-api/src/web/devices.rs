@@ -92,6 +92,7 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
         }
         (new_agent_form(&ctx, &sites))
         h2 { "Devices" }
+        (super::edit::devices::add_link(&ctx, &sites))
         @if devices.is_empty() { p { "No device yet." } } @else {
             div.table-wrap { table data-testid="devices" data-status-source="/inventory/events" {
                 thead { tr {
@@ -103,7 +104,7 @@ pub async fn devices_page(State(state): State<AppState>, WebCaller(ctx): WebCall
                 tbody { @for d in &devices {
                     tr data-device=(d.serial) data-site=(d.site_id) {
                         th scope="row" {
-                            (d.serial)
+                            (super::edit::devices::device_link(&d.serial))
                             @if !d.confirmed { " " span.bad data-testid="unconfirmed" { "(unconfirmed)" } }
                         }
                         td { (d.name) } td { (d.site_id) } td { (d.kind) } td { (d.time_zone) }

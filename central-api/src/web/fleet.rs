@@ -187,17 +187,21 @@ pub async fn alerts_page(State(state): State<AppState>, WebCaller(ctx): WebCalle
     let rules = state.store.alert_rules(scope, None).await?;
     let open = state.store.open_alerts(scope, None).await?;
     let events = state.store.alert_events(scope, None, None, None, 50).await?;
+    let sites = state.store.list_sites(scope).await?;
+    let may_add = sites.iter().any(|s| ctx.caller.require(crate::access::Action::Write, Some(&s.site_id)).is_ok());
     let body = html! {
         h1 { "Alerts" }
-        p { "Rules are created and changed through the API (" code { "POST /api/v1/alert-rules" } ", see "
+        p { "Rules are also created and changed through the API (" code { "POST /api/v1/alert-rules" } ", see "
             a href="/api/docs" { "the API documentation" } ")." }
         h2 { "Rules" }
+        (super::edit::alert_rules::add_link(&ctx, may_add))
         @if rules.is_empty() { p { "No rule yet." } } @else {
             div.table-wrap { table data-testid="alert-rules" {
                 thead { tr {
                     th scope="col" { "Rule" } th scope="col" { "Site" } th scope="col" { "Kind" }
                     th scope="col" { "After (min)" } th scope="col" { "Threshold" } th scope="col" { "Webhook" }
                     th scope="col" { "E-mail" } th scope="col" { "Per hour" } th scope="col" { "Enabled" }
+                    th scope="col" { "Change" }
                 } }
                 tbody { @for r in &rules {
                     tr data-rule=(r.id) {
@@ -205,6 +209,7 @@ pub async fn alerts_page(State(state): State<AppState>, WebCaller(ctx): WebCalle
                         td { @if let Some(t) = r.threshold { (t) } @if let Some(l) = r.buffer_limit { " of " (l) } }
                         td { (text(r.webhook_url.as_deref())) } td { (r.email_to.join(", ")) }
                         td { (r.max_per_hour) } td { @if r.enabled { "yes" } @else { span.muted { "no" } } }
+                        td { (super::edit::alert_rules::rule_actions(&ctx, r)) }
                     }
                 } }
             } }

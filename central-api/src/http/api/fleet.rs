@@ -53,7 +53,8 @@ pub struct DeviceDetail {
     pub config_version: i64,
 }
 
-fn detail(record: &ManagedDeviceRecord, config_version: i64) -> DeviceDetail {
+/// The API's view of a stored device (the dashboard's device page shows the same).
+pub fn detail(record: &ManagedDeviceRecord, config_version: i64) -> DeviceDetail {
     let d = &record.record.device;
     let settings: Map<String, Value> = serde_json::from_str(&record.settings_json).unwrap_or_default();
     DeviceDetail {
@@ -296,7 +297,7 @@ pub struct CreatedCommands {
 }
 
 /// Whether `action` applies to a device of central kind `kind` (for site-wide commands).
-fn applies(action: &str, kind: &str) -> bool {
+pub fn applies(action: &str, kind: &str) -> bool {
     let zk = kind.starts_with("zk-");
     match action {
         "clear_log" => zk,

@@ -1,4 +1,5 @@
-//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents): forms posted with
+//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents, devices, remote
+//! commands, alert rules): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -7,6 +8,9 @@
 //! to the field ([`FieldError`], the same checks and field names as the API's).
 
 pub mod agents;
+pub mod alert_rules;
+pub mod commands;
+pub mod devices;
 pub mod employees;
 pub mod holidays;
 pub mod manual_logs;
@@ -43,6 +47,14 @@ pub fn router() -> Router<AppState> {
         .route("/holidays/{id}/delete", post(holidays::delete))
         .route("/agents", post(agents::create))
         .route("/agents/{id}/revoke", post(agents::revoke))
+        .route("/devices/new", get(devices::new_form).post(devices::create))
+        .route("/devices/{serial}", get(devices::show))
+        .route("/devices/{serial}/edit", get(devices::edit_form).post(devices::update))
+        .route("/devices/{serial}/delete", post(devices::delete))
+        .route("/commands", get(commands::list).post(commands::create))
+        .route("/alerts/rules/new", get(alert_rules::new_form).post(alert_rules::create))
+        .route("/alerts/rules/{id}/edit", get(alert_rules::edit_form).post(alert_rules::update))
+        .route("/alerts/rules/{id}/delete", post(alert_rules::delete))
 }
 
 /// A form page answered with `status` (400 when it comes back with an error).
