@@ -114,7 +114,9 @@ async fn users_and_templates_are_written_deleted_and_copied_in_both_layouts() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|t| (t["uid"].as_u64().unwrap(), t["fid"].as_u64().unwrap(), t["template"].as_str().unwrap().into()))
+                .map(|t| {
+                    (t["uid"].as_u64().unwrap(), t["fid"].as_u64().unwrap(), t["template"].as_str().unwrap().into())
+                })
                 .collect();
             let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
             let expected: Vec<(u64, u64, String)> =

@@ -258,12 +258,10 @@ mod tests {
         //   upack = pack("<BHB5s8sIxBhI", 2, 3, 0, b'', b'Asha', 7, 1, 0, 1001)
         //   table = pack("<bHbI", 2, 3, 0x10 + 1, 0); fpack = pack("H2s", 2, b'\x01\x02')
         //   head = pack("III", len(upack), len(table), len(fpack))
-        let golden = hex(
-            "1d000000 08000000 04000000 \
+        let golden = hex("1d000000 08000000 04000000 \
              02 0300 00 0000000000 4173686100000000 07000000 00 01 0000 e9030000 \
              02 0300 11 00000000 \
-             0200 0102",
-        );
+             0200 0102");
         let templates = [Template { finger: 1, valid: 1, data: vec![1, 2] }];
         let upload = encode_upload(UserLayout::Small, &user(3), &templates).unwrap();
         assert_eq!(upload, golden);

@@ -8,9 +8,9 @@ use tracing::debug;
 use super::bulk::Table;
 use super::client::{ClientError, ZkClient};
 use super::command;
+use super::sizes::DeviceSizes;
 use super::templates::{self, Template, TemplateRecord, UPLOAD_CHUNK};
 use super::user_write;
-use super::sizes::DeviceSizes;
 use super::users::{self, UserLayout, UserRecord};
 
 /// The device's user table as read for a change.

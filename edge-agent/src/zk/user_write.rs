@@ -52,7 +52,9 @@ pub fn next_uid(taken: &HashSet<u16>) -> Result<u16, UserWriteError> {
 }
 
 /// The device record for `user` with `uid`; `existing` is the device's record of the same PIN, whose password and
-/// group are kept. The name is cut to the layout's field (8 or 24 bytes).
+/// group are kept, and its card too when `user` carries none (0: central has no card numbers of its own, so a
+/// site-wide push must not wipe the cards enrolled on the terminal). The name is cut to the layout's field (8 or 24
+/// bytes).
 ///
 /// # Errors
 /// A PIN the layout cannot hold.
@@ -81,7 +83,7 @@ pub fn device_record(
         privilege: user.privilege,
         password: existing.map(|u| u.password.clone()).unwrap_or_default(),
         name: cut(&user.name, name_field).to_owned(),
-        card: user.card,
+        card: if user.card == 0 { existing.map_or(0, |u| u.card) } else { user.card },
         group: existing.map_or_else(|| "1".to_owned(), |u| u.group.clone()),
         // The 28-byte record holds the number, so "007" reads back as "7": store what the device will show.
         user_id: match layout {
@@ -168,10 +170,12 @@ mod tests {
             privilege: 0,
             password: "123".into(),
             name: "Old".into(),
-            card: 0,
+            card: 31,
             group: "4".into(),
             user_id: "1001".into(),
         };
+        let no_card = DeviceUser { card: 0, ..central("1001", "New", 0) };
+        assert_eq!(device_record(UserLayout::Large, 9, &no_card, Some(&existing)).unwrap().card, 31);
         let record = device_record(UserLayout::Large, 9, &central("1001", "New", 2), Some(&existing)).unwrap();
         assert_eq!((record.password.as_str(), record.group.as_str(), record.name.as_str()), ("123", "4", "New"));
         assert_eq!(next_uid(&HashSet::from([1, 2, 9])), Ok(10));

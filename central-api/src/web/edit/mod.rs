@@ -1,4 +1,4 @@
-//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents): forms posted with
+//! The dashboard's editing pages (manual punches, employees and their devices, shifts, sites, holidays, agents): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -7,6 +7,7 @@
 //! to the field ([`FieldError`], the same checks and field names as the API's).
 
 pub mod agents;
+pub mod employee_devices;
 pub mod employees;
 pub mod holidays;
 pub mod manual_logs;
@@ -34,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/employees", get(employees::list))
         .route("/employees/new", get(employees::new_form).post(employees::create))
         .route("/employees/{employee_id}/edit", get(employees::edit_form).post(employees::update))
+        .route("/employees/{employee_id}/devices", get(employee_devices::page))
+        .route("/employees/{employee_id}/devices/push", post(employee_devices::push_submit))
+        .route("/employees/{employee_id}/devices/remove", post(employee_devices::remove_submit))
+        .route("/employees/{employee_id}/devices/copy-templates", post(employee_devices::copy_submit))
         .route("/shifts", get(shifts::list))
         .route("/shifts/new", get(shifts::new_form).post(shifts::create))
         .route("/shifts/{code}/edit", get(shifts::edit_form).post(shifts::update))
