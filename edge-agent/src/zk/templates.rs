@@ -165,7 +165,7 @@ pub fn encode_upload(layout: UserLayout, user: &UserRecord, templates: &[Templat
 /// # Errors
 /// [`TemplateError::BadUpload`] naming the part that does not add up; the checks of [`encode_upload`].
 pub fn decode_upload(upload: &[u8]) -> Result<(UserLayout, UserRecord, Vec<Template>), TemplateError> {
-    let bad = |m: String| TemplateError::BadUpload(m);
+    let bad = TemplateError::BadUpload;
     if upload.len() > MAX_UPLOAD_LEN {
         return Err(bad(format!("{} bytes, over the limit of {MAX_UPLOAD_LEN}", upload.len())));
     }

@@ -120,9 +120,8 @@ async fn set_users(client: &mut ZkClient, users: &[DeviceUser]) -> Result<ZkJobO
     if added + replaced > 0 {
         client.refresh_data().await.map_err(device)?;
     }
-    let done = format!("wrote {} users ({added} added, {replaced} replaced, {}-byte records)", added + replaced, {
-        layout.size()
-    });
+    let size = layout.size();
+    let done = format!("wrote {} users ({added} added, {replaced} replaced, {size}-byte records)", added + replaced);
     if refused.is_empty() {
         Ok(ZkJobOutput::Done(done))
     } else {

@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{NaiveDate, Utc};
-use protocol::limits::MAX_USERS_PER_COMMAND;
 use protocol::{CommandAction, DeviceUser, Pin};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,6 +21,10 @@ use crate::access::{Action, Caller, Role};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::fleet::{CommandRecord, HeldBy, ManagedDeviceRecord, NewCommand};
+
+/// Users (or PINs) per command. The protocol allows 5,000, but a ZKTeco terminal takes one request per user and the
+/// agent waits at most two minutes for a device job, so a whole site is sent in commands of this many.
+pub const USERS_PER_COMMAND: usize = 500;
 
 /// Which devices to write an employee to, and how.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -128,7 +131,7 @@ fn device_name(name: &str) -> String {
     clean[..end].to_owned()
 }
 
-/// One command per device and per [`MAX_USERS_PER_COMMAND`] users or PINs, made by `action`.
+/// One command per device and per [`USERS_PER_COMMAND`] users or PINs, made by `action`.
 async fn per_device<T: Clone>(
     state: &AppState,
     caller: &Caller,
@@ -141,7 +144,7 @@ async fn per_device<T: Clone>(
     let mut created = Vec::new();
     for device in devices {
         let serial = device.record.device.serial.clone();
-        for chunk in items.chunks(MAX_USERS_PER_COMMAND) {
+        for chunk in items.chunks(USERS_PER_COMMAND) {
             let parsed = serial.parse().map_err(|e| invalid("devices", e))?;
             let command = action(parsed, chunk.to_vec());
             created.extend(store_commands(state, caller, site, Some(&serial), &command, expires_in_secs).await?);
