@@ -495,7 +495,7 @@ pub struct DeviceUser {
     pub pin: Pin,
     /// At most [`MAX_USER_NAME_LEN`] bytes (the 72-byte record's name field).
     pub name: String,
-    /// The card number, 0 when none.
+    /// The card number, 0 when none (a ZKTeco terminal then keeps the card it holds).
     pub card: u32,
     /// 0 user, 2 enroller, 6 administrator, 14 super administrator (the ZKTeco levels).
     pub privilege: u8,

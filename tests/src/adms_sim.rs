@@ -4,9 +4,10 @@
 //! holds, posts the rows after it in batches with `Stamp=<last row's stamp>`, and moves its own mark only on a reply
 //! of exactly `OK`; anything else (an error status, `ERROR: ...`, a dropped connection) is retried after a delay, as
 //! the firmware does with `ErrorDelay`. It polls `getrequest` and executes `INFO`, `DATA QUERY ATTLOG` (re-posting
-//! the rows in the time range) and `SET OPTIONS DateTime=`, reporting each on `devicecmd`.
+//! the rows in the time range), `SET OPTIONS DateTime=`, `DATA UPDATE USERINFO` and `DATA DELETE USERINFO` (a user
+//! table), reporting each on `devicecmd` and keeping every command received in `command_log`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -51,6 +52,11 @@ pub struct AdmsSim {
     pub options: HashMap<String, String>,
     /// The last `SET OPTIONS DateTime=` value received.
     pub clock_set_to: Option<u32>,
+    /// The user table `DATA UPDATE USERINFO` / `DATA DELETE USERINFO` keep: PIN -> the fields given (`Name`,
+    /// `Pri`, `Card`, ...).
+    pub users: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every command received, in order, as the device's command log.
+    pub command_log: Vec<String>,
 }
 
 impl AdmsSim {
@@ -68,6 +74,8 @@ impl AdmsSim {
             stats: SimStats::default(),
             options: HashMap::new(),
             clock_set_to: None,
+            users: BTreeMap::new(),
+            command_log: Vec::new(),
         }
     }
 
@@ -181,6 +189,21 @@ impl AdmsSim {
     }
 
     async fn execute(&mut self, command: &str) -> anyhow::Result<i32> {
+        self.command_log.push(command.to_owned());
+        if let Some(fields) = command.strip_prefix("DATA UPDATE USERINFO ") {
+            let fields: BTreeMap<String, String> = fields
+                .split('\t')
+                .filter_map(|f| f.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .collect();
+            let Some(pin) = fields.get("PIN").filter(|p| !p.is_empty()).cloned() else { return Ok(-1) };
+            self.users.insert(pin, fields);
+            return Ok(0);
+        }
+        if let Some(pin) = command.strip_prefix("DATA DELETE USERINFO PIN=") {
+            self.users.remove(pin.trim());
+            return Ok(0);
+        }
         if command == "INFO" {
             return Ok(0);
         }

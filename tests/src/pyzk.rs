@@ -52,3 +52,21 @@ pub fn read_device(addr: SocketAddr, key: u32, udp: bool, attendance_only: bool)
     }
     serde_json::from_slice(&output.stdout).context("reading pyzk's JSON")
 }
+
+/// Runs pyzk's `get_users()` and `get_templates()` against `addr` and returns its JSON: `users` (uid, user_id, name,
+/// privilege, card) and `templates` (uid, fid, valid, template in hex).
+///
+/// # Errors
+/// When pyzk is missing or fails.
+pub fn read_users(addr: SocketAddr, key: u32, udp: bool) -> anyhow::Result<serde_json::Value> {
+    let python = python()?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pyzk/read_users.py");
+    let mut command = Command::new(&python);
+    command.arg(script).arg(addr.ip().to_string()).arg(addr.port().to_string()).arg(key.to_string());
+    command.arg(if udp { "udp" } else { "tcp" });
+    let output = command.output().with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        bail!("pyzk failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr));
+    }
+    serde_json::from_slice(&output.stdout).context("reading pyzk's JSON")
+}

@@ -21,6 +21,8 @@ const CHUNK_ATTEMPTS: u32 = 3;
 pub enum Table {
     Attendance,
     Users,
+    /// Fingerprint templates (DB_RRQ with FCT_FINGERTMP); no legacy request is known for it.
+    Templates,
 }
 
 impl Table {
@@ -28,6 +30,7 @@ impl Table {
         match self {
             Self::Attendance => buffer::prepare_buffer_request(command::ATTLOG_RRQ, fct, 0),
             Self::Users => buffer::prepare_buffer_request(command::USERTEMP_RRQ, fct, 0),
+            Self::Templates => buffer::prepare_buffer_request(command::DB_RRQ, fct, 0),
         }
     }
 
@@ -36,13 +39,15 @@ impl Table {
         match self {
             Self::Attendance => 0,
             Self::Users => command::FCT_USER,
+            Self::Templates => command::FCT_FINGERTMP,
         }
     }
 
-    fn legacy_request(self) -> (u16, Vec<u8>) {
+    fn legacy_request(self) -> Option<(u16, Vec<u8>)> {
         match self {
-            Self::Attendance => (command::ATTLOG_RRQ, Vec::new()),
-            Self::Users => (command::USERTEMP_RRQ, vec![command::FCT_USER as u8]),
+            Self::Attendance => Some((command::ATTLOG_RRQ, Vec::new())),
+            Self::Users => Some((command::USERTEMP_RRQ, vec![command::FCT_USER as u8])),
+            Self::Templates => None,
         }
     }
 }
@@ -171,7 +176,7 @@ impl ZkClient {
                 }
                 Ok((dataset, path))
             }
-            Err(BufferError::Refused { code, .. }) if fallback => {
+            Err(BufferError::Refused { code, .. }) if fallback && table.legacy_request().is_some() => {
                 debug!(?table, refused = command::name(code), "buffered read refused; using the legacy request");
                 Ok((self.read_legacy(table).await?, ReadPath::Legacy))
             }
@@ -181,7 +186,9 @@ impl ZkClient {
 
     /// The legacy request, answered like one chunk holding the whole dataset.
     async fn read_legacy(&mut self, table: Table) -> Result<Vec<u8>, ClientError> {
-        let (request, body) = table.legacy_request();
+        let Some((request, body)) = table.legacy_request() else {
+            return Err(ClientError::Refused { command: "PREPARE_BUFFER", code: command::ACK_ERROR });
+        };
         let reply_id = self.send(request, &body).await?;
         self.transfer(command::name(request), reply_id, buffer::MAX_DATASET_LEN).await
     }

@@ -91,6 +91,9 @@ pub enum ClientError {
     Dataset(#[from] DatasetError),
     #[error("device clock: {0}")]
     Time(#[from] TimeError),
+    /// Fingerprint templates read or to be written that do not add up.
+    #[error("fingerprint templates: {0}")]
+    Templates(String),
 }
 
 /// The text of a failed connection, naming the likely cause once.

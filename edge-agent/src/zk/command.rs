@@ -9,6 +9,7 @@ pub const REFRESH_DATA: u16 = 1013;
 pub const REFRESH_OPTION: u16 = 1014;
 pub const GET_VERSION: u16 = 1100;
 pub const AUTH: u16 = 1102;
+pub const DB_RRQ: u16 = 7;
 pub const USER_WRQ: u16 = 8;
 pub const USERTEMP_RRQ: u16 = 9;
 pub const OPTIONS_RRQ: u16 = 11;
@@ -16,6 +17,10 @@ pub const OPTIONS_WRQ: u16 = 12;
 pub const ATTLOG_RRQ: u16 = 13;
 pub const CLEAR_DATA: u16 = 14;
 pub const CLEAR_ATTLOG: u16 = 15;
+pub const DELETE_USER: u16 = 18;
+/// pyzk's "save user templates": store the user and fingers staged with PREPARE_DATA / DATA (no name in
+/// `const.py`; the code and body are in `save_user_template`).
+pub const SAVE_USER_TEMPLATES: u16 = 110;
 pub const GET_FREE_SIZES: u16 = 50;
 pub const START_VERIFY: u16 = 60;
 pub const CANCEL_CAPTURE: u16 = 62;
@@ -46,6 +51,9 @@ pub const FCT_USER: u32 = 5;
 /// some implementations pick the dataset by this function code instead, so a short read is tried again with it.
 pub const FCT_ATTLOG: u32 = 1;
 
+/// `FCT_FINGERTMP`: the fingerprint template table's selector, read with DB_RRQ.
+pub const FCT_FINGERTMP: u32 = 2;
+
 /// A readable name for a command or reply code, for errors and logs.
 pub fn name(code: u16) -> &'static str {
     match code {
@@ -57,6 +65,7 @@ pub fn name(code: u16) -> &'static str {
         REFRESH_OPTION => "REFRESHOPTION",
         GET_VERSION => "GET_VERSION",
         AUTH => "AUTH",
+        DB_RRQ => "DB_RRQ",
         USER_WRQ => "USER_WRQ",
         USERTEMP_RRQ => "USERTEMP_RRQ",
         OPTIONS_RRQ => "OPTIONS_RRQ",
@@ -64,6 +73,8 @@ pub fn name(code: u16) -> &'static str {
         ATTLOG_RRQ => "ATTLOG_RRQ",
         CLEAR_DATA => "CLEAR_DATA",
         CLEAR_ATTLOG => "CLEAR_ATTLOG",
+        DELETE_USER => "DELETE_USER",
+        SAVE_USER_TEMPLATES => "SAVE_USER_TEMPLATES",
         GET_FREE_SIZES => "GET_FREE_SIZES",
         START_VERIFY => "STARTVERIFY",
         CANCEL_CAPTURE => "CANCELCAPTURE",
@@ -100,7 +111,11 @@ mod tests {
             (REFRESH_DATA, 1013),
             (GET_VERSION, 1100),
             (AUTH, 1102),
+            (DB_RRQ, 7),
+            (USER_WRQ, 8),
             (USERTEMP_RRQ, 9),
+            (DELETE_USER, 18),
+            (SAVE_USER_TEMPLATES, 110),
             (OPTIONS_RRQ, 11),
             (ATTLOG_RRQ, 13),
             (CLEAR_ATTLOG, 15),

@@ -7,6 +7,7 @@ use super::event::parse_attlog;
 use super::packet::{Packet, TcpFrameDecoder};
 use super::records::{parse_attendance, RecordLayout};
 use super::sizes::DeviceSizes;
+use super::templates::{decode_upload, parse_templates};
 use super::users::parse_users;
 use super::{options, time};
 
@@ -29,6 +30,8 @@ pub fn decode_all(data: &[u8]) -> usize {
     let layout = RecordLayout::ALL.get(usize::from(selector % 4)).copied();
     let _ = parse_attendance(data, count, layout);
     let _ = parse_users(data, count);
+    let _ = parse_templates(data);
+    let _ = decode_upload(data);
     if let Some(raw) = data.first_chunk::<4>() {
         let _ = time::decode(u32::from_le_bytes(*raw));
     }

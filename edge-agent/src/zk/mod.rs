@@ -3,9 +3,11 @@
 //! Layers, bottom up:
 //! - codec, no I/O: [`packet`] (header, checksum, TCP framing), [`command`], [`auth`], [`time`], [`records`]
 //!   (attendance 8/16/40 bytes), [`users`] (28/72 bytes), [`event`] (realtime payloads), [`sizes`], [`options`],
-//!   [`buffer`] (bulk-read steps and the chunk state machine);
+//!   [`buffer`] (bulk-read steps and the chunk state machine), [`templates`] (the template table and the upload),
+//!   [`user_write`] (user records to write, uid choice);
 //! - [`client::ZkClient`]: one async connection (socket in [`transport`]), requests with timeouts and reply-id
-//!   matching, realtime events, the bulk read ([`bulk`]) and device info ([`info`]);
+//!   matching, realtime events, the bulk read ([`bulk`]), device info ([`info`]) and user and template writes
+//!   ([`user_calls`]); [`jobs`] / [`user_jobs`] are remote commands carried out on the poller's connection;
 //! - [`poller`]: one task per device turning its log and events into [`protocol::Punch`]es ([`convert`]) for a
 //!   [`crate::sink::PunchSink`], per [`config::ZkDeviceConfig`]; [`probe`] is the technician's one-shot read.
 //!
@@ -34,7 +36,9 @@ pub mod sizes;
 pub mod templates;
 pub mod time;
 pub mod transport;
+pub mod user_calls;
 pub mod user_jobs;
+pub mod user_write;
 pub mod users;
 
 pub use client::{ClientError, ConnectOptions, EventWait, Timeouts, ZkClient};

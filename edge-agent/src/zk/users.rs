@@ -64,9 +64,20 @@ pub struct UserRecord {
 /// # Errors
 /// When the dataset is truncated or its record size cannot be determined.
 pub fn parse_users(dataset: &[u8], count: Option<u32>) -> Result<Vec<UserRecord>, DatasetError> {
+    parse_users_with_layout(dataset, count).map(|(_, users)| users)
+}
+
+/// [`parse_users`], with the layout the records came in (`None` for an empty table, which does not tell).
+///
+/// # Errors
+/// As [`parse_users`].
+pub fn parse_users_with_layout(
+    dataset: &[u8],
+    count: Option<u32>,
+) -> Result<(Option<UserLayout>, Vec<UserRecord>), DatasetError> {
     let body = dataset_body("user", dataset)?;
     if body.is_empty() {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     }
     let count = count.unwrap_or(0);
     let unknown = DatasetError::UnknownLayout { what: "user", bytes: body.len(), count, known: "28 or 72" };
@@ -74,7 +85,7 @@ pub fn parse_users(dataset: &[u8], count: Option<u32>) -> Result<Vec<UserRecord>
         return Err(unknown);
     }
     let layout = UserLayout::from_size(body.len() / count as usize).ok_or(unknown)?;
-    Ok(body.chunks_exact(layout.size()).map(|raw| decode_user(layout, raw)).collect())
+    Ok((Some(layout), body.chunks_exact(layout.size()).map(|raw| decode_user(layout, raw)).collect()))
 }
 
 /// Decodes one user record (`raw` must be exactly `layout.size()` bytes).

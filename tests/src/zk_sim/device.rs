@@ -9,7 +9,8 @@ use edge_agent::zk::buffer::{self, prepare_data_body};
 use edge_agent::zk::packet::{Framing, Packet};
 use edge_agent::zk::records::{encode_attendance, AttendanceRecord};
 use edge_agent::zk::sizes::DeviceSizes;
-use edge_agent::zk::users::{encode_users, UserRecord};
+use edge_agent::zk::templates::{self, TemplateRecord};
+use edge_agent::zk::users::{decode_user, encode_users, UserLayout, UserRecord};
 use edge_agent::zk::{auth, command, options, time};
 
 use super::{Faults, SimConfig};
@@ -34,6 +35,8 @@ pub enum Out {
 pub struct DeviceState {
     pub records: Vec<AttendanceRecord>,
     pub users: Vec<UserRecord>,
+    /// Fingerprint templates by uid, learned from uploads (or enrolled by a test).
+    pub templates: Vec<TemplateRecord>,
     pub clock_offset_secs: i64,
     next_session: u16,
     /// Sessions currently holding the device disabled.
@@ -62,6 +65,10 @@ pub struct Counters {
     pub disables_refused: u64,
     /// The function code of every buffered attendance read (PREPARE_BUFFER for ATTLOG_RRQ), in order.
     pub attendance_fcts: Vec<u32>,
+    /// Users written (USER_WRQ), users deleted (DELETE_USER), user-and-template uploads stored.
+    pub user_writes: u64,
+    pub user_deletes: u64,
+    pub template_uploads: u64,
 }
 
 /// One client's session.
@@ -71,6 +78,8 @@ pub struct Session {
     pub authed: bool,
     pub events: bool,
     staged: Option<Vec<u8>>,
+    /// An upload in progress: the size PREPARE_DATA announced and the DATA received so far.
+    upload: Option<(usize, Vec<u8>)>,
 }
 
 impl DeviceState {
@@ -78,6 +87,7 @@ impl DeviceState {
         Self {
             records,
             users,
+            templates: Vec::new(),
             clock_offset_secs: config.clock_offset_secs,
             next_session: 0x45cf,
             disabled_by: HashMap::new(),
@@ -105,7 +115,7 @@ impl DeviceState {
         let records = self.records.len() as u32;
         DeviceSizes {
             users: Some(self.users.len() as u32),
-            fingerprints: Some(self.users.len() as u32 / 2),
+            fingerprints: Some(self.templates.len() as u32),
             records: Some(records),
             op_log: Some(12),
             admins: Some(1),
@@ -113,7 +123,7 @@ impl DeviceState {
             fingerprint_capacity: Some(3_000),
             user_capacity: Some(config.user_capacity),
             record_capacity: Some(config.record_capacity),
-            fingerprints_remaining: Some(3_000 - self.users.len().min(3_000) as u32 / 2),
+            fingerprints_remaining: Some(3_000 - self.templates.len().min(3_000) as u32),
             users_remaining: Some(config.user_capacity.saturating_sub(self.users.len() as u32)),
             records_remaining: Some(config.record_capacity.saturating_sub(records)),
             faces: Some(0),
@@ -253,7 +263,64 @@ impl DeviceState {
             }
             command::FREE_DATA => {
                 session.staged = None;
+                session.upload = None;
                 vec![reply(command::ACK_OK, Vec::new())]
+            }
+            command::USER_WRQ => match UserLayout::from_size(p.data.len()) {
+                Some(layout) => {
+                    self.store_user(decode_user(layout, &p.data));
+                    self.counters.user_writes += 1;
+                    vec![reply(command::ACK_OK, Vec::new())]
+                }
+                None => vec![reply(command::ACK_ERROR, Vec::new())],
+            },
+            command::DELETE_USER => {
+                let uid = p.data.first_chunk::<2>().map(|b| u16::from_le_bytes(*b));
+                match uid.filter(|uid| self.users.iter().any(|u| u.uid == *uid)) {
+                    Some(uid) => {
+                        self.users.retain(|u| u.uid != uid);
+                        self.templates.retain(|t| t.uid != uid);
+                        self.counters.user_deletes += 1;
+                        vec![reply(command::ACK_OK, Vec::new())]
+                    }
+                    None => vec![reply(command::ACK_ERROR, Vec::new())],
+                }
+            }
+            command::PREPARE_DATA => {
+                let size = p.data.first_chunk::<4>().map(|b| u32::from_le_bytes(*b) as usize);
+                match size.filter(|s| *s <= templates::MAX_UPLOAD_LEN) {
+                    Some(size) => {
+                        session.upload = Some((size, Vec::with_capacity(size)));
+                        vec![reply(command::ACK_OK, Vec::new())]
+                    }
+                    None => vec![reply(command::ACK_ERROR, Vec::new())],
+                }
+            }
+            command::DATA => match &mut session.upload {
+                Some((size, data)) if data.len() + p.data.len() <= *size => {
+                    data.extend_from_slice(&p.data);
+                    vec![reply(command::ACK_OK, Vec::new())]
+                }
+                _ => vec![reply(command::ACK_ERROR, Vec::new())],
+            },
+            command::SAVE_USER_TEMPLATES => {
+                let upload = session.upload.take().filter(|(size, data)| *size == data.len());
+                let decoded = upload
+                    .filter(|_| p.data == templates::SAVE_USER_TEMPLATES_BODY)
+                    .and_then(|(_, data)| templates::decode_upload(&data).ok());
+                match decoded {
+                    Some((_, user, fingers)) => {
+                        let uid = user.uid;
+                        self.store_user(user);
+                        for template in fingers {
+                            self.templates.retain(|t| !(t.uid == uid && t.template.finger == template.finger));
+                            self.templates.push(TemplateRecord { uid, template });
+                        }
+                        self.counters.template_uploads += 1;
+                        vec![reply(command::ACK_OK, Vec::new())]
+                    }
+                    None => vec![reply(command::ACK_ERROR, Vec::new())],
+                }
             }
             command::ATTLOG_RRQ | command::USERTEMP_RRQ => {
                 let table = if p.command == command::ATTLOG_RRQ {
@@ -297,7 +364,19 @@ impl DeviceState {
             }
             (command::USERTEMP_RRQ, _) if faults.refuse_users.load(Ordering::SeqCst) => None,
             (command::USERTEMP_RRQ, command::FCT_USER) => Some(encode_users(config.user_layout, &self.users)),
+            (command::DB_RRQ, command::FCT_FINGERTMP) => Some(templates::encode_templates(&self.templates)),
             _ => None,
+        }
+    }
+
+    /// Adds a user, or replaces the one with its uid (as a device keys its table by uid), keeping uid order.
+    pub fn store_user(&mut self, user: UserRecord) {
+        match self.users.iter_mut().find(|u| u.uid == user.uid) {
+            Some(slot) => *slot = user,
+            None => {
+                let at = self.users.partition_point(|u| u.uid < user.uid);
+                self.users.insert(at, user);
+            }
         }
     }
 

@@ -8,7 +8,9 @@
 //! chunks answered by a single DATA packet. It also behaves like the firmware and implementations the driver must
 //! tolerate: DISABLEDEVICE / ENABLEDEVICE refused, data answered as ACK_DATA, reply checksums off by one, and
 //! attendance reads that return fewer records than the count says (by function code, buffered reads only, or every
-//! path). Tests read back what it holds with [`ZkSim::records`] and friends.
+//! path). It learns users and fingerprint templates written to it (USER_WRQ, DELETE_USER, the PREPARE_DATA / DATA
+//! upload and SAVE_USER_TEMPLATES) in either user record size, and serves them back to reads. Tests read back what it
+//! holds with [`ZkSim::records`], [`ZkSim::users`], [`ZkSim::templates`] and friends.
 
 pub mod data;
 pub mod device;
@@ -21,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use edge_agent::zk::records::{AttendanceRecord, DeviceUser};
+use edge_agent::zk::templates::{Template, TemplateRecord};
 use edge_agent::zk::users::UserRecord;
 use edge_agent::zk::{RecordLayout, UserLayout};
 use tokio_util::sync::CancellationToken;
@@ -239,6 +242,35 @@ impl ZkSim {
 
     pub fn users(&self) -> Vec<UserRecord> {
         self.shared.state().users.clone()
+    }
+
+    /// The user whose PIN is `pin`, if the device holds one.
+    pub fn user_by_pin(&self, pin: &str) -> Option<UserRecord> {
+        self.shared.state().users.iter().find(|u| u.user_id == pin).cloned()
+    }
+
+    /// Every fingerprint template the device holds, with its owner's uid.
+    pub fn templates(&self) -> Vec<TemplateRecord> {
+        self.shared.state().templates.clone()
+    }
+
+    /// The templates of the user with `pin`, by finger.
+    pub fn templates_of(&self, pin: &str) -> Vec<Template> {
+        let state = self.shared.state();
+        let Some(uid) = state.users.iter().find(|u| u.user_id == pin).map(|u| u.uid) else { return Vec::new() };
+        let mut out: Vec<Template> =
+            state.templates.iter().filter(|t| t.uid == uid).map(|t| t.template.clone()).collect();
+        out.sort_by_key(|t| t.finger);
+        out
+    }
+
+    /// Enrols fingers for the user with `uid`, as a person at the terminal would.
+    pub fn enroll_fingers(&self, uid: u16, fingers: &[Template]) {
+        let mut state = self.shared.state();
+        for template in fingers {
+            state.templates.retain(|t| !(t.uid == uid && t.template.finger == template.finger));
+            state.templates.push(TemplateRecord { uid, template: template.clone() });
+        }
     }
 
     /// The PIN a record belongs to (through the user table for uid records).

@@ -9,7 +9,8 @@ use utoipa::openapi::{OpenApi as Document, PathItem};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    attendance, audit, backups, exceptions, fleet, jobs, people, reports, requests, session, shifts, sites, updates,
+    attendance, audit, backups, exceptions, fleet, fleet_users, jobs, people, reports, requests, session, shifts,
+    sites, updates,
 };
 
 #[derive(OpenApi)]
@@ -34,8 +35,8 @@ use super::{
         updates::update_week_off_rule, updates::update_device,
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, audit::list_audit,
         fleet::get_device, fleet::delete_device, fleet::post_commands, fleet::list_commands, fleet::get_command,
-        fleet::push_employee, fleet::remove_employee, fleet::remove_leavers, fleet::employee_devices,
-        fleet::copy_templates,
+        fleet_users::push_employee, fleet_users::push_site, fleet_users::remove_employee,
+        fleet_users::remove_leavers, fleet_users::employee_devices, fleet_users::copy_templates,
         backups::list_backups, backups::create_backup, backups::download_backup, backups::upload_backup,
         backups::create_restore,
     ),

@@ -1,6 +1,6 @@
-//! Running sites from the central office (issue 17): devices with their driver settings (add, change, remove, read),
-//! remote commands to one device or every device of a site, and employees on devices (push, remove, leavers, who
-//! holds whom, fingerprint copies).
+//! Running sites from the central office (issue 17): devices with their driver settings (add, change, remove, read)
+//! and remote commands to one device or every device of a site. Employees on devices (push, remove, leavers, who
+//! holds whom, fingerprint copies) are in [`super::fleet_users`].
 //!
 //! Every handler asks [`Caller::require`] for the site it touches: another site's administrator gets 404, a viewer
 //! 403 for a change. A device's settings are checked by the agent's own code ([`crate::fleet::entry`]) and refused
@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{NaiveDate, NaiveDateTime, Utc};
-use protocol::{CommandAction, DeviceSerial, DeviceUser, Pin, PushCommand};
+use protocol::{CommandAction, DeviceSerial, PushCommand};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -25,9 +25,9 @@ use crate::fleet::entry;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::admin::{DeviceRecord, NewDevice, DEVICE_STATUSES};
-use crate::store::fleet::{CommandRecord, HeldBy, ManagedDeviceRecord, NewCommand};
+use crate::store::fleet::{CommandRecord, ManagedDeviceRecord, NewCommand};
 
-fn not_found(what: &str, id: &str) -> ApiError {
+pub(super) fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} {id:?} does not exist"))
 }
 
@@ -338,7 +338,7 @@ fn action_of(req: &CommandRequest, device: Option<DeviceSerial>) -> Result<Comma
 }
 
 /// Stores one command per target agent of `device` (or of the site for agent actions); returns them.
-async fn store_commands(
+pub(super) async fn store_commands(
     state: &AppState,
     caller: &Caller,
     site: &str,
@@ -497,287 +497,8 @@ pub async fn get_command(
     command.filter(|c| caller.sees(&c.site_id)).map(Json).ok_or_else(|| not_found("command", &id.to_string()))
 }
 
-/// Which employees to write to devices and how.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PushUser {
-    /// The devices; every ZKTeco and push device of the employee's site when absent.
-    pub devices: Option<Vec<String>>,
-    /// The card number (0: none).
-    pub card: Option<u32>,
-    /// 0 user (default), 2 enroller, 6 administrator, 14 super administrator.
-    pub privilege: Option<u8>,
-    pub expires_in_secs: Option<u32>,
-}
-
-/// Whether a device of central kind `kind` holds users we can write.
-fn holds_users(kind: &str) -> bool {
-    kind.starts_with("zk-") || kind == "adms"
-}
-
-/// The employee `id` with the site the caller must be allowed to change.
-async fn employee_site(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<(String, String, Option<NaiveDate>), ApiError> {
-    let profile = state.store.employee_profile(id).await.map_err(store_error)?;
-    let profile = profile.ok_or_else(|| not_found("employee", id))?;
-    let Some(site) = profile.site_id.clone().filter(|s| caller.sees(s)) else {
-        return Err(if caller.role == crate::access::Role::Root {
-            invalid("employee", format!("employee {id} has no site, so no devices"))
-        } else {
-            not_found("employee", id)
-        });
-    };
-    caller.require(Action::Write, Some(&site))?;
-    Ok((site, profile.name, profile.date_of_leaving))
-}
-
-/// The devices of `site` a user command goes to: `chosen` (each checked to be at the site and to hold users), or all.
-async fn user_devices(
-    state: &AppState,
-    site: &str,
-    chosen: Option<&[String]>,
-) -> Result<Vec<ManagedDeviceRecord>, ApiError> {
-    let devices = state.store.site_devices(site).await.map_err(store_error)?;
-    match chosen {
-        None => Ok(devices.into_iter().filter(|d| holds_users(&d.record.device.kind)).collect()),
-        Some(serials) => {
-            let mut out = Vec::new();
-            for serial in serials {
-                let device = devices
-                    .iter()
-                    .find(|d| &d.record.device.serial == serial)
-                    .ok_or_else(|| invalid("devices", format!("{serial:?} is not an active device of site {site}")))?;
-                if !holds_users(&device.record.device.kind) {
-                    return Err(invalid(
-                        "devices",
-                        format!("{serial} is a {} device: it holds no users", device.record.device.kind),
-                    ));
-                }
-                out.push(device.clone());
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// A name as a terminal keeps it: at most 24 bytes, cut on a character boundary.
-fn device_name(name: &str) -> String {
-    let mut end = name.len().min(protocol::envelope::MAX_USER_NAME_LEN);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].chars().filter(|c| !c.is_control()).collect()
-}
-
-/// Writes an employee (PIN, name, card, privilege) to devices of their site.
-#[utoipa::path(post, path = "/api/v1/employees/{id}/push", tag = "fleet", params(("id" = String, Path)),
-    request_body = PushUser, responses((status = 201, body = CreatedCommands), (status = 400), (status = 403),
-        (status = 404)))]
-pub async fn push_employee(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    super::Body(req): super::Body<PushUser>,
-) -> Result<(StatusCode, Json<CreatedCommands>), ApiError> {
-    let (site, name, _) = employee_site(&state, &caller, &id).await?;
-    let pin: Pin = id.parse().map_err(|e| invalid("employee", e))?;
-    let privilege = req.privilege.unwrap_or(0);
-    let user = DeviceUser { pin, name: device_name(&name), card: req.card.unwrap_or(0), privilege };
-    user.validate().map_err(|e| invalid("privilege", e))?;
-    let devices = user_devices(&state, &site, req.devices.as_deref()).await?;
-    if devices.is_empty() {
-        return Err(invalid("devices", format!("site {site} has no device that holds users")));
-    }
-    let mut created = Vec::new();
-    for device in devices {
-        let serial = device.record.device.serial.clone();
-        let action = CommandAction::SetUsers {
-            device: serial.parse().map_err(|e| invalid("devices", e))?,
-            users: vec![user.clone()],
-        };
-        created.extend(store_commands(&state, &caller, &site, Some(&serial), &action, req.expires_in_secs).await?);
-    }
-    finish_created(&state, &caller, &created).await;
-    Ok((StatusCode::CREATED, Json(CreatedCommands { commands: created })))
-}
-
-/// Which devices to remove an employee from.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RemoveUser {
-    /// The devices; every ZKTeco and push device of the site when absent.
-    pub devices: Option<Vec<String>>,
-    pub expires_in_secs: Option<u32>,
-}
-
-/// Removes an employee (and their fingerprints) from devices of their site.
-#[utoipa::path(post, path = "/api/v1/employees/{id}/remove-from-devices", tag = "fleet", params(("id" = String, Path)),
-    request_body = RemoveUser, responses((status = 201, body = CreatedCommands), (status = 403), (status = 404)))]
-pub async fn remove_employee(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    super::Body(req): super::Body<RemoveUser>,
-) -> Result<(StatusCode, Json<CreatedCommands>), ApiError> {
-    let (site, _, _) = employee_site(&state, &caller, &id).await?;
-    let pin: Pin = id.parse().map_err(|e| invalid("employee", e))?;
-    let devices = user_devices(&state, &site, req.devices.as_deref()).await?;
-    let mut created = Vec::new();
-    for device in devices {
-        let serial = device.record.device.serial.clone();
-        let action = CommandAction::DeleteUsers {
-            device: serial.parse().map_err(|e| invalid("devices", e))?,
-            pins: vec![pin.clone()],
-        };
-        created.extend(store_commands(&state, &caller, &site, Some(&serial), &action, req.expires_in_secs).await?);
-    }
-    finish_created(&state, &caller, &created).await;
-    Ok((StatusCode::CREATED, Json(CreatedCommands { commands: created })))
-}
-
-/// Removes every leaver of the site (an employee whose leaving date is today or earlier in the site's zone) from
-/// every device of the site: one command per device with all their PINs.
-#[utoipa::path(post, path = "/api/v1/sites/{id}/remove-leavers", tag = "fleet", params(("id" = String, Path)),
-    responses((status = 201, body = CreatedCommands), (status = 403), (status = 404)))]
-pub async fn remove_leavers(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(site): Path<String>,
-) -> Result<(StatusCode, Json<CreatedCommands>), ApiError> {
-    caller.require(Action::Write, Some(&site))?;
-    let info = state.store.site(&site).await.map_err(store_error)?.ok_or_else(|| not_found("site", &site))?;
-    let zone: chrono_tz::Tz = info.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let today = Utc::now().with_timezone(&zone).date_naive();
-    let employees = state.store.employee_profiles(None, Some(&site)).await.map_err(store_error)?;
-    let pins: Vec<Pin> = employees
-        .iter()
-        .filter(|e| e.date_of_leaving.is_some_and(|d| d <= today))
-        .filter_map(|e| e.employee_id.parse().ok())
-        .collect();
-    let mut created = Vec::new();
-    if !pins.is_empty() {
-        for device in user_devices(&state, &site, None).await? {
-            let serial = device.record.device.serial.clone();
-            let action = CommandAction::DeleteUsers {
-                device: serial.parse().map_err(|e| invalid("devices", e))?,
-                pins: pins.clone(),
-            };
-            created.extend(store_commands(&state, &caller, &site, Some(&serial), &action, None).await?);
-        }
-    }
-    finish_created(&state, &caller, &created).await;
-    Ok((StatusCode::CREATED, Json(CreatedCommands { commands: created })))
-}
-
-/// The devices that hold an employee, as central's pushes and removals left them.
-#[utoipa::path(get, path = "/api/v1/employees/{id}/devices", tag = "fleet", params(("id" = String, Path)),
-    responses((status = 200, body = [HeldBy]), (status = 404)))]
-pub async fn employee_devices(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<HeldBy>>, ApiError> {
-    let profile = state.store.employee_profile(&id).await.map_err(store_error)?;
-    let visible = profile.is_some_and(|p| {
-        caller.role == crate::access::Role::Root || p.site_id.as_deref().is_some_and(|s| caller.sees(s))
-    });
-    if !visible {
-        return Err(not_found("employee", &id));
-    }
-    let held = state.store.devices_holding(&id).await.map_err(store_error)?;
-    Ok(Json(held.into_iter().filter(|h| h.site_id.as_deref().is_none_or(|s| caller.sees(s))).collect()))
-}
-
-/// Where to copy an employee's fingerprints from and to.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CopyTemplates {
-    /// The ZKTeco device where the employee enrolled.
-    pub from: String,
-    /// The ZKTeco devices to write to; every other ZKTeco device of the site read by the same agent when absent.
-    pub to: Option<Vec<String>>,
-    pub expires_in_secs: Option<u32>,
-}
-
-/// Copies an employee's fingerprint templates from the device where they enrolled to other devices of the site.
-#[utoipa::path(post, path = "/api/v1/employees/{id}/copy-templates", tag = "fleet", params(("id" = String, Path)),
-    request_body = CopyTemplates, responses((status = 201, body = CreatedCommands), (status = 400), (status = 403),
-        (status = 404)))]
-pub async fn copy_templates(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    super::Body(req): super::Body<CopyTemplates>,
-) -> Result<(StatusCode, Json<CreatedCommands>), ApiError> {
-    let (site, _, _) = employee_site(&state, &caller, &id).await?;
-    let pin: Pin = id.parse().map_err(|e| invalid("employee", e))?;
-    let devices = state.store.site_devices(&site).await.map_err(store_error)?;
-    let zk = |serial: &str| {
-        devices.iter().find(|d| d.record.device.serial == serial && d.record.device.kind.starts_with("zk-"))
-    };
-    zk(&req.from)
-        .ok_or_else(|| invalid("from", format!("{:?} is not an active ZKTeco device of site {site}", req.from)))?;
-    let agents = state.store.agents_of_device(&req.from, &site).await.map_err(store_error)?;
-    let Some(agent) = agents.first().cloned() else {
-        return Err(invalid("from", format!("no agent reads {}", req.from)));
-    };
-    let to: Vec<String> = match &req.to {
-        Some(to) => {
-            for serial in to {
-                zk(serial).ok_or_else(|| {
-                    invalid("to", format!("{serial:?} is not an active ZKTeco device of site {site}"))
-                })?;
-                let readers = state.store.agents_of_device(serial, &site).await.map_err(store_error)?;
-                if !readers.contains(&agent) {
-                    return Err(invalid(
-                        "to",
-                        format!("{serial} is not read by agent {agent}, which reads {}", req.from),
-                    ));
-                }
-            }
-            to.clone()
-        }
-        None => {
-            let mut to = Vec::new();
-            for d in
-                devices.iter().filter(|d| d.record.device.kind.starts_with("zk-") && d.record.device.serial != req.from)
-            {
-                let readers =
-                    state.store.agents_of_device(&d.record.device.serial, &site).await.map_err(store_error)?;
-                if readers.contains(&agent) {
-                    to.push(d.record.device.serial.clone());
-                }
-            }
-            to
-        }
-    };
-    if to.is_empty() {
-        return Err(invalid("to", "no other ZKTeco device to copy to"));
-    }
-    let action = CommandAction::CopyTemplates {
-        pin,
-        from: req.from.parse().map_err(|e| invalid("from", e))?,
-        to: to.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(|e| invalid("to", e))?,
-    };
-    let command = NewCommand {
-        agent_id: agent,
-        site_id: site.clone(),
-        device_serial: Some(req.from.clone()),
-        action,
-        created_by: caller.username.clone(),
-        expires_at: crate::fleet::expiry(Utc::now(), req.expires_in_secs),
-    };
-    let id = state.store.create_command(&command).await.map_err(store_error)?;
-    let created: Vec<CommandRecord> = state.store.command(id).await.map_err(store_error)?.into_iter().collect();
-    finish_created(&state, &caller, &created).await;
-    Ok((StatusCode::CREATED, Json(CreatedCommands { commands: created })))
-}
-
 /// Wakes the dispatchers and audits the commands.
-async fn finish_created(state: &AppState, caller: &Caller, created: &[CommandRecord]) {
+pub(super) async fn finish_created(state: &AppState, caller: &Caller, created: &[CommandRecord]) {
     state.fleet.poke();
     for command in created {
         audit::record(

@@ -9,6 +9,7 @@ pub mod backups;
 pub mod docs;
 pub mod exceptions;
 pub mod fleet;
+pub mod fleet_users;
 pub mod inventory;
 pub mod jobs;
 pub mod local_time;
@@ -56,11 +57,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/commands", get(fleet::list_commands).post(fleet::post_commands))
         .route("/api/v1/commands/{id}", get(fleet::get_command))
-        .route("/api/v1/employees/{id}/push", post(fleet::push_employee))
-        .route("/api/v1/employees/{id}/remove-from-devices", post(fleet::remove_employee))
-        .route("/api/v1/employees/{id}/devices", get(fleet::employee_devices))
-        .route("/api/v1/employees/{id}/copy-templates", post(fleet::copy_templates))
-        .route("/api/v1/sites/{id}/remove-leavers", post(fleet::remove_leavers))
+        .route("/api/v1/employees/{id}/push", post(fleet_users::push_employee))
+        .route("/api/v1/employees/{id}/remove-from-devices", post(fleet_users::remove_employee))
+        .route("/api/v1/employees/{id}/devices", get(fleet_users::employee_devices))
+        .route("/api/v1/employees/{id}/copy-templates", post(fleet_users::copy_templates))
+        .route("/api/v1/sites/{id}/remove-leavers", post(fleet_users::remove_leavers))
+        .route("/api/v1/sites/{id}/push-employees", post(fleet_users::push_site))
         .route("/api/v1/employees", get(people::list_employees).post(people::create_employee))
         .route("/api/v1/employees/{id}", get(people::get_employee).put(people::update_employee))
         .route("/api/v1/shifts", get(shifts::list_shifts).post(shifts::create_shift))

@@ -96,7 +96,10 @@ pub async fn list(
                                 @if may_write(&ctx.caller, p.site_id.as_deref()) {
                                     a href=(format!("/employees/{}/edit", url_segment(&p.employee_id)))
                                         aria-label=(format!("Edit {}", p.name)) { "Edit" }
+                                    " · "
                                 }
+                                a href=(format!("/employees/{}/devices", url_segment(&p.employee_id)))
+                                    aria-label=(format!("Devices of {}", p.name)) { "Devices" }
                             }
                         }
                     }
@@ -228,6 +231,10 @@ async fn render_form(
     };
     let body = html! {
         h1 { (title) }
+        @if existing {
+            p { a href=(format!("/employees/{}/devices", url_segment(&form.employee_id))) data-testid="employee-devices" {
+                "On devices: held by, push, remove, copy fingerprints" } }
+        }
         (error_summary(error))
         form.stack method="post" action=(action) data-testid="employee-form" {
             (csrf_field(ctx))

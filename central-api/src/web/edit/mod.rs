@@ -1,5 +1,5 @@
-//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents, devices, remote
-//! commands, alert rules): forms posted with
+//! The dashboard's editing pages (manual punches, employees and the devices that hold them, shifts, sites, holidays,
+//! agents, devices, remote commands, alert rules): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -11,6 +11,7 @@ pub mod agents;
 pub mod alert_rules;
 pub mod commands;
 pub mod devices;
+pub mod employee_devices;
 pub mod employees;
 pub mod holidays;
 pub mod manual_logs;
@@ -38,6 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/employees", get(employees::list))
         .route("/employees/new", get(employees::new_form).post(employees::create))
         .route("/employees/{employee_id}/edit", get(employees::edit_form).post(employees::update))
+        .route("/employees/{employee_id}/devices", get(employee_devices::page))
+        .route("/employees/{employee_id}/devices/push", post(employee_devices::push_submit))
+        .route("/employees/{employee_id}/devices/remove", post(employee_devices::remove_submit))
+        .route("/employees/{employee_id}/devices/copy-templates", post(employee_devices::copy_submit))
         .route("/shifts", get(shifts::list))
         .route("/shifts/new", get(shifts::new_form).post(shifts::create))
         .route("/shifts/{code}/edit", get(shifts::edit_form).post(shifts::update))
