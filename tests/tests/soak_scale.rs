@@ -55,6 +55,9 @@ async fn faults_mid_run_lose_nothing_and_attendance_equals_a_reprocess() {
             "stall agents-broker"
         ]
     );
+    for mark in &outcome.faults {
+        assert!(mark.evidence.is_some(), "the fault {:?} left no trace (no new pid, no connection cut)", mark.label);
+    }
     // Five bursts of half the workforce at least, plus the background.
     assert!(outcome.all_logs.generated >= 5 * 5 * 50, "generated {}", outcome.all_logs.generated);
     checks::ensure_exact(&outcome.all_logs, &outcome.attendance).expect("AllLogs exact, attendance = reprocess");

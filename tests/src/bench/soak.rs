@@ -81,7 +81,7 @@ struct Args {
 
 fn run(args: &[String]) -> anyhow::Result<()> {
     let args = Args::try_parse_from(std::iter::once("bench soak".to_owned()).chain(args.iter().cloned()))?;
-    if !(args.minutes > 0.0) || args.sites == 0 || args.devices == 0 || args.replicas == 0 {
+    if args.minutes.is_nan() || args.minutes <= 0.0 || args.sites == 0 || args.devices == 0 || args.replicas == 0 {
         bail!("--minutes, --sites, --devices and --replicas must be above 0");
     }
     let duration = Duration::from_secs_f64(args.minutes * 60.0);

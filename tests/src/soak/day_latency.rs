@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::workload::Sample;
 
+/// When the punch arrived in AllLogs, and when its day's row was last computed.
+type Arrival = (DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// Samples older than this without a row count as not observed.
 const GIVE_UP: Duration = Duration::from_secs(180);
 
@@ -47,7 +50,7 @@ pub async fn track(url: String, mut samples: mpsc::UnboundedReceiver<Sample>, st
         }
         let mut still = Vec::with_capacity(pending.len());
         for sample in pending.drain(..) {
-            let row: Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>)>, _> = sqlx::query_as(
+            let row: Result<Option<Arrival>, _> = sqlx::query_as(
                 "SELECT l.received_at, a.computed_at FROM all_logs l LEFT JOIN attendance a \
                  ON a.employee_id = l.pin AND a.work_date = l.local_date \
                  WHERE l.device_serial = $1 AND l.local_time = $2 AND l.pin = $3",

@@ -76,28 +76,49 @@ pub async fn inject(
     let at = run_start.elapsed().as_secs_f64();
     let started = Instant::now();
     tracing::warn!("soak fault: {}", fault.label());
-    match fault {
+    let pid_change = |before: Option<u32>, after: Option<u32>| match (before, after) {
+        (Some(b), Some(a)) if a != b => Some(format!("pid {b} -> {a}")),
+        _ => None,
+    };
+    let evidence = match fault {
         Fault::KillReplica => {
+            let before = targets.replicas.pids().first().map(|(_, pid)| *pid);
             targets.replicas.kill(0).await?;
             tokio::time::sleep(settings.replica_down).await;
             targets.replicas.restart(0).await?;
+            pid_change(before, targets.replicas.pids().first().map(|(_, pid)| *pid))
         }
         Fault::RestartBroker => {
+            let before = targets.broker.pid();
             tokio::task::block_in_place(|| targets.broker.restart())?;
+            pid_change(before, targets.broker.pid())
         }
         Fault::RestartPostgres => {
+            let before = targets.postgres.pid();
             tokio::task::block_in_place(|| targets.postgres.restart_fast())?;
+            pid_change(before, targets.postgres.pid())
         }
         Fault::StallDatabase => stall(targets.database_proxy, settings.stall).await,
         Fault::StallBroker => stall(targets.broker_proxy, settings.stall).await,
-    }
-    Ok(FaultMark { at_secs: at, label: fault.label().to_owned(), outage_secs: started.elapsed().as_secs_f64() })
+    };
+    Ok(FaultMark {
+        at_secs: at,
+        label: fault.label().to_owned(),
+        outage_secs: started.elapsed().as_secs_f64(),
+        evidence,
+    })
 }
 
-async fn stall(proxy: &ChaosProxy, how_long: Duration) {
+/// Stalls the proxy's traffic for `how_long`; the evidence is how many open connections it cut.
+async fn stall(proxy: &ChaosProxy, how_long: Duration) -> Option<String> {
+    let before = proxy.forced_cuts();
     proxy.set_mode(ProxyMode::Stall);
     proxy.cut_all();
     tokio::time::sleep(how_long).await;
+    // Let the connections now held go, and let the cut ones be counted.
     proxy.set_mode(ProxyMode::Pass);
     proxy.cut_all();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cut = proxy.forced_cuts() - before;
+    (cut > 0).then(|| format!("{cut} connections cut or held"))
 }

@@ -24,6 +24,8 @@ pub struct FaultMark {
     pub at_secs: f64,
     pub label: String,
     pub outage_secs: f64,
+    /// What shows the fault happened (a new pid, connections cut); `None` when nothing did.
+    pub evidence: Option<String>,
 }
 
 /// Percentile `p` (0..=100) of sorted `values` (nearest rank).
