@@ -63,6 +63,8 @@ async fn faults_mid_run_lose_nothing_and_attendance_equals_a_reprocess() {
     checks::ensure_exact(&outcome.all_logs, &outcome.attendance).expect("AllLogs exact, attendance = reprocess");
     assert_eq!(outcome.attendance.rows, 2 * shape.sites * shape.workforce, "a row per employee and closed day");
     assert!(outcome.report.contains("latency punch -> AllLogs (every punch): p50"), "{}", outcome.report);
+    assert!(outcome.report.contains("restart PostgreSQL         whole again after"), "{}", outcome.report);
+    assert!(outcome.report.contains("connections cut or held"), "{}", outcome.report);
     let svg = std::fs::read_to_string(&outcome.plot).expect("the plot was written");
     assert!(svg.starts_with("<svg") && svg.contains("restart PostgreSQL"), "an SVG with the fault marks");
     let figures = std::fs::read_to_string(&outcome.figures).expect("the figures were written");

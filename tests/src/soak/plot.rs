@@ -36,17 +36,17 @@ pub fn draw(path: &Path, title: &str, seconds: &[Second], faults: &[FaultMark]) 
         .y_desc("punches / s")
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let generated = seconds.iter().enumerate().map(|(i, s)| (i as f64, s.generated as f64));
+    let generated = smoothed(seconds, |s| s.generated);
     rates
         .draw_series(LineSeries::new(generated, BLUE.stroke_width(1)))
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .label("generated")
+        .label("generated (5 s mean)")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE));
-    let stored = seconds.iter().enumerate().map(|(i, s)| (i as f64, s.stored as f64));
+    let stored = smoothed(seconds, |s| s.stored);
     rates
         .draw_series(LineSeries::new(stored, GREEN.stroke_width(2)))
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .label("stored in AllLogs")
+        .label("stored in AllLogs (5 s mean)")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREEN));
     draw_faults(&mut rates, faults, rate_max)?;
     rates
@@ -89,6 +89,16 @@ pub fn draw(path: &Path, title: &str, seconds: &[Second], faults: &[FaultMark]) 
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The per-second counts as a 5-second moving mean (what was generated or stored around each second).
+fn smoothed(seconds: &[Second], pick: fn(&Second) -> u64) -> Vec<(f64, f64)> {
+    (0..seconds.len())
+        .map(|i| {
+            let window = &seconds[i.saturating_sub(2)..(i + 3).min(seconds.len())];
+            (i as f64, window.iter().map(pick).sum::<u64>() as f64 / window.len() as f64)
+        })
+        .collect()
 }
 
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;

@@ -231,8 +231,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<Outcome> {
     for mark in &marks {
         let _ = writeln!(
             report,
-            "fault at {:>6.1} s: {:<26} whole again after {:.1} s",
-            mark.at_secs, mark.label, mark.outage_secs
+            "fault at {:>6.1} s: {:<26} whole again after {:.1} s ({})",
+            mark.at_secs,
+            mark.label,
+            mark.outage_secs,
+            mark.evidence.as_deref().unwrap_or("no evidence it happened")
         );
     }
     let _ = writeln!(report, "CPU and memory over {attendance_secs:.0} s (harness = generator, proxies, samplers):");

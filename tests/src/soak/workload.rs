@@ -96,7 +96,9 @@ pub async fn produce(
             if punched[a].is_empty() {
                 punched[a] = vec![0; workforce];
             }
-            let due = load.cumulative(workforce, t) as usize;
+            // Each site's phase is its own, so the sites' background punches do not all fall on the same tick.
+            let phase = a as f64 / agents.len() as f64;
+            let due = (load.cumulative(workforce, t) + phase) as usize;
             while emitted[a] < due {
                 let k = emitted[a] % workforce;
                 let half = workforce.div_ceil(2);
@@ -144,7 +146,7 @@ pub async fn produce(
             break;
         }
     }
-    produced.bursts = load.duration.as_secs_f64().div_euclid(load.burst_every.as_secs_f64().max(0.001)) as usize + 1;
+    produced.bursts = (load.duration.as_secs_f64() / load.burst_every.as_secs_f64().max(0.001)).ceil() as usize;
     produced
 }
 
