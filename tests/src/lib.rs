@@ -24,6 +24,7 @@ pub mod schemathesis;
 pub mod serial_sim;
 pub mod services;
 pub mod small_fs;
+pub mod soak;
 pub mod terminal_sim;
 pub mod tls;
 pub mod vendor_db;

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod ingest;
 pub mod latency;
 pub mod login_storm;
+pub mod soak;
 pub mod sql_backlog;
 pub mod zk_read;
 
@@ -33,6 +34,7 @@ pub const ALL: &[Bench] = &[
     sql_backlog::BENCH,
     backup::BENCH,
     login_storm::BENCH,
+    soak::BENCH,
 ];
 
 /// The benchmark called `name`.
