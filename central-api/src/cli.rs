@@ -1,12 +1,14 @@
 //! The command line: `serve`, `migrate`, the administration commands, the attendance settings ([`settings`]:
 //! shifts and sites) and the attendance jobs (`close-day`, `apply-sandwich`, `revert-sandwich`, `reprocess`,
-//! `process-dirty`, kept for cron). `main.rs` only parses and calls [`run`].
+//! `process-dirty`, kept for cron) and administrators' API tokens ([`tokens`]). `main.rs` only parses and calls
+//! [`run`].
 //!
 //! Every command takes `--config <file>` (or `CENTRAL_API_CONFIG`) and honours the environment overrides described
 //! in [`crate::config`]. Output meant for people goes to stdout; logs go to stderr.
 
 mod backup;
 mod settings;
+mod tokens;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -145,6 +147,17 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Validate, preview or restore a backup file (merging by key with a strategy).
     Restore(backup::RestoreArgs),
+    /// Issue an administrator API token (printed once on stdout), optionally expiring.
+    IssueToken(tokens::IssueArgs),
+    /// List an administrator's API tokens with expiry and last use (JSON, one per line).
+    ListTokens {
+        username: String,
+    },
+    /// Revoke one of an administrator's API tokens.
+    RevokeToken {
+        username: String,
+        token_id: String,
+    },
 }
 
 /// The date range and whose days a bulk attendance job covers.
@@ -218,6 +231,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::ListSites => settings::list_sites(&store).await,
                 Command::Backup(args) => backup::backup(&store, &args).await,
                 Command::Restore(args) => backup::restore(&store, &args).await,
+                Command::IssueToken(args) => tokens::issue(&store, &args).await,
+                Command::ListTokens { username } => tokens::list(&store, &username).await,
+                Command::RevokeToken { username, token_id } => tokens::revoke(&store, &username, &token_id).await,
                 command => admin(&store, command).await,
             };
             store.close().await;

@@ -1,4 +1,5 @@
-//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents): forms posted with
+//! The dashboard's editing pages (manual punches, employees, shifts, sites, holidays, agents, the caller's API
+//! tokens): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -12,6 +13,7 @@ pub mod holidays;
 pub mod manual_logs;
 pub mod shifts;
 pub mod sites;
+pub mod tokens;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/holidays/{id}/delete", post(holidays::delete))
         .route("/agents", post(agents::create))
         .route("/agents/{id}/revoke", post(agents::revoke))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
 }
 
 /// A form page answered with `status` (400 when it comes back with an error).
