@@ -8,6 +8,7 @@
 
 mod backup;
 mod settings;
+pub mod tls;
 mod tokens;
 
 use std::io::{BufRead, Write};
@@ -147,17 +148,25 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Validate, preview or restore a backup file (merging by key with a strategy).
     Restore(backup::RestoreArgs),
+    /// TLS certificates for HTTPS between agents and central.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
     /// Issue an administrator API token (printed once on stdout), optionally expiring.
     IssueToken(tokens::IssueArgs),
     /// List an administrator's API tokens with expiry and last use (JSON, one per line).
-    ListTokens {
-        username: String,
-    },
+    ListTokens { username: String },
     /// Revoke one of an administrator's API tokens.
-    RevokeToken {
-        username: String,
-        token_id: String,
-    },
+    RevokeToken { username: String, token_id: String },
+}
+
+/// `central-api tls ...`.
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Make a small CA and a server certificate signed by it (names as SANs), print the [tls] lines and the CA's
+    /// file and SHA-256 fingerprint for the agents.
+    Init(tls::InitArgs),
 }
 
 /// The date range and whose days a bulk attendance job covers.
@@ -211,6 +220,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
+        Command::Tls { command: TlsCommand::Init(args) } => tls::run(&args, &config.data_dir),
         Command::Migrate => {
             let store = Store::connect(&config).await.context("connecting to the database")?;
             store.migrate().await.context("applying migrations")?;

@@ -315,7 +315,11 @@ impl Config {
     /// Whether browsers reach this service over HTTPS: it serves TLS itself, or `public_url` is `https://`. Then
     /// the session cookie is `Secure` and answers carry `Strict-Transport-Security`.
     pub fn browsers_use_https(&self) -> bool {
-        self.tls.is_some() || self.public_url.as_deref().is_some_and(|u| u.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")))
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")))
     }
 
     /// The database URL in force: the configured one, or SQLite under the data directory.

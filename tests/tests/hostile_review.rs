@@ -157,7 +157,8 @@ async fn cookie_flags_security_headers_and_hashed_csrf(backend: Backend) {
     drop(f);
 
     // Behind a TLS proxy: public_url https makes the cookie Secure and adds HSTS.
-    let f = AdminFixture::blank(backend, &[("CENTRAL_API_PUBLIC_URL", "https://attendance.example.com")]).await.unwrap();
+    let f =
+        AdminFixture::blank(backend, &[("CENTRAL_API_PUBLIC_URL", "https://attendance.example.com")]).await.unwrap();
     let (_, set_cookie) = f.login("root", PASSWORD).await.unwrap();
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
     check_headers(&f.http, &f.central.url, true).await;
@@ -261,11 +262,8 @@ async fn admin_tokens_expire_and_record_last_use(backend: Backend) {
     let (s, me) = f.call(Method::GET, "/api/v1/me", &cli, None).await.unwrap();
     assert_eq!((s, me["username"].as_str()), (StatusCode::OK, Some("root")));
     let lines = f.db.cli(&["list-tokens", "root"]).await.unwrap();
-    let cli_row: Value = lines
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|t| t["label"] == "cli")
-        .expect("listed");
+    let cli_row: Value =
+        lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|t| t["label"] == "cli").expect("listed");
     let cli_expiry: DateTime<Utc> = serde_json::from_value(cli_row["expires_at"].clone()).unwrap();
     assert!((cli_expiry - (Utc::now() + Duration::days(2))).num_seconds().abs() < 120, "{cli_row}");
     assert!(cli_row["last_used_at"].is_string(), "{cli_row}");

@@ -33,8 +33,8 @@ pub const HSTS: &str = "max-age=31536000";
 pub fn page_csp() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
     CSP.get_or_init(|| {
-        let docs_style = base64::engine::general_purpose::STANDARD
-            .encode(Sha256::digest(super::api::docs::DOCS_STYLE.as_bytes()));
+        let docs_style =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(super::api::docs::DOCS_STYLE.as_bytes()));
         format!(
             "default-src 'none'; script-src 'self'; style-src 'self' 'sha256-{docs_style}'; img-src 'self' data:; \
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
