@@ -89,7 +89,7 @@ impl Application {
                 auth,
                 ingest,
                 limiter: Default::default(),
-                secure_cookies: config.tls.is_some(),
+                secure_cookies: config.browsers_use_https(),
                 stopping: CancellationToken::new(),
                 backfill_days: config.attendance.backfill_days,
                 fleet: crate::fleet::Hub::new(),

@@ -1,12 +1,15 @@
 //! The command line: `serve`, `migrate`, the administration commands, the attendance settings ([`settings`]:
 //! shifts and sites) and the attendance jobs (`close-day`, `apply-sandwich`, `revert-sandwich`, `reprocess`,
-//! `process-dirty`, kept for cron). `main.rs` only parses and calls [`run`].
+//! `process-dirty`, kept for cron) and administrators' API tokens ([`tokens`]). `main.rs` only parses and calls
+//! [`run`].
 //!
 //! Every command takes `--config <file>` (or `CENTRAL_API_CONFIG`) and honours the environment overrides described
 //! in [`crate::config`]. Output meant for people goes to stdout; logs go to stderr.
 
 mod backup;
 mod settings;
+pub mod tls;
+mod tokens;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -145,6 +148,25 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Validate, preview or restore a backup file (merging by key with a strategy).
     Restore(backup::RestoreArgs),
+    /// TLS certificates for HTTPS between agents and central.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+    /// Issue an administrator API token (printed once on stdout), optionally expiring.
+    IssueToken(tokens::IssueArgs),
+    /// List an administrator's API tokens with expiry and last use (JSON, one per line).
+    ListTokens { username: String },
+    /// Revoke one of an administrator's API tokens.
+    RevokeToken { username: String, token_id: String },
+}
+
+/// `central-api tls ...`.
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Make a small CA and a server certificate signed by it (names as SANs), print the [tls] lines and the CA's
+    /// file and SHA-256 fingerprint for the agents.
+    Init(tls::InitArgs),
 }
 
 /// The date range and whose days a bulk attendance job covers.
@@ -198,6 +220,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             serve(config).await
         }
+        Command::Tls { command: TlsCommand::Init(args) } => tls::run(&args, &config.data_dir),
         Command::Migrate => {
             let store = Store::connect(&config).await.context("connecting to the database")?;
             store.migrate().await.context("applying migrations")?;
@@ -218,6 +241,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::ListSites => settings::list_sites(&store).await,
                 Command::Backup(args) => backup::backup(&store, &args).await,
                 Command::Restore(args) => backup::restore(&store, &args).await,
+                Command::IssueToken(args) => tokens::issue(&store, &args).await,
+                Command::ListTokens { username } => tokens::list(&store, &username).await,
+                Command::RevokeToken { username, token_id } => tokens::revoke(&store, &username, &token_id).await,
                 command => admin(&store, command).await,
             };
             store.close().await;

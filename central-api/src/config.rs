@@ -52,6 +52,10 @@ pub struct Config {
     pub auto_migrate: bool,
     /// Serve HTTPS with these files.
     pub tls: Option<TlsFiles>,
+    /// The URL browsers and agents use to reach this service (`https://attendance.example.com`), when it is not
+    /// this process's own listener, e.g. behind a TLS-terminating proxy. An `https://` URL (or `[tls]`) makes the
+    /// session cookie `Secure` and sends `Strict-Transport-Security`.
+    pub public_url: Option<String>,
     /// Consume punches and status over MQTT.
     pub mqtt: Option<MqttConfig>,
     /// The attendance worker and scheduled jobs run by `serve`.
@@ -122,6 +126,7 @@ impl Default for Config {
             auth_cache_ttl_secs: 5,
             auto_migrate: true,
             tls: None,
+            public_url: None,
             mqtt: None,
             attendance: AttendanceConfig::default(),
             jobs: crate::jobs::JobsConfig::default(),
@@ -301,7 +306,20 @@ impl Config {
         if let Some(url) = &self.database_url {
             backend_of(url)?;
         }
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
+        }
         Ok(())
+    }
+
+    /// Whether browsers reach this service over HTTPS: it serves TLS itself, or `public_url` is `https://`. Then
+    /// the session cookie is `Secure` and answers carry `Strict-Transport-Security`.
+    pub fn browsers_use_https(&self) -> bool {
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")))
     }
 
     /// The database URL in force: the configured one, or SQLite under the data directory.
@@ -316,6 +334,19 @@ impl Config {
     pub fn plain_http_allowed(&self) -> bool {
         self.allow_plain_http || self.listen.ip().is_loopback()
     }
+}
+
+/// `public_url` must be an absolute `http://` or `https://` URL with a host.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")).ok_or_else(|| {
+        format!("public_url {url:?} must start with https:// (or http://), e.g. https://attendance.example.com")
+    })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("public_url {url:?} is not a URL with a host, e.g. https://attendance.example.com"));
+    }
+    Ok(())
 }
 
 /// The backend a database URL selects, by its scheme.
@@ -449,6 +480,21 @@ mod tests {
         let err =
             Config::load_with_env(None, env(&[("CENTRAL_API_DATABASE_URL", "mysql://x")])).unwrap_err().to_string();
         assert!(err.contains("mysql"), "{err}");
+    }
+
+    #[test]
+    fn public_url_https_means_browsers_use_https() {
+        let plain = Config::load_with_env(None, env(&[])).unwrap();
+        assert!(!plain.browsers_use_https());
+        let proxied =
+            Config::load_with_env(None, env(&[("CENTRAL_API_PUBLIC_URL", "HTTPS://attendance.example.com/")])).unwrap();
+        assert!(proxied.browsers_use_https());
+        let http = Config::load_with_env(None, env(&[("CENTRAL_API_PUBLIC_URL", "http://10.0.0.5:8080")])).unwrap();
+        assert!(!http.browsers_use_https());
+        for bad in ["attendance.example.com", "https://", "ftp://x", "https://a b"] {
+            let err = Config::load_with_env(None, env(&[("CENTRAL_API_PUBLIC_URL", bad)])).unwrap_err().to_string();
+            assert!(err.contains("public_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct CentralConfig {
     /// that sign its messages and of its broker password.
     pub token: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// HTTPS: trust central's chain by the SHA-256 of its CA certificate (`central-api tls init` prints it), instead
+    /// of `ca_file`.
+    pub ca_fingerprint: Option<[u8; 32]>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub request_timeout: Duration,
@@ -250,6 +253,7 @@ struct RawCentral {
     token: Option<String>,
     token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
+    ca_fingerprint: Option<String>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
     #[serde(default = "default_request_timeout")]
@@ -522,6 +526,15 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
     if client_key.is_some() && client_cert.is_none() {
         p.add("central.client_key", "client_key without client_cert");
     }
+    let ca_fingerprint = raw.ca_fingerprint.as_deref().and_then(|text| {
+        crate::forward::pin::parse_fingerprint(text).map_err(|m| p.add("central.ca_fingerprint", m)).ok()
+    });
+    if raw.ca_fingerprint.is_some() && ca_file.is_some() {
+        p.add("central.ca_fingerprint", "set ca_file or ca_fingerprint, not both");
+    }
+    if raw.ca_fingerprint.is_some() && transport != Some(Transport::Https) {
+        p.add("central.ca_fingerprint", "only the HTTPS transport pins central's CA; for MQTT set ca_file");
+    }
     if transport == Some(Transport::Mqtt) && raw.url.starts_with("mqtts://") && ca_file.is_none() {
         p.add("central.ca_file", "mqtts:// needs the broker's CA bundle in ca_file");
     }
@@ -532,6 +545,7 @@ fn validate_central(raw: RawCentral, base: &Path, p: &mut Problems) -> Option<Ce
         url: raw.url,
         token,
         ca_file,
+        ca_fingerprint,
         client_cert,
         client_key,
         request_timeout: Duration::from_secs(timeout),

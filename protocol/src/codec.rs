@@ -64,6 +64,13 @@ pub enum DecodeError {
     TooLarge { size: usize, limit: usize },
     #[error("{count} {what}, over the limit of {limit}")]
     TooMany { what: &'static str, count: usize, limit: usize },
+    /// The bincode decoder's allocation budget ([`MAX_ENVELOPE_BYTES`]) ran out: the envelope holds too many items
+    /// (a batch of tens of thousands of punches) even though its bytes are under the limit.
+    #[error(
+        "the bincode {kind} holds more values than the decoder's limit of {limit} bytes allows; send fewer items \
+         (a batch carries at most {max_punches} punches)"
+    )]
+    DecodedTooLarge { kind: &'static str, limit: usize, max_punches: usize },
     #[error("unsupported protocol version {found}; this build speaks version {supported}")]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("malformed {encoding} {kind}: {reason}")]
@@ -79,7 +86,7 @@ impl DecodeError {
 
     /// Whether the refusal is about size (HTTP 413) rather than content (HTTP 400).
     pub fn is_size_limit(&self) -> bool {
-        matches!(self, Self::TooLarge { .. } | Self::TooMany { .. })
+        matches!(self, Self::TooLarge { .. } | Self::TooMany { .. } | Self::DecodedTooLarge { .. })
     }
 }
 
@@ -233,8 +240,16 @@ fn malformed<E: Envelope>(encoding: Encoding, reason: String) -> DecodeError {
 fn parse<E: Envelope, T: DeserializeOwned>(bytes: &[u8], encoding: Encoding) -> Result<T, DecodeError> {
     match encoding {
         Encoding::Bincode => {
-            let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, bincode_config())
-                .map_err(|e| malformed::<E>(encoding, e.to_string()))?;
+            let (value, used) =
+                bincode::serde::decode_from_slice::<T, _>(bytes, bincode_config()).map_err(|e| match e {
+                    // Issue 12: a size refusal like the JSON one (HTTP 413), not a malformed body.
+                    bincode::error::DecodeError::LimitExceeded => DecodeError::DecodedTooLarge {
+                        kind: E::KIND,
+                        limit: MAX_ENVELOPE_BYTES,
+                        max_punches: crate::limits::MAX_PUNCHES_PER_BATCH,
+                    },
+                    other => malformed::<E>(encoding, other.to_string()),
+                })?;
             if used != bytes.len() {
                 return Err(malformed::<E>(
                     encoding,

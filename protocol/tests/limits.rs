@@ -129,3 +129,25 @@ fn content_types() {
     assert_eq!(Encoding::from_content_type("Application/JSON; charset=utf-8"), Some(Encoding::Json));
     assert_eq!(Encoding::from_content_type("text/plain"), None);
 }
+
+/// Issue 12: a bincode batch over the punch limit is a size refusal (413) like the JSON one, not a malformed body.
+#[test]
+fn too_many_punches_in_bincode_are_a_size_refusal() {
+    let mut batch = samples::batch();
+    let template = batch.punches[0].clone();
+    for count in [MAX_PUNCHES_PER_BATCH + 1, 20_000, 60_000] {
+        batch.punches =
+            (0..count as u64).map(|i| SequencedPunch { seq: i + 1, punch: template.punch.clone() }).collect();
+        batch.first_seq = 1;
+        batch.last_seq = count as u64;
+        let bytes = bincode::serde::encode_to_vec(&batch, bincode::config::standard()).unwrap();
+        assert!(bytes.len() <= MAX_ENVELOPE_BYTES, "{} bytes", bytes.len());
+        for err in [
+            decode::<PunchBatch>(&bytes, Encoding::Bincode).unwrap_err(),
+            decode_upgrading::<PunchBatch>(&bytes, Encoding::Bincode).unwrap_err(),
+        ] {
+            assert!(err.is_size_limit(), "{count} punches: {err:?}");
+            assert!(err.to_string().contains("punches"), "{err}");
+        }
+    }
+}

@@ -42,6 +42,7 @@ impl Rig {
             base_url: url.to_owned(),
             token: TOKEN.into(),
             ca_file: None,
+            ca_fingerprint: None,
             client_cert: None,
             client_key: None,
             request_timeout,

@@ -1,6 +1,7 @@
 //! The extractor every admin handler takes: it turns a request into a [`Caller`] or refuses it.
 //!
-//! - `Authorization: Bearer adm_<id>_<secret>`: an administrator API token (not revoked).
+//! - `Authorization: Bearer adm_<id>_<secret>`: an administrator API token (not revoked, not expired: an expired one
+//!   is `401` saying so). Its last use is recorded at most once a minute.
 //! - Cookie [`SESSION_COOKIE`]: a web session (not expired). A state-changing method (anything but GET, HEAD,
 //!   OPTIONS) must also carry the session's CSRF token in [`CSRF_HEADER`]; the cookie is `SameSite=Strict` as well.
 
@@ -12,7 +13,7 @@ use chrono::Utc;
 use super::{secrets, Caller, Role, Via};
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::store::access::SessionRecord;
+use crate::store::access::{SessionRecord, LAST_USED_EVERY};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "ac_session";
@@ -55,22 +56,35 @@ impl FromRequestParts<AppState> for Caller {
         let (username, via) = if let Some(token) = bearer {
             let (id, secret) =
                 secrets::parse_token(token.trim()).ok_or_else(|| unauthorized("malformed administrator token"))?;
-            let (username, hash) = state
+            let record = state
                 .store
                 .admin_token(id)
                 .await
                 .map_err(storage)?
                 .ok_or_else(|| unauthorized("unknown or revoked administrator token"))?;
-            if !secrets::same(&hash, &secrets::hash(secret)) {
+            if !secrets::same(&record.token_hash, &secrets::hash(secret)) {
                 return Err(unauthorized("unknown or revoked administrator token"));
             }
-            (username, Via::Token(id.to_owned()))
+            let now = Utc::now();
+            if let Some(expired) = record.expires_at.filter(|at| *at <= now) {
+                return Err(unauthorized(&format!(
+                    "administrator token {id} expired at {}; issue a new one (POST /api/v1/tokens)",
+                    expired.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )));
+            }
+            if record.last_used_at.is_none_or(|at| at <= now - LAST_USED_EVERY) {
+                // Best effort: a failed write must not refuse a valid token.
+                if let Err(e) = state.store.touch_admin_token(id, now).await {
+                    tracing::warn!(token = id, error = %e, "could not record the token's last use");
+                }
+            }
+            (record.username, Via::Token(id.to_owned()))
         } else if let Some(secret) = cookie(parts, SESSION_COOKIE) {
             let hash = secrets::hash(secret);
             let session = live_session(state, &hash).await?;
             if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-                if !secrets::same(sent.as_bytes(), session.csrf_token.as_bytes()) {
+                if !secrets::csrf_matches(sent, &session.csrf_hash) {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
                         "csrf_required",

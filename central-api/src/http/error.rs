@@ -43,7 +43,9 @@ impl From<DecodeError> for ApiError {
     fn from(e: DecodeError) -> Self {
         let (status, code) = match &e {
             DecodeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            DecodeError::TooMany { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many"),
+            DecodeError::TooMany { .. } | DecodeError::DecodedTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_many")
+            }
             DecodeError::UnsupportedVersion { .. } => (StatusCode::BAD_REQUEST, "unsupported_version"),
             DecodeError::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed"),
             DecodeError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),

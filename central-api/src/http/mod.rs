@@ -1,10 +1,12 @@
 //! The HTTP API: routes and the state they share. Agent handlers live in [`ingest`], the admin JSON API, its
-//! OpenAPI document and reports in [`api`]; [`error`] maps every refusal to a status code and a JSON body.
+//! OpenAPI document and reports in [`api`]; [`error`] maps every refusal to a status code and a JSON body;
+//! [`guard`] refuses NUL characters and keeps API errors in shape; [`headers`] adds the security headers.
 
 pub mod agent_inbox;
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod headers;
 pub mod ingest;
 
 use std::sync::Arc;
@@ -28,7 +30,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     /// Failed-login counts per (username, client address).
     pub limiter: Arc<LoginLimiter>,
-    /// Served over HTTPS: session cookies get the `Secure` attribute.
+    /// Browsers reach the service over HTTPS (`[tls]` here, or an `https://` `public_url` behind a proxy): session
+    /// cookies get the `Secure` attribute and answers `Strict-Transport-Security` ([`headers`]).
     pub secure_cookies: bool,
     /// Cancelled when the service starts stopping, so long-lived responses (the live punch stream) end at once.
     pub stopping: tokio_util::sync::CancellationToken,
@@ -67,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(crate::web::router())
         .layer(axum::middleware::from_fn(guard::hygiene))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security))
         .with_state(state)
 }
 

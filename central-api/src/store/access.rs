@@ -10,7 +10,8 @@ use super::{on_pool, on_reader, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub username: String,
-    pub csrf_token: String,
+    /// The SHA-256 (hex) of the session's CSRF token ([`crate::access::secrets::csrf_stored`]).
+    pub csrf_hash: String,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -22,7 +23,23 @@ pub struct AdminTokenInfo {
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// After this instant the token is refused (`401`); none: it works until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the token was last used, to the minute ([`LAST_USED_EVERY`]); none: never.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
+
+/// An unrevoked administrator token as the request extractor needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTokenRecord {
+    pub username: String,
+    pub token_hash: Vec<u8>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A token's last-used time is written at most this often (not on every request).
+pub const LAST_USED_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 impl Store {
     /// Grants an administrator a site.
@@ -61,7 +78,7 @@ impl Store {
         Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
-    /// Stores a new web session.
+    /// Stores a new web session: the SHA-256 of its secret and of its CSRF token (column `csrf_token`).
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -69,7 +86,7 @@ impl Store {
         &self,
         session_hash: &[u8],
         username: &str,
-        csrf_token: &str,
+        csrf_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         on_pool!(self, |pool| sqlx::query(
@@ -78,7 +95,7 @@ impl Store {
         )
         .bind(session_hash)
         .bind(username)
-        .bind(csrf_token)
+        .bind(csrf_hash)
         .bind(Utc::now())
         .bind(expires_at)
         .execute(pool)
@@ -98,7 +115,7 @@ impl Store {
         .bind(session_hash)
         .fetch_optional(pool)
         .await)?;
-        Ok(row.map(|(username, csrf_token, expires_at)| SessionRecord { username, csrf_token, expires_at }))
+        Ok(row.map(|(username, csrf_hash, expires_at)| SessionRecord { username, csrf_hash, expires_at }))
     }
 
     /// Ends a session (logout) and forgets expired ones.
@@ -125,32 +142,62 @@ impl Store {
         username: &str,
         token_hash: &[u8],
         label: &str,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         on_pool!(self, |pool| sqlx::query(
-            "INSERT INTO admin_tokens (token_id, username, token_hash, label, created_at) VALUES ($1, $2, $3, $4, $5)"
+            "INSERT INTO admin_tokens (token_id, username, token_hash, label, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
         )
         .bind(token_id)
         .bind(username)
         .bind(token_hash)
         .bind(label)
         .bind(Utc::now())
+        .bind(expires_at)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    /// The owner and hash of an unrevoked administrator token.
+    /// An unrevoked administrator token (expired or not).
     ///
     /// # Errors
     /// [`StoreError::Database`].
-    pub async fn admin_token(&self, token_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        Ok(on_reader!(self, |pool| sqlx::query_as(
-            "SELECT username, token_hash FROM admin_tokens WHERE token_id = $1 AND revoked_at IS NULL"
+    pub async fn admin_token(&self, token_id: &str) -> Result<Option<AdminTokenRecord>, StoreError> {
+        type Row = (String, Vec<u8>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let row: Option<Row> = on_reader!(self, |pool| sqlx::query_as(
+            "SELECT username, token_hash, expires_at, last_used_at FROM admin_tokens \
+             WHERE token_id = $1 AND revoked_at IS NULL"
         )
         .bind(token_id)
         .fetch_optional(pool)
-        .await)?)
+        .await)?;
+        Ok(row.map(|(username, token_hash, expires_at, last_used_at)| AdminTokenRecord {
+            username,
+            token_hash,
+            expires_at,
+            last_used_at,
+        }))
+    }
+
+    /// Records that a token was used at `now`, unless that was already recorded less than [`LAST_USED_EVERY`]
+    /// before (so a busy token costs one write a minute). Returns whether a row was written.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn touch_admin_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let written = on_pool!(self, |pool| sqlx::query(
+            "UPDATE admin_tokens SET last_used_at = $1 WHERE token_id = $2 \
+             AND (last_used_at IS NULL OR last_used_at <= $3)"
+        )
+        .bind(now)
+        .bind(token_id)
+        .bind(now - LAST_USED_EVERY)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(written > 0)
     }
 
     /// An administrator's tokens (revoked ones too), newest first.
@@ -158,22 +205,32 @@ impl Store {
     /// # Errors
     /// [`StoreError::Database`].
     pub async fn admin_tokens(&self, username: &str) -> Result<Vec<AdminTokenInfo>, StoreError> {
-        type Row = (String, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+        type Row = (
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+        );
         let rows: Vec<Row> = on_reader!(self, |pool| sqlx::query_as(
-            "SELECT token_id, username, label, created_at, revoked_at FROM admin_tokens WHERE username = $1 \
-             ORDER BY created_at DESC, token_id"
+            "SELECT token_id, username, label, created_at, revoked_at, expires_at, last_used_at FROM admin_tokens \
+             WHERE username = $1 ORDER BY created_at DESC, token_id"
         )
         .bind(username)
         .fetch_all(pool)
         .await)?;
         Ok(rows
             .into_iter()
-            .map(|(token_id, username, label, created_at, revoked_at)| AdminTokenInfo {
+            .map(|(token_id, username, label, created_at, revoked_at, expires_at, last_used_at)| AdminTokenInfo {
                 token_id,
                 username,
                 label,
                 created_at,
                 revoked_at,
+                expires_at,
+                last_used_at,
             })
             .collect())
     }

@@ -71,7 +71,12 @@ impl FromRequestParts<AppState> for WebCaller {
         })?;
         caller.address = crate::access::extract::peer_address(parts);
         let flash = cookie(parts, FLASH_COOKIE).and_then(super::layout::decode_flash);
-        let ctx = WebContext { caller, csrf_token: session.csrf_token, path: parts.uri.path().to_owned(), flash };
+        // The token is derived from the cookie's secret; the stored hash proves it is this session's.
+        let csrf_token = secrets::csrf_token(secret);
+        if !secrets::csrf_matches(&csrf_token, &session.csrf_hash) {
+            return Err(login());
+        }
+        let ctx = WebContext { caller, csrf_token, path: parts.uri.path().to_owned(), flash };
         parts.extensions.insert(ctx.clone());
         Ok(Self(ctx))
     }

@@ -86,7 +86,7 @@ pub fn page(title: &str, ctx: &WebContext, body: Markup) -> Markup {
                             }
                         }
                     }
-                    span.who { (ctx.caller.username) " (" (ctx.caller.role.as_str()) ")" }
+                    span.who { a href="/tokens" title="Your API tokens" { (ctx.caller.username) } " (" (ctx.caller.role.as_str()) ")" }
                 }
                 @if let Some(message) = &ctx.flash {
                     div.flash role="status" data-testid="flash" { (message) }

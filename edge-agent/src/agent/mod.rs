@@ -228,6 +228,7 @@ fn make_link(
                 base_url: central.url.clone(),
                 token: central.token.clone().unwrap_or_default(),
                 ca_file: central.ca_file.clone(),
+                ca_fingerprint: central.ca_fingerprint,
                 client_cert: central.client_cert.clone(),
                 client_key: central.client_key.clone(),
                 request_timeout: central.request_timeout,

@@ -1,8 +1,9 @@
 //! The HTTPS link to `central-api`: `POST /api/v1/ingest` with a bincode [`PunchBatch`], answered by a bincode
 //! [`BatchAck`]; `POST /api/v1/status` with a bincode [`AgentStatus`].
 //!
-//! reqwest with rustls only (never OpenSSL); the server is checked against the configured CA bundle (else the built-in
-//! web roots), and a client certificate is presented when configured. Only a 200 whose body decodes as a `BatchAck`
+//! reqwest with rustls only (never OpenSSL); the server is checked against the configured CA bundle, or the CA pinned
+//! by its SHA-256 (`ca_fingerprint`, [`super::pin`]), else the built-in web roots, and a client certificate is
+//! presented when configured. Only a 200 whose body decodes as a `BatchAck`
 //! is an answer; a 2xx without one, a 4xx, a 5xx or a transport error is not, and the batch stays buffered.
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub struct HttpLinkOptions {
     pub token: String,
     /// PEM bundle of CAs to trust instead of the built-in roots.
     pub ca_file: Option<PathBuf>,
+    /// Trust the chain whose CA certificate (sent by central) has this SHA-256 instead ([`super::pin`]).
+    pub ca_fingerprint: Option<[u8; 32]>,
     /// PEM client certificate (chain), optionally with its key in the same file.
     pub client_cert: Option<PathBuf>,
     /// PEM key for `client_cert`, when not in the same file.
@@ -62,7 +65,14 @@ impl HttpLink {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        if let Some(cert_file) = &options.client_cert {
+        if let Some(pin) = options.ca_fingerprint {
+            let client = match &options.client_cert {
+                Some(cert_file) => Some(client_identity(cert_file, options.client_key.as_ref())?),
+                None => None,
+            };
+            let tls = super::pin::client_config(pin, client).map_err(ForwardError::Setup)?;
+            builder = builder.use_preconfigured_tls(tls);
+        } else if let Some(cert_file) = &options.client_cert {
             let mut pem = read(cert_file)?;
             if let Some(key_file) = &options.client_key {
                 pem.push(b'\n');
@@ -228,4 +238,24 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, ForwardError> {
     std::fs::read(path).map_err(|e| ForwardError::Setup(format!("cannot read {}: {e}", path.display())))
+}
+
+/// A client certificate chain and its key (from the same file when `key_file` is absent), for a rustls configuration.
+fn client_identity(
+    cert_file: &PathBuf,
+    key_file: Option<&PathBuf>,
+) -> Result<(Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>), ForwardError>
+{
+    let bad = |path: &PathBuf, e: &dyn std::fmt::Display| {
+        ForwardError::Setup(format!("client certificate {}: {e}", path.display()))
+    };
+    let pem = read(cert_file)?;
+    let certs =
+        rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().map_err(|e| bad(cert_file, &e))?;
+    let key_path = key_file.unwrap_or(cert_file);
+    let key_pem = read(key_path)?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| bad(key_path, &e))?
+        .ok_or_else(|| bad(key_path, &"holds no private key"))?;
+    Ok((certs, key))
 }

@@ -18,6 +18,7 @@ pub mod batcher;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod pin;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

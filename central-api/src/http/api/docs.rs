@@ -17,7 +17,13 @@ use super::{
 #[openapi(
     info(title = "attendance central-api admin API", description = "Sites, devices, employees, attendance and reports. \
         Authenticate with `Authorization: Bearer adm_...` (POST /api/v1/tokens) or the session cookie from \
-        POST /api/v1/login plus the `X-CSRF-Token` header on changes. Errors are `{\"code\", \"message\"}`."),
+        POST /api/v1/login plus the `X-CSRF-Token` header on changes; an administrator token may carry an expiry \
+        (`expires_at`), after which it answers 401. Errors are `{\"code\", \"message\"}`. \
+        Employee ids, device serials and agent ids are one id space shared by every site (an employee id is the PIN \
+        enrolled on the terminals and keys punches everywhere; a serial is a physical terminal's; an agent id names \
+        its MQTT topics and broker login), so creating one that is taken answers 409 `already_exists` even when \
+        another site holds it. That answer is the same whichever site holds the id and names no site: it reveals \
+        only that the id is in use."),
     paths(
         session::login, session::logout, session::me, session::list_tokens, session::issue_token, session::revoke_token,
         sites::list_sites, sites::create_site, sites::list_agents, sites::create_agent, sites::revoke_agent,
@@ -138,15 +144,19 @@ fn operations(item: &PathItem) -> Vec<(&'static str, &utoipa::openapi::path::Ope
         .collect()
 }
 
+/// The docs page's inline stylesheet; the page's Content-Security-Policy allows exactly this text by its hash
+/// ([`crate::http::headers`]).
+pub const DOCS_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem}\
+    code{background:#eee;padding:0 .2rem}.m{font-weight:bold;display:inline-block;width:4rem}\
+    section{border-bottom:1px solid #ccc;padding:.5rem 0}";
+
 /// `GET /api/docs`: every operation of the document with its parameters and answers.
 pub async fn docs_page() -> Html<String> {
     let doc = document();
     let mut body = String::new();
     body.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     body.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    body.push_str("<title>API documentation</title><style>body{font-family:system-ui,sans-serif;max-width:60rem;");
-    body.push_str("margin:auto;padding:1rem}code{background:#eee;padding:0 .2rem}.m{font-weight:bold;display:");
-    body.push_str("inline-block;width:4rem}section{border-bottom:1px solid #ccc;padding:.5rem 0}</style></head><body>");
+    body.push_str(&format!("<title>API documentation</title><style>{DOCS_STYLE}</style></head><body>"));
     body.push_str(&format!("<h1>{}</h1>", escape(&doc.info.title)));
     if let Some(d) = &doc.info.description {
         body.push_str(&format!("<p>{}</p>", escape(d)));

@@ -188,11 +188,28 @@ pub fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// The kinds whose ids are one space shared by every site (issue 12, finding 6): an employee's id is the PIN
+/// enrolled on the devices and keys its punches and days everywhere, a device serial is a physical terminal's (at one
+/// site at a time) and an agent id names the agent's MQTT topics and broker login. A create that collides answers
+/// [`shared_id_taken`], the same text whichever site holds the id, so it reveals only that the id is in use.
+pub const SHARED_ID_KINDS: [&str; 3] = ["employee", "device", "agent"];
+
+/// The `409` message for a taken id of a [`SHARED_ID_KINDS`] kind: it never names the site holding it.
+pub fn shared_id_taken(what: &str, id: &str) -> String {
+    format!(
+        "{what} id {id:?} is already taken: {what} ids are shared by every site, so it may be in use at a site you \
+         cannot see; choose another id"
+    )
+}
+
 /// Maps a store error to its answer. The database's own text never reaches the client (it is logged): a value
 /// PostgreSQL cannot store (a NUL character) is `400`, a missing referenced record `400`, anything else `503`.
 pub fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+        StoreError::AlreadyExists { what, ref id } if SHARED_ID_KINDS.contains(&what) => {
+            ApiError::new(StatusCode::CONFLICT, "already_exists", shared_id_taken(what, id))
+        }
         StoreError::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string()),
         StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
         StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {

@@ -52,6 +52,24 @@ pub struct Me {
 pub struct NewToken {
     /// What the token is for.
     pub label: String,
+    /// When the token stops working (RFC 3339, in the future, at most [`MAX_TOKEN_DAYS`] days ahead); absent: it
+    /// works until revoked.
+    #[serde(default)]
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// The farthest expiry a token may be given, in days.
+pub const MAX_TOKEN_DAYS: i64 = 3660;
+
+/// What is wrong with a token expiry `at` given at `now`: it must be in the future and within [`MAX_TOKEN_DAYS`].
+pub fn expiry_problem(at: chrono::DateTime<Utc>, now: chrono::DateTime<Utc>) -> Option<String> {
+    if at <= now {
+        Some(format!("{} is not in the future", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+    } else if at > now + Duration::days(MAX_TOKEN_DAYS) {
+        Some(format!("is more than {MAX_TOKEN_DAYS} days ahead"))
+    } else {
+        None
+    }
 }
 
 /// A token just issued: its text is shown this once.
@@ -59,6 +77,7 @@ pub struct NewToken {
 pub struct IssuedToken {
     pub token_id: String,
     pub token: String,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
 }
 
 fn bad_login() -> ApiError {
@@ -172,9 +191,13 @@ pub async fn start_session(
     attempt.succeeded();
     let role = Role::parse(&admin.role).map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m))?;
     let secret = secrets::random_hex(32);
-    let csrf = secrets::random_hex(32);
+    let csrf = secrets::csrf_token(&secret);
     let expires = Utc::now() + Duration::hours(SESSION_HOURS);
-    state.store.create_session(&secrets::hash(&secret), &admin.username, &csrf, expires).await.map_err(store_error)?;
+    state
+        .store
+        .create_session(&secrets::hash(&secret), &admin.username, &secrets::csrf_stored(&csrf), expires)
+        .await
+        .map_err(store_error)?;
     let sites = if role == Role::Root {
         Vec::new()
     } else {
@@ -206,9 +229,10 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
 
 /// The caller's identity, role and sites (and, for a web session, its CSRF token, so pages can send it).
 #[utoipa::path(get, path = "/api/v1/me", tag = "access", responses((status = 200, body = Me)))]
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+pub async fn me(caller: Caller, headers: axum::http::HeaderMap) -> Result<Json<Me>, ApiError> {
+    // The caller came in with this cookie (the extractor checked it), so the token derived from it is the session's.
     let csrf_token = match &caller.via {
-        Via::Session(hash) => state.store.session(hash).await.map_err(store_error)?.map(|s| s.csrf_token),
+        Via::Session(_) => crate::access::extract::header_cookie(&headers, SESSION_COOKIE).map(secrets::csrf_token),
         Via::Token(_) => None,
     };
     Ok(Json(Me { username: caller.username, role: caller.role, sites: caller.sites, csrf_token }))
@@ -220,27 +244,41 @@ pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Resul
     Ok(Json(state.store.admin_tokens(&caller.username).await.map_err(store_error)?))
 }
 
-/// Issues an API token for the caller (bearer `adm_<id>_<secret>`, shown once).
+/// Issues an API token for the caller (bearer `adm_<id>_<secret>`, shown once), optionally with an expiry.
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, tag = "access",
-    responses((status = 201, body = IssuedToken)))]
+    responses((status = 201, body = IssuedToken), (status = 400)))]
 pub async fn issue_token(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    Ok((StatusCode::CREATED, Json(issue(&state, &caller, req).await?)))
+}
+
+/// What `POST /api/v1/tokens` and the dashboard's token page do: check the label and expiry, store the token's hash,
+/// audit, and return the token (the only time its text exists).
+///
+/// # Errors
+/// `400` naming `label` or `expires_at`, `503` on storage.
+pub async fn issue(state: &AppState, caller: &Caller, req: NewToken) -> Result<IssuedToken, ApiError> {
     text("label", &req.label, 200)?;
+    let now = Utc::now();
+    if let Some(problem) = req.expires_at.and_then(|at| expiry_problem(at, now)) {
+        return Err(super::invalid("expires_at", problem));
+    }
     let token_id = secrets::random_hex(8);
     let secret = secrets::random_hex(32);
     state
         .store
-        .create_admin_token(&token_id, &caller.username, &secrets::hash(&secret), &req.label)
+        .create_admin_token(&token_id, &caller.username, &secrets::hash(&secret), &req.label, req.expires_at)
         .await
         .map_err(store_error)?;
     let token = format!("{}{token_id}_{secret}", secrets::TOKEN_PREFIX);
-    let after = serde_json::json!({ "token_id": token_id, "username": caller.username, "label": req.label });
-    crate::audit::record(&state.store, &caller, crate::audit::Entry::new("issue", "token", &token_id).after(&after))
+    let after = serde_json::json!({ "token_id": token_id, "username": caller.username, "label": req.label,
+        "expires_at": req.expires_at });
+    crate::audit::record(&state.store, caller, crate::audit::Entry::new("issue", "token", &token_id).after(&after))
         .await;
-    Ok((StatusCode::CREATED, Json(IssuedToken { token_id, token })))
+    Ok(IssuedToken { token_id, token, expires_at: req.expires_at })
 }
 
 /// Revokes one of the caller's API tokens; it is refused from the next request on.

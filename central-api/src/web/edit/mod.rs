@@ -1,5 +1,5 @@
 //! The dashboard's editing pages (manual punches, employees and the devices that hold them, shifts, sites, holidays,
-//! agents, devices, remote commands, alert rules): forms posted with
+//! agents, devices, remote commands, alert rules, the caller's API tokens): forms posted with
 //! [`CsrfForm`](super::auth::CsrfForm), answered with Post/Redirect/Get and a flash message.
 //!
 //! Every change goes through the same store functions as the JSON API (so the days it can alter are marked for
@@ -17,6 +17,7 @@ pub mod holidays;
 pub mod manual_logs;
 pub mod shifts;
 pub mod sites;
+pub mod tokens;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -60,6 +61,8 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/rules/new", get(alert_rules::new_form).post(alert_rules::create))
         .route("/alerts/rules/{id}/edit", get(alert_rules::edit_form).post(alert_rules::update))
         .route("/alerts/rules/{id}/delete", post(alert_rules::delete))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
 }
 
 /// A form page answered with `status` (400 when it comes back with an error).
