@@ -279,14 +279,15 @@ async fn store<S: PunchSink>(
     for mapped in page.mapped {
         match mapped {
             Mapped::Punch { id, punch } => {
-                let key = punch.key();
-                if track && state.remembered.get(&id) == Some(&Some(key)) {
-                    continue;
-                }
-                newest = newest.max(Some(punch.utc_time));
+                // The key (a SHA-256) is only needed to remember re-scanned rows; the buffer computes its own.
                 if track {
+                    let key = punch.key();
+                    if state.remembered.get(&id) == Some(&Some(key)) {
+                        continue;
+                    }
                     remember.push((id, Some(key)));
                 }
+                newest = newest.max(Some(punch.utc_time));
                 punches.push(*punch);
             }
             Mapped::Unmappable { id, reason } => {

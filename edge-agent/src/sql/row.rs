@@ -251,7 +251,7 @@ pub fn parse_time(text: &str) -> Option<ParsedTime> {
         return None;
     }
     let (date, rest) = text.split_at(10);
-    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let date = fixed_date(date).map_or_else(|| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok(), Some)?;
     let rest = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('T'))?;
     // The time runs to the first sign or `Z` after it.
     let end = rest.find(['+', '-', 'Z', 'z']).unwrap_or(rest.len());
@@ -268,14 +268,43 @@ pub fn parse_time(text: &str) -> Option<ParsedTime> {
                 }
             },
         );
-    let time =
-        NaiveTime::parse_from_str(clock, "%H:%M:%S").or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M")).ok()?;
+    let time = match fixed_clock(clock) {
+        Some(time) => time,
+        None => {
+            NaiveTime::parse_from_str(clock, "%H:%M:%S").or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M")).ok()?
+        }
+    };
     let local = date.and_time(time);
     if zone.is_empty() {
         return Some(ParsedTime::Local(local));
     }
     let offset = parse_offset(zone)?;
     offset.from_local_datetime(&local).single().map(|at| ParsedTime::Instant(at.with_timezone(&Utc)))
+}
+
+/// The common shape `YYYY-MM-DD` without chrono's format interpreter (a backlog parses a million of them); `None`
+/// sends anything else, or an impossible date, to the general parser, so the result never differs from it.
+fn fixed_date(date: &str) -> Option<NaiveDate> {
+    let b = date.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(digits(&b[0..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// The common shape `HH:MM:SS`, like [`fixed_date`].
+fn fixed_clock(clock: &str) -> Option<NaiveTime> {
+    let b = clock.as_bytes();
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    NaiveTime::from_hms_opt(digits(&b[0..2])?, digits(&b[3..5])?, digits(&b[6..8])?)
+}
+
+/// ASCII decimal digits (at most four here) as a number.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
 }
 
 /// `Z`, `±HH`, `±HH:MM` or `±HHMM`.
@@ -308,6 +337,27 @@ fn truncate(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fixed_shapes_parse_as_chrono_does() {
+        for date in ["2025-01-31", "2024-02-29", "2025-02-29", "2025-13-01", "0000-00-00", "1999-12-31", "2025-1-011"] {
+            assert_eq!(
+                fixed_date(date).or_else(|| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()),
+                NaiveDate::parse_from_str(date, "%Y-%m-%d").ok(),
+                "{date:?}"
+            );
+        }
+        for clock in ["00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:30:61", "12:30:60", "1:30:005", "12-30-00"] {
+            assert_eq!(
+                fixed_clock(clock).or_else(|| NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()),
+                NaiveTime::parse_from_str(clock, "%H:%M:%S").ok(),
+                "{clock:?}"
+            );
+        }
+        assert_eq!(fixed_date("2025-01-31"), NaiveDate::from_ymd_opt(2025, 1, 31));
+        assert_eq!(fixed_clock("07:08:09"), NaiveTime::from_hms_opt(7, 8, 9));
+        assert_eq!(fixed_date("2025/01/31"), None, "another shape goes to the general parser");
+    }
 
     fn mapper(time_kind: TimeKind) -> RowMapper {
         RowMapper {
