@@ -53,11 +53,25 @@ macro_rules! property {
         mod $name {
             #[test]
             fn sqlite() {
-                super::check(system_tests::central::Backend::Sqlite, { use super::*; $strategy }, super::$name)
+                super::check(
+                    system_tests::central::Backend::Sqlite,
+                    {
+                        use super::*;
+                        $strategy
+                    },
+                    super::$name,
+                )
             }
             #[test]
             fn postgres() {
-                super::check(system_tests::central::Backend::Postgres, { use super::*; $strategy }, super::$name)
+                super::check(
+                    system_tests::central::Backend::Postgres,
+                    {
+                        use super::*;
+                        $strategy
+                    },
+                    super::$name,
+                )
             }
         }
     };
@@ -281,7 +295,12 @@ async fn a_full_backup_holds_exactly_the_database(backend: Backend, data: Datase
     }
     ensure!(in_file == tables, "records per kind {in_file:?}, rows per table {tables:?}");
     ensure!(summary.records == records.len() as u64);
-    ensure!(tables["punch"] == built.punch_count() as u64, "{} punches, {} stored", tables["punch"], built.punch_count());
+    ensure!(
+        tables["punch"] == built.punch_count() as u64,
+        "{} punches, {} stored",
+        tables["punch"],
+        built.punch_count()
+    );
     ensure!(tables["manual_log"] == built.manual_logs as u64 && tables["leave"] == built.leaves as u64);
     ensure!(tables["holiday"] == built.holidays as u64);
     ensure!(data.compute || tables["attendance"] == 0, "attendance rows without computing");
@@ -298,7 +317,8 @@ async fn metadata_counts_equal_the_data(backend: Backend, data: Dataset) -> anyh
     for r in &records {
         *counted.entry(r.kind.name().to_owned()).or_default() += 1;
     }
-    let stated: BTreeMap<String, u64> = summary.metadata.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| (k.clone(), *n)).collect();
+    let stated: BTreeMap<String, u64> =
+        summary.metadata.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| (k.clone(), *n)).collect();
     ensure!(stated == counted, "metadata {stated:?}, records {counted:?}");
     let read_counts: BTreeMap<String, u64> = summary.counts.iter().map(|(k, n)| (k.name().to_owned(), *n)).collect();
     ensure!(read_counts == counted);
@@ -459,7 +479,10 @@ fn other(v: &Val, base: Base) -> Val {
 
 // 10. Different checksums mean different data: across a backup, equal data has equal checksums and different
 // data different ones; changing any one value of a record changes its checksum.
-property!(different_checksums_mean_different_data, (dataset(2), any::<prop::sample::Index>(), any::<prop::sample::Index>()));
+property!(
+    different_checksums_mean_different_data,
+    (dataset(2), any::<prop::sample::Index>(), any::<prop::sample::Index>())
+);
 async fn different_checksums_mean_different_data(
     backend: Backend,
     (data, which, column): (Dataset, prop::sample::Index, prop::sample::Index),

@@ -244,10 +244,8 @@ pub async fn upload_backup(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<(StatusCode, Json<BackupFile>), ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let file = upload(&state, &caller, &name, declared, body, state.max_backup_upload_bytes).await?;
     Ok((StatusCode::CREATED, Json(file)))
 }
