@@ -94,6 +94,7 @@ impl Application {
                 backfill_days: config.attendance.backfill_days,
                 fleet: crate::fleet::Hub::new(),
                 data_dir: config.data_dir.clone(),
+                max_backup_upload_bytes: config.backup.max_upload_bytes,
             },
             mqtt,
             mqtt_eventloop,

@@ -64,6 +64,8 @@ pub struct Config {
     pub jobs: crate::jobs::JobsConfig,
     /// Alert rules evaluated and notified by `serve` (`[alerts]`, `[alerts.smtp]`).
     pub alerts: crate::alerts::AlertsConfig,
+    /// Backups on the server (`[backup]`).
+    pub backup: crate::backup::files::BackupConfig,
 }
 
 /// The attendance job layer inside `serve`: the incremental worker and the scheduled jobs.
@@ -131,6 +133,7 @@ impl Default for Config {
             attendance: AttendanceConfig::default(),
             jobs: crate::jobs::JobsConfig::default(),
             alerts: crate::alerts::AlertsConfig::default(),
+            backup: crate::backup::files::BackupConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod adms_sim;
 pub mod alert_sinks;
 pub mod attendance;
 pub mod backup;
+pub mod backup_data;
 pub mod bench;
 pub mod broker;
 pub mod browser;

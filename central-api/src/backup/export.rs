@@ -63,6 +63,50 @@ pub(super) async fn snapshot(store: &Store) -> Result<Tx, BackupError> {
     })
 }
 
+/// A SQLite connection's memory settings, kept to be put back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lean {
+    mmap_size: i64,
+    cache_size: i64,
+}
+
+/// SQLite: reads through a page cache of at most `cache_kib` (when given) instead of memory-mapping the file, for
+/// the rest of the transaction. A scan of every row through the store's 1 GiB map would count the whole database
+/// file in the process's resident memory. Returns the settings [`unlean`] puts back (PostgreSQL: nothing to do).
+///
+/// # Errors
+/// [`BackupError::Store`].
+pub(super) async fn lean(tx: &mut Tx, cache_kib: Option<i64>) -> Result<Option<Lean>, BackupError> {
+    let Tx::Sqlite(t) = tx else { return Ok(None) };
+    let conn: &mut sqlx::SqliteConnection = t;
+    let (mmap_size,): (i64,) =
+        sqlx::query_as("PRAGMA mmap_size").fetch_one(&mut *conn).await.map_err(crate::store::StoreError::from)?;
+    let (cache_size,): (i64,) =
+        sqlx::query_as("PRAGMA cache_size").fetch_one(&mut *conn).await.map_err(crate::store::StoreError::from)?;
+    sqlx::query("PRAGMA mmap_size = 0").execute(&mut *conn).await.map_err(crate::store::StoreError::from)?;
+    if let Some(kib) = cache_kib {
+        sqlx::query(&format!("PRAGMA cache_size = {}", -kib.abs()))
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+    }
+    Ok(Some(Lean { mmap_size, cache_size }))
+}
+
+/// Puts back what [`lean`] changed (before the transaction ends, so the pool gets the connection as it was).
+///
+/// # Errors
+/// [`BackupError::Store`].
+pub(super) async fn unlean(tx: &mut Tx, saved: Option<Lean>) -> Result<(), BackupError> {
+    let (Tx::Sqlite(t), Some(saved)) = (tx, saved) else { return Ok(()) };
+    let conn: &mut sqlx::SqliteConnection = t;
+    for sql in [format!("PRAGMA mmap_size = {}", saved.mmap_size), format!("PRAGMA cache_size = {}", saved.cache_size)]
+    {
+        sqlx::query(&sql).execute(&mut *conn).await.map_err(crate::store::StoreError::from)?;
+    }
+    Ok(())
+}
+
 /// Writes a backup of `store` to `path` (gzip when it ends in `.gz`), reporting records done of total through
 /// `progress` and stopping (the file removed) when told to.
 ///
@@ -86,6 +130,7 @@ pub async fn backup(
     };
     let kinds = kinds_of(options.backup_type);
     let mut tx = snapshot(store).await?;
+    let saved = lean(&mut tx, Some(16 * 1024)).await?;
     let mut counts = BTreeMap::new();
     for kind in &kinds {
         let sql = count_sql(kind.def(), incremental);
@@ -151,6 +196,7 @@ pub async fn backup(
         }
     }
     let records = writer.finish().await?;
+    unlean(&mut tx, saved).await?;
     drop(tx);
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     Ok(BackupSummary {

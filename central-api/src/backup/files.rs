@@ -11,8 +11,23 @@ use tokio::io::AsyncWriteExt;
 
 use super::format::BackupType;
 
-/// Largest upload accepted (bytes).
+/// Largest upload accepted by default (bytes).
 pub const MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// `[backup]` in the configuration.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Largest backup file an upload may carry, in bytes (default 2 GiB). A request declaring a larger
+    /// `Content-Length` is refused before its body is read; a body that grows past it is cut off there.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { max_upload_bytes: MAX_UPLOAD_BYTES }
+    }
+}
 
 /// The directory backups live in.
 pub fn dir(data_dir: &Path) -> PathBuf {

@@ -726,7 +726,12 @@ async fn run_inner(
         Mode::Restore => store.begin().await?,
         _ => super::export::snapshot(store).await?,
     };
-    apply(store, path, options, progress, &mut summary, &mut tx).await?;
+    let saved = super::export::lean(&mut tx, None).await?;
+    let applied = apply(store, path, options, progress, &mut summary, &mut tx).await;
+    // Settings back before the transaction ends, whether it commits or rolls back.
+    let put_back = super::export::unlean(&mut tx, saved).await;
+    applied?;
+    put_back?;
     summary.duration_ms = elapsed_ms(started);
     if options.mode == Mode::Restore {
         let entry = Entry::new("restore", "backup", file_name(path)).after(&serde_json::json!({

@@ -41,6 +41,8 @@ pub struct AppState {
     pub fleet: Arc<crate::fleet::Hub>,
     /// The data directory (backups live in its `backups` directory).
     pub data_dir: std::path::PathBuf,
+    /// Largest backup upload accepted (`backup.max_upload_bytes`).
+    pub max_backup_upload_bytes: u64,
 }
 
 impl AppState {

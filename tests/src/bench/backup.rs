@@ -5,7 +5,8 @@
 //! 5,000). Then, timed: `central-api backup --type full` to a `.json.gz` file. The database is copied (SQLite: the
 //! file; PostgreSQL: `CREATE DATABASE ... TEMPLATE`) and every other punch deleted from the copy, untimed; then
 //! `central-api restore --strategy backup_wins --keep-computed` of the backup into the copy is timed (half the
-//! punches added, the rest skipped as identical). Peak RSS is the child's `ru_maxrss`.
+//! punches added, the rest skipped as identical). Each command's own peak RSS and CPU time come from `wait4`; the
+//! load average is printed beside every figure (the machine may be busy). The last line holds every figure.
 //!
 //! Options: `--records N` (default 1000000), `--backend sqlite|postgres` (default sqlite).
 
@@ -17,7 +18,7 @@ use protocol::PunchState;
 
 use super::Bench;
 use crate::attendance::{ingest, punch, setup_site, store_of};
-use crate::central::{run_cli, Backend, CentralDb};
+use crate::central::{Backend, CentralDb};
 
 /// The bench's entry in [`super::ALL`].
 pub const BENCH: Bench = Bench {
@@ -41,20 +42,63 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench(backend, records))
 }
 
-fn peak_rss_mib() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
+/// What one `central-api` command cost: wall time, CPU time and its own peak RSS (`wait4`'s `ru_maxrss`).
+struct Measured {
+    secs: f64,
+    cpu_secs: f64,
+    peak_rss_mib: f64,
+    stdout: String,
 }
 
-async fn cli(env: &[(String, String)], args: &[&str]) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let out = run_cli(args, env, None).await?;
-    if !out.status.success() {
-        bail!("central-api {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+/// The load average (1, 5 and 15 minutes) as `/proc/loadavg` prints it.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Runs `central-api <args>` to the end (no time limit) and measures it.
+fn cli(env: &[(String, String)], args: &[&str]) -> anyhow::Result<Measured> {
+    let mut command = std::process::Command::new(crate::harness::binary("central-api")?);
+    command.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
     }
-    Ok(started.elapsed().as_secs_f64())
+    let started = Instant::now();
+    let mut child = command.spawn().context("starting central-api")?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let pid = libc::pid_t::try_from(child.id()).context("pid")?;
+    let mut status = 0;
+    // SAFETY: wait4 only writes the status and the struct it is given; the child is ours and not yet reaped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let secs = started.elapsed().as_secs_f64();
+    if reaped != pid {
+        bail!("waiting for central-api: {}", std::io::Error::last_os_error());
+    }
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("central-api {args:?} failed ({status}): {stderr}");
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Measured {
+        secs,
+        cpu_secs: tv(usage.ru_utime) + tv(usage.ru_stime),
+        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        stdout,
+    })
 }
 
 async fn bench(backend: Backend, records: usize) -> anyhow::Result<()> {
@@ -103,13 +147,18 @@ async fn bench(backend: Backend, records: usize) -> anyhow::Result<()> {
     let file = dir.path().join("bench.json.gz");
     let file_arg = file.display().to_string();
     let env = db.env();
-    let secs = cli(&env, &["backup", "--type", "full", "--output", &file_arg]).await?;
+    let load_before = load();
+    let backup = tokio::task::block_in_place(|| cli(&env, &["backup", "--type", "full", "--output", &file_arg]))?;
     let size = std::fs::metadata(&file)?.len();
     println!(
-        "full backup: {records} records in {secs:.2} s ({:.0} records/s), {:.1} MiB gzip, peak RSS {:.0} MiB",
-        records as f64 / secs,
+        "full backup: {records} records in {:.2} s ({:.0} records/s, {:.2} CPU s), {:.1} MiB gzip, peak RSS {:.0} MiB; \
+         load {load_before} before, {} after",
+        backup.secs,
+        records as f64 / backup.secs,
+        backup.cpu_secs,
         size as f64 / 1048576.0,
-        peak_rss_mib()
+        backup.peak_rss_mib,
+        load()
     );
 
     // A copy holding half of the punches.
@@ -144,14 +193,41 @@ async fn bench(backend: Backend, records: usize) -> anyhow::Result<()> {
         }
     }
     let env = half.env();
-    let secs =
-        cli(&env, &["restore", "--input", &file_arg, "--strategy", "backup_wins", "--keep-computed", "--json"]).await?;
+    let load_before = load();
+    let restore = tokio::task::block_in_place(|| {
+        cli(&env, &["restore", "--input", &file_arg, "--strategy", "backup_wins", "--keep-computed", "--json"])
+    })?;
+    let summary: serde_json::Value = serde_json::from_str(&restore.stdout).context("the restore's JSON summary")?;
+    let total = |what: &str| summary["totals"][what].as_u64().unwrap_or(0);
     println!(
-        "merge restore into a database holding half: {records} records ({deleted} added, the rest skipped) in \
-         {secs:.2} s ({:.0} records/s), peak RSS (largest command so far) {:.0} MiB",
-        records as f64 / secs,
-        peak_rss_mib()
+        "merge restore into a database holding half: {records} records in {:.2} s ({:.0} records/s, {:.2} CPU s), \
+         added {}, updated {}, skipped {}, conflicts {} ({deleted} punches were missing), peak RSS {:.0} MiB; \
+         load {load_before} before, {} after",
+        restore.secs,
+        records as f64 / restore.secs,
+        restore.cpu_secs,
+        total("added"),
+        total("updated"),
+        total("skipped"),
+        total("conflicts"),
+        restore.peak_rss_mib,
+        load()
     );
+    println!(
+        "figures: records={records} backend={backend:?} backup_s={:.2} restore_merge_s={:.2} added={} updated={} \
+         skipped={} backup_peak_rss_mib={:.0} restore_peak_rss_mib={:.0} load=\"{}\"",
+        backup.secs,
+        restore.secs,
+        total("added"),
+        total("updated"),
+        total("skipped"),
+        backup.peak_rss_mib,
+        restore.peak_rss_mib,
+        load()
+    );
+    if total("added") != u64::try_from(deleted).unwrap_or(0) {
+        bail!("the restore added {} records, {deleted} punches were missing", total("added"));
+    }
     let restored = half.all_logs().await;
     if restored != db.all_logs().await {
         bail!("the restore left {restored} punches, the source has {}", db.all_logs().await);

@@ -1,6 +1,6 @@
 //! Backups and restores (root only): `GET /api/v1/backups` lists the server's backup files, `POST /api/v1/backups`
 //! starts a backup job, `GET /api/v1/backups/{name}` downloads one, `PUT /api/v1/backups/{name}` uploads one (the
-//! raw file, streamed to disk under [`files::MAX_UPLOAD_BYTES`]), `POST /api/v1/restores` starts a validation,
+//! raw file, streamed to disk under `backup.max_upload_bytes`), `POST /api/v1/restores` starts a validation,
 //! preview or restore job. Jobs are followed at `/api/v1/jobs/{id}`; a finished job's result is the summary.
 //!
 //! Every other administrator (an admin or viewer of any site) is refused with `403`. Starting, uploading and
@@ -241,24 +241,37 @@ pub async fn upload_backup(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: RawBody,
 ) -> Result<(StatusCode, Json<BackupFile>), ApiError> {
-    let file = upload(&state, &caller, &name, body, files::MAX_UPLOAD_BYTES).await?;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let file = upload(&state, &caller, &name, declared, body, state.max_backup_upload_bytes).await?;
     Ok((StatusCode::CREATED, Json(file)))
 }
 
 /// Stores an uploaded backup, audited (the API and the backups page share it).
 ///
 /// # Errors
-/// `400` bad name or broken body, `403` anyone but root, `409` a file of that name exists, `413` past `limit`.
+/// `400` bad name or broken body, `403` anyone but root, `409` a file of that name exists, `413` past `limit`
+/// (at once when the `declared` length is past it: the body is then not read).
 pub async fn upload(
     state: &AppState,
     caller: &Caller,
     name: &str,
+    declared: Option<u64>,
     body: RawBody,
     limit: u64,
 ) -> Result<BackupFile, ApiError> {
     require_root(caller)?;
+    if let Some(length) = declared.filter(|l| *l > limit) {
+        tracing::warn!(name, length, limit, "backup upload refused: declared length past the limit");
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the upload declares {length} bytes; at most {limit} are accepted"),
+        ));
+    }
     let stored =
         files::store_upload(&state.data_dir, name, body.into_data_stream(), limit).await.map_err(|e| match e {
             UploadError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
