@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use central_api::store::rows::BatchRows;
 use chrono::{Duration, NaiveDate};
 use clap::Parser;
-use central_api::store::rows::BatchRows;
 use protocol::{AckOutcome, BatchAck, Direction, Encoding, Punch, PunchBatch, PunchSource, PunchState, VerifyMode};
 
 use super::ingest_peer;
