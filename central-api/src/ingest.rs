@@ -8,6 +8,7 @@
 //! status, raises the [`cross_site`] fault.
 
 pub mod cross_site;
+pub mod pg_group;
 
 use std::sync::Arc;
 
@@ -37,11 +38,13 @@ pub struct Ingest {
     store: Store,
     metrics: Arc<Metrics>,
     cross_site: cross_site::CrossSiteAlarm,
+    /// PostgreSQL: the group commit, started on first use (SQLite has its own in the store).
+    pg_group: std::sync::OnceLock<pg_group::PgGroupCommit>,
 }
 
 impl Ingest {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        Self { store, metrics, cross_site: cross_site::CrossSiteAlarm::default() }
+        Self { store, metrics, cross_site: cross_site::CrossSiteAlarm::default(), pg_group: std::sync::OnceLock::new() }
     }
 
     /// Stores a batch sent by `sender` and returns the `Stored` acknowledgement, after the commit.
@@ -70,7 +73,12 @@ impl Ingest {
     ) -> Result<BatchAck, IngestError> {
         check_identity(sender, batch.agent.as_str(), batch.site.as_str())?;
         let rows = BatchRows::from_batch(batch).map_err(|e| IngestError::Invalid(e.to_string()))?;
-        let inserted = self.store.insert_batch(rows).await?;
+        let inserted = match &self.store {
+            Store::Postgres(_) => {
+                self.pg_group.get_or_init(|| pg_group::PgGroupCommit::start(self.store.clone())).insert(rows).await?
+            }
+            Store::Sqlite(_) => self.store.insert_batch(rows).await?,
+        };
         self.metrics.batch_stored(path, inserted.new, inserted.duplicates);
         tracing::debug!(
             agent = %batch.agent, site = %batch.site, path = path.as_str(), first_seq = batch.first_seq,

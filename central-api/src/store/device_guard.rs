@@ -148,10 +148,25 @@ const PG_REGISTER: &str = "INSERT INTO devices (serial, site_id, name, kind, tim
 /// # Errors
 /// [`StoreError::Database`].
 pub(super) async fn route_postgres(conn: &mut PgConnection, batch: &BatchRows) -> Result<Routed, StoreError> {
+    route_postgres_known(conn, batch, &mut HashMap::new()).await
+}
+
+/// [`route_postgres`] for one batch of a group stored in one transaction: `sites` holds the devices already read
+/// (or registered) in this transaction, and gains this batch's.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub(super) async fn route_postgres_known(
+    conn: &mut PgConnection,
+    batch: &BatchRows,
+    sites: &mut HashMap<String, String>,
+) -> Result<Routed, StoreError> {
     let devices = devices_of(batch);
-    let serials: Vec<&str> = devices.keys().copied().collect();
-    let mut sites: HashMap<String, String> =
-        sqlx::query_as(PG_SITES).bind(&serials).fetch_all(&mut *conn).await?.into_iter().collect();
+    let unknown: Vec<&str> = devices.keys().copied().filter(|serial| !sites.contains_key(*serial)).collect();
+    if !unknown.is_empty() {
+        let found: Vec<(String, String)> = sqlx::query_as(PG_SITES).bind(&unknown).fetch_all(&mut *conn).await?;
+        sites.extend(found);
+    }
     let missing: Vec<(&str, &'static str)> =
         devices.iter().filter(|(serial, _)| !sites.contains_key(**serial)).map(|(s, k)| (*s, *k)).collect();
     if !missing.is_empty() {
@@ -169,7 +184,7 @@ pub(super) async fn route_postgres(conn: &mut PgConnection, batch: &BatchRows) -
         let again: Vec<(String, String)> = sqlx::query_as(PG_SITES).bind(&serials).fetch_all(&mut *conn).await?;
         sites.extend(again);
     }
-    Ok(split(batch, &sites))
+    Ok(split(batch, sites))
 }
 
 #[cfg(test)]

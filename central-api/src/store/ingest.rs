@@ -98,7 +98,7 @@ impl Store {
 
 /// The counts of a batch: `stored` punches offered to `all_logs` of which `new` were inserted, and `routed`'s
 /// held ones.
-fn counts(stored: usize, new: u64, routed: device_guard::Routed) -> Result<Inserted, StoreError> {
+pub(super) fn counts(stored: usize, new: u64, routed: device_guard::Routed) -> Result<Inserted, StoreError> {
     let total = u32::try_from(stored).map_err(|_| StoreError::Invalid("batch too large".into()))?;
     let new = u32::try_from(new).map_err(|_| StoreError::Invalid("insert count out of range".into()))?;
     let quarantined = u32::try_from(routed.held.len()).map_err(|_| StoreError::Invalid("batch too large".into()))?;

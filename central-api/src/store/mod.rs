@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod group_commit;
 pub mod history;
 pub mod ingest;
+pub mod ingest_group;
 pub mod inventory;
 pub mod jobs;
 pub mod listing;

@@ -9,16 +9,22 @@
 //! (bincode), posts them with `--concurrency` requests in flight, and prints punches per second. Then it posts every
 //! batch again and prints how many rows the replay added (it must be 0). Targets from issue 3: 100,000 punches/s into
 //! PostgreSQL and 50,000/s into SQLite on the 2-core reference machine.
+//!
+//! Then the database's own limit on the same rows, in the same run ([`super::ingest_peer`]: PostgreSQL's `COPY`, or
+//! SQLite's single-transaction prepared insert, into a scratch table shaped like `all_logs`), our first pass as a
+//! share of it (issue 19: at least 80%), the load average, and a checksum of `all_logs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use central_api::store::rows::BatchRows;
 use chrono::{Duration, NaiveDate};
 use clap::Parser;
-use protocol::{AckOutcome, BatchAck, Direction, Encoding, Punch, PunchSource, PunchState, VerifyMode};
+use protocol::{AckOutcome, BatchAck, Direction, Encoding, Punch, PunchBatch, PunchSource, PunchState, VerifyMode};
 
+use super::ingest_peer;
 use super::Bench;
 use crate::central::{batch, Backend, Central, CentralDb};
 
@@ -60,7 +66,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         db.serve(&[("CENTRAL_API_DATABASE_MAX_CONNECTIONS", connections.as_str()), ("RUST_LOG", "warn")]).await?;
 
     let started = Instant::now();
-    let bodies = Arc::new(encode_batches(args.punches, args.batch)?);
+    let batches = make_batches(args.punches, args.batch)?;
+    let bodies = batches.iter().map(|b| protocol::encode(b, Encoding::Bincode)).collect::<Result<Vec<_>, _>>()?;
+    let bodies = Arc::new(bodies);
+    let rows = batches.iter().map(BatchRows::from_batch).collect::<Result<Vec<_>, _>>()?;
+    drop(batches);
     println!(
         "ingest bench: backend={:?} punches={} batch={} concurrency={} ({} batches encoded in {:.1?})",
         args.backend,
@@ -71,6 +81,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         started.elapsed()
     );
 
+    println!("load average before the first pass: {}", ingest_peer::load_average());
     let first = send_all(&central, &token, &bodies, args.concurrency).await?;
     let rate = args.punches as f64 / first.seconds;
     println!(
@@ -90,8 +101,21 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         replay.duplicates,
         rows_after_replay - rows_after_first
     );
-    println!("all_logs rows: {rows_after_replay}");
+    println!("all_logs rows: {rows_after_replay}; load average: {}", ingest_peer::load_average());
     drop(central);
+    let (checksum, counted) = ingest_peer::all_logs_checksum(&db).await?;
+    println!("all_logs checksum: {checksum} ({counted} rows; everything but id and received_at)");
+    let peer = ingest_peer::measure(&db, &rows).await?;
+    let peer_rate = peer.rows as f64 / peer.seconds;
+    println!(
+        "peer: {}: {} rows in {:.2} s = {:.0} rows/s; load average: {}",
+        peer.what,
+        peer.rows,
+        peer.seconds,
+        peer_rate,
+        ingest_peer::load_average()
+    );
+    println!("first pass as a share of the peer: {:.0}% (target: at least 80%)", 100.0 * rate / peer_rate);
     db.cleanup().await;
     if first.new as usize != args.punches || replay.new != 0 || rows_after_replay as usize != args.punches {
         bail!("wrong counts: the bench's punches are all distinct, so the first pass must store each once");
@@ -100,7 +124,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 }
 
 /// Distinct punches: 16 devices, 2,000 PINs, one second apart.
-fn encode_batches(total: usize, size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+fn make_batches(total: usize, size: usize) -> anyhow::Result<Vec<PunchBatch>> {
     let base = NaiveDate::from_ymd_opt(2026, 1, 5).and_then(|d| d.and_hms_opt(6, 0, 0)).context("base time")?;
     let devices: Vec<protocol::DeviceSerial> =
         (0..16).map(|d| format!("BENCH-{d:02}").parse()).collect::<Result<_, _>>()?;
@@ -126,7 +150,7 @@ fn encode_batches(total: usize, size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
             })
             .collect();
         let n = list.len() as u64;
-        bodies.push(protocol::encode(&batch("bench-agent", "bench-site", seq, list), Encoding::Bincode)?);
+        bodies.push(batch("bench-agent", "bench-site", seq, list));
         seq += n;
     }
     Ok(bodies)

@@ -6,6 +6,7 @@ pub mod buffer;
 pub mod drain_central;
 pub mod engine;
 pub mod ingest;
+pub mod ingest_peer;
 pub mod latency;
 pub mod login_storm;
 pub mod soak;

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{recompute, site_now, Finish, JobError, Outcome, Plan, Recomputed};
 use crate::attendance::engine;
@@ -25,6 +26,11 @@ use crate::store::{Store, Tx};
 
 /// Employees per transaction in bulk jobs.
 pub const CHUNK: usize = 500;
+
+/// Transactions a bulk job runs at once on PostgreSQL (without a pause): one computes while the other waits for the
+/// database. Their employees are disjoint, and each holds its employees' locks, so they never wait on each other.
+/// SQLite has one writer: one at a time.
+pub const PARALLEL_CHUNKS: usize = 2;
 
 /// How a bulk job runs: employees per transaction, the pause between two transactions (a throttle that leaves the
 /// database to ingest while a long job runs), and the progress it reports (employees done of total) and whose stop
@@ -129,11 +135,34 @@ pub async fn reprocess_with(
     ctl.progress.add_total(ids.len() as u64);
     let days: BTreeSet<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let plan = move |_ctx: &engine::EmployeeContext<'_>, _now| days.clone();
+    let plan = &plan;
+    run_chunks(store, &ids, ctl, |chunk| with_retries(move || run_chunk(store, chunk, from, to, at, plan, finish)))
+        .await
+}
+
+/// Runs `job` on every chunk of `ids` ([`Control::chunk`] employees), [`PARALLEL_CHUNKS`] at once on PostgreSQL
+/// when the job has no pause, one after the other otherwise. Stops at the first error (transactions still running
+/// are rolled back; the chunks already committed stay) or when told to. The outcome's times are summed over the
+/// chunks, so with chunks running at once they add up to more than the job took.
+async fn run_chunks<'a, F, Fut>(store: &Store, ids: &'a [String], ctl: &Control, job: F) -> Result<Outcome, JobError>
+where
+    F: Fn(&'a [String]) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, JobError>> + 'a,
+{
+    let parallel = if matches!(store, Store::Postgres(_)) && ctl.pause.is_zero() { PARALLEL_CHUNKS } else { 1 };
+    let mut chunks = ids.chunks(ctl.chunk.max(1)).enumerate();
+    let mut running = FuturesUnordered::new();
     let mut total = Outcome::default();
-    for (n, chunk) in ids.chunks(ctl.chunk.max(1)).enumerate() {
-        ctl.between_chunks(n == 0).await?;
-        total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, finish)).await?;
-        ctl.progress.advance(chunk.len() as u64);
+    loop {
+        while running.len() < parallel {
+            let Some((n, chunk)) = chunks.next() else { break };
+            ctl.between_chunks(n == 0).await?;
+            let done = job(chunk);
+            running.push(async move { (chunk.len(), done.await) });
+        }
+        let Some((len, result)) = running.next().await else { break };
+        total += result?;
+        ctl.progress.advance(len as u64);
     }
     Ok(total)
 }
@@ -207,12 +236,12 @@ pub async fn close_day_with(
         let plan = move |ctx: &engine::EmployeeContext<'_>, _now| {
             engine::affected_by_dates(ctx, engine::days_closing_between(ctx, after, until))
         };
-        for (n, chunk) in ids.chunks(ctl.chunk.max(1)).enumerate() {
-            ctl.between_chunks(n == 0).await?;
-            let (from, to) = (after.date() - Duration::days(2), until.date());
-            total += with_retries(|| run_chunk(store, chunk, from, to, at, &plan, None)).await?;
-            ctl.progress.advance(chunk.len() as u64);
-        }
+        let plan = &plan;
+        let (from, to) = (after.date() - Duration::days(2), until.date());
+        total += run_chunks(store, &ids, ctl, |chunk| {
+            with_retries(move || run_chunk(store, chunk, from, to, at, plan, None))
+        })
+        .await?;
         let mut tx = store.begin().await?;
         dirty::set_job_mark(&mut tx, CLOSE_DAY, site_id, until).await?;
         tx.commit().await?;
@@ -237,15 +266,17 @@ async fn run_chunk(
     let sqlite = matches!(tx, Tx::Sqlite(_));
     // PostgreSQL: read (and lock) before the punches are loaded: a punch committed later marks its day again, so its
     // row is not released. SQLite: nothing else writes until this transaction ends (see `release_ranges_sqlite`).
-    let marked = if sqlite { Vec::new() } else { dirty::dirty_within(&mut tx, chunk, from, to).await? };
+    // (PostgreSQL takes them out of the queue at once: the delete holds their locks as `FOR UPDATE` would, and
+    // those whose days were not written go back below.)
+    let marked = if sqlite { Vec::new() } else { dirty::take_within(&mut tx, chunk, from, to).await? };
     let mut queue_time = started.elapsed();
     let done = recompute(&mut tx, &reference, chunk, at, plan, finish).await?;
     let started = Instant::now();
     if sqlite {
         dirty::release_ranges_sqlite(&mut tx, &released_ranges(&done, from, to)).await?;
     } else {
-        let written: Vec<_> = marked.into_iter().filter(|d| done.covers(d)).collect();
-        dirty::release(&mut tx, &written).await?;
+        let kept: Vec<_> = marked.into_iter().filter(|d| !done.covers(d)).collect();
+        dirty::put_back(&mut tx, &kept).await?;
     }
     queue_time += started.elapsed();
     let started = Instant::now();

@@ -95,6 +95,60 @@ pub async fn dirty_within(
     Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
 }
 
+/// PostgreSQL: deletes the dirty rows of `ids` within `from..=to` and returns them (for a bulk job, which writes
+/// those days and then [`put_back`]s the rows whose days it did not write). The delete holds the rows' locks until
+/// the transaction ends, as [`dirty_within`]'s `FOR UPDATE` does: a batch being ingested for those days either
+/// committed before (its punches are then loaded after this) or waits and marks the day afresh after the commit.
+/// One pass over the rows instead of a locking read and a delete.
+///
+/// # Errors
+/// [`StoreError::Database`]; [`StoreError::Invalid`] on SQLite, where it must not be used.
+pub async fn take_within(
+    tx: &mut Tx,
+    ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DirtyDay>, StoreError> {
+    let Tx::Postgres(t) = tx else {
+        return Err(StoreError::Invalid("take_within on SQLite".into()));
+    };
+    let rows: Vec<(String, NaiveDate, i64)> = sqlx::query_as(
+        "DELETE FROM attendance_dirty WHERE employee_id = ANY($1) AND work_date >= $2 AND work_date <= $3 \
+         RETURNING employee_id, work_date, marks",
+    )
+    .bind(ids)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut **t)
+    .await?;
+    Ok(rows.into_iter().map(|(employee_id, work_date, marks)| DirtyDay { employee_id, work_date, marks }).collect())
+}
+
+/// PostgreSQL: puts rows [`take_within`] took back into the queue, unchanged (a row marked again meanwhile, which
+/// waited for this transaction, stays as it is).
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn put_back(tx: &mut Tx, days: &[DirtyDay]) -> Result<(), StoreError> {
+    let (Tx::Postgres(t), false) = (tx, days.is_empty()) else {
+        return Ok(());
+    };
+    let ids: Vec<&str> = days.iter().map(|d| d.employee_id.as_str()).collect();
+    let dates: Vec<NaiveDate> = days.iter().map(|d| d.work_date).collect();
+    let marks: Vec<i64> = days.iter().map(|d| d.marks).collect();
+    sqlx::query(
+        "INSERT INTO attendance_dirty (employee_id, work_date, marks) \
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::int8[]) ORDER BY 1, 2 \
+         ON CONFLICT (employee_id, work_date) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&dates)
+    .bind(&marks)
+    .execute(&mut **t)
+    .await?;
+    Ok(())
+}
+
 /// Takes the employee's lock for the rest of the transaction: `wait` blocks until it is free, otherwise returns
 /// whether it was free. Always true on SQLite (one writer).
 ///
