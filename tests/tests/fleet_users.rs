@@ -1,8 +1,9 @@
-//! Employees on devices (issue 17) through the real `central-api serve` and a managed `edge-agent run` (HTTPS), on
-//! both central backends: employees pushed from central are readable from two ZKTeco simulators (one 72-byte over
-//! TCP, one 28-byte over UDP; and by pyzk) and from a push terminal's command log; a leaver is removed from every
-//! device; an employee's fingerprint templates are copied from the terminal where they enrolled to the other one; the
-//! API shows which devices hold whom. The endpoints are scoped: another site's admin gets 404, a viewer 403.
+//! Employees on devices (issue 17) through the real `central-api serve` and a managed `edge-agent run` (HTTPS on
+//! both central backends, and MQTT on PostgreSQL): employees pushed from central are readable from two ZKTeco
+//! simulators (one 72-byte over TCP, one 28-byte over UDP; and by pyzk) and from a push terminal's command log; a
+//! leaver is removed from every device; an employee's fingerprint templates are copied from the terminal where they
+//! enrolled to the other one; the API shows which devices hold whom. The endpoints are scoped: another site's admin
+//! gets 404, a viewer 403.
 
 use std::time::Duration;
 
@@ -18,6 +19,16 @@ use system_tests::web_client::Web;
 use system_tests::zk_sim::{SimConfig, ZkSim};
 
 system_tests::on_both_backends!(employees_reach_every_device_and_leavers_leave, user_endpoints_are_scoped);
+
+/// The same scenario with the agent on MQTT (the commands topic), on PostgreSQL as in production.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn employees_reach_every_device_and_leavers_leave_over_mqtt_postgres() {
+    users_scenario(Backend::Postgres, Transport::Mqtt).await;
+}
+
+async fn employees_reach_every_device_and_leavers_leave(backend: Backend) {
+    users_scenario(backend, Transport::Https).await;
+}
 
 fn ids(created: &Value) -> Vec<i64> {
     created["commands"].as_array().expect("commands").iter().map(|c| c["id"].as_i64().expect("id")).collect()
@@ -85,8 +96,8 @@ fn fingers() -> Vec<Template> {
     ]
 }
 
-async fn employees_reach_every_device_and_leavers_leave(backend: Backend) {
-    let rig = FleetRig::new(backend, Transport::Https).await.expect("central");
+async fn users_scenario(backend: Backend, transport: Transport) {
+    let rig = FleetRig::new(backend, transport).await.expect("central");
     let zk_a = ZkSim::start(SimConfig { serial: "ZKU-A".into(), users: 5, records: 5, ..SimConfig::default() })
         .await
         .expect("zk-sim A");
