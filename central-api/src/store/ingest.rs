@@ -115,6 +115,61 @@ async fn insert_postgres(pool: &sqlx::PgPool, batch: &BatchRows) -> Result<Inser
     counts(stored.len(), new, routed)
 }
 
+/// `PunchRow`s as one array per `all_logs` column, the shape PostgreSQL's `UNNEST` inserts take.
+pub(super) struct PunchColumns<'a> {
+    pub keys: Vec<Vec<u8>>,
+    pub devices: Vec<&'a str>,
+    pub pins: Vec<&'a str>,
+    pub locals: Vec<chrono::NaiveDateTime>,
+    pub utcs: Vec<chrono::DateTime<Utc>>,
+    pub states: Vec<i16>,
+    pub verifies: Vec<i16>,
+    pub work_codes: Vec<i64>,
+    pub sources: Vec<&'static str>,
+    pub directions: Vec<&'static str>,
+    pub seqs: Vec<i64>,
+    pub raw_states: Vec<Option<i64>>,
+    pub raw_verifies: Vec<Option<i64>>,
+}
+
+impl<'a> PunchColumns<'a> {
+    /// The columns of `rows`, in order.
+    pub(super) fn of(rows: impl ExactSizeIterator<Item = &'a PunchRow>) -> Self {
+        let n = rows.len();
+        let mut c = Self {
+            keys: Vec::with_capacity(n),
+            devices: Vec::with_capacity(n),
+            pins: Vec::with_capacity(n),
+            locals: Vec::with_capacity(n),
+            utcs: Vec::with_capacity(n),
+            states: Vec::with_capacity(n),
+            verifies: Vec::with_capacity(n),
+            work_codes: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
+            directions: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            raw_states: Vec::with_capacity(n),
+            raw_verifies: Vec::with_capacity(n),
+        };
+        for row in rows {
+            c.keys.push(row.key.as_bytes().to_vec());
+            c.devices.push(row.device.as_str());
+            c.pins.push(row.pin.as_str());
+            c.locals.push(row.local_time);
+            c.utcs.push(row.utc_time);
+            c.states.push(row.state);
+            c.verifies.push(row.verify);
+            c.work_codes.push(row.work_code);
+            c.sources.push(row.source);
+            c.directions.push(row.direction);
+            c.seqs.push(row.agent_seq);
+            c.raw_states.push(row.raw_state);
+            c.raw_verifies.push(row.raw_verify);
+        }
+        c
+    }
+}
+
 /// The one-statement insert of `rows` (of `batch`) into `all_logs`; returns how many were new.
 async fn insert_postgres_rows(
     tx: &mut sqlx::PgConnection,
@@ -124,54 +179,26 @@ async fn insert_postgres_rows(
     if rows.is_empty() {
         return Ok(0);
     }
-    let n = rows.len();
-    let mut keys = Vec::with_capacity(n);
-    let mut devices = Vec::with_capacity(n);
-    let mut pins = Vec::with_capacity(n);
-    let mut locals = Vec::with_capacity(n);
-    let mut utcs = Vec::with_capacity(n);
-    let mut states = Vec::with_capacity(n);
-    let mut verifies = Vec::with_capacity(n);
-    let mut work_codes = Vec::with_capacity(n);
-    let mut sources = Vec::with_capacity(n);
-    let mut directions = Vec::with_capacity(n);
-    let mut seqs = Vec::with_capacity(n);
-    let mut raw_states = Vec::with_capacity(n);
-    let mut raw_verifies = Vec::with_capacity(n);
-    for row in rows {
-        keys.push(row.key.as_bytes().to_vec());
-        devices.push(row.device.as_str());
-        pins.push(row.pin.as_str());
-        locals.push(row.local_time);
-        utcs.push(row.utc_time);
-        states.push(row.state);
-        verifies.push(row.verify);
-        work_codes.push(row.work_code);
-        sources.push(row.source);
-        directions.push(row.direction);
-        seqs.push(row.agent_seq);
-        raw_states.push(row.raw_state);
-        raw_verifies.push(row.raw_verify);
-    }
+    let c = PunchColumns::of(rows.iter());
     let (new,): (i64,) = sqlx::query_as(PG_INSERT)
-        .bind(keys)
-        .bind(devices)
-        .bind(pins)
-        .bind(locals)
-        .bind(utcs)
-        .bind(states)
-        .bind(verifies)
-        .bind(work_codes)
-        .bind(sources)
-        .bind(directions)
-        .bind(seqs)
+        .bind(c.keys)
+        .bind(c.devices)
+        .bind(c.pins)
+        .bind(c.locals)
+        .bind(c.utcs)
+        .bind(c.states)
+        .bind(c.verifies)
+        .bind(c.work_codes)
+        .bind(c.sources)
+        .bind(c.directions)
+        .bind(c.seqs)
         .bind(&batch.site)
         .bind(&batch.agent)
         .bind(batch.first_seq)
         .bind(batch.last_seq)
         .bind(Utc::now())
-        .bind(raw_states)
-        .bind(raw_verifies)
+        .bind(c.raw_states)
+        .bind(c.raw_verifies)
         .fetch_one(&mut *tx)
         .await?;
     Ok(u64::try_from(new).unwrap_or_default())

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 
 use super::device_guard;
-use super::ingest::{counts, Inserted};
+use super::ingest::{counts, Inserted, PunchColumns};
 use super::quarantine;
 use super::rows::{BatchRows, PunchRow};
 use super::StoreError;
@@ -88,58 +88,33 @@ async fn insert_rows<'b>(
     if rows.is_empty() {
         return Ok(out);
     }
+    let c = PunchColumns::of(rows.iter().map(|&(_, row)| row));
     let n = rows.len();
-    let mut keys = Vec::with_capacity(n);
-    let mut devices = Vec::with_capacity(n);
-    let mut pins = Vec::with_capacity(n);
-    let mut locals = Vec::with_capacity(n);
-    let mut utcs = Vec::with_capacity(n);
-    let mut states = Vec::with_capacity(n);
-    let mut verifies = Vec::with_capacity(n);
-    let mut work_codes = Vec::with_capacity(n);
-    let mut sources = Vec::with_capacity(n);
-    let mut directions = Vec::with_capacity(n);
-    let mut seqs = Vec::with_capacity(n);
-    let mut raw_states = Vec::with_capacity(n);
-    let mut raw_verifies = Vec::with_capacity(n);
     let mut site_ids = Vec::with_capacity(n);
     let mut agents = Vec::with_capacity(n);
     let mut firsts = Vec::with_capacity(n);
     let mut lasts = Vec::with_capacity(n);
-    for &(b, row) in rows {
+    for &(b, _) in rows {
         let batch = batches[b];
-        keys.push(row.key.as_bytes().to_vec());
-        devices.push(row.device.as_str());
-        pins.push(row.pin.as_str());
-        locals.push(row.local_time);
-        utcs.push(row.utc_time);
-        states.push(row.state);
-        verifies.push(row.verify);
-        work_codes.push(row.work_code);
-        sources.push(row.source);
-        directions.push(row.direction);
-        seqs.push(row.agent_seq);
-        raw_states.push(row.raw_state);
-        raw_verifies.push(row.raw_verify);
         site_ids.push(batch.site.as_str());
         agents.push(batch.agent.as_str());
         firsts.push(batch.first_seq);
         lasts.push(batch.last_seq);
     }
     let counted: Vec<(String, i64, i64, i64)> = sqlx::query_as(PG_GROUP_INSERT)
-        .bind(keys)
-        .bind(devices)
-        .bind(pins)
-        .bind(locals)
-        .bind(utcs)
-        .bind(states)
-        .bind(verifies)
-        .bind(work_codes)
-        .bind(sources)
-        .bind(directions)
-        .bind(seqs)
-        .bind(raw_states)
-        .bind(raw_verifies)
+        .bind(c.keys)
+        .bind(c.devices)
+        .bind(c.pins)
+        .bind(c.locals)
+        .bind(c.utcs)
+        .bind(c.states)
+        .bind(c.verifies)
+        .bind(c.work_codes)
+        .bind(c.sources)
+        .bind(c.directions)
+        .bind(c.seqs)
+        .bind(c.raw_states)
+        .bind(c.raw_verifies)
         .bind(site_ids)
         .bind(agents)
         .bind(firsts)
