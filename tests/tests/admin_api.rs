@@ -169,6 +169,23 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let id = body["id"].as_i64().unwrap();
+    // A holiday is keyed by (site, date, name): the same one again is a conflict; the same name on another date is not.
+    let (s, body) = post(
+        &f,
+        "/api/v1/holidays",
+        &admin,
+        json!({"date": "2026-01-27", "name": "Local", "kind": "public", "site_id": "A"}),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (StatusCode::CONFLICT, Some("already_exists")), "{body}");
+    let (s, body) = post(
+        &f,
+        "/api/v1/holidays",
+        &admin,
+        json!({"date": "2026-01-28", "name": "Local", "kind": "company", "site_id": "A"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
     let (s, _) = f.call(Method::DELETE, &format!("/api/v1/holidays/{id}"), &admin_b, None).await.unwrap();
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = f.call(Method::DELETE, &format!("/api/v1/holidays/{id}"), &admin, None).await.unwrap();
@@ -302,6 +319,25 @@ async fn manual_log_approval_recomputes_the_day(backend: Backend) {
     assert_eq!(strings(&listed, "employee_id"), ["101"], "the viewer of A does not see B's request");
     let (s, _) = post(&f, &format!("/api/v1/manual-logs/{b_id}/reject"), &admin_b, json!({})).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // A manual log is keyed by (employee, local time, state): asking again for an approved one is a conflict, and
+    // asking again for a rejected one makes that same request pending again with the new reason.
+    let again = |employee: &str, reason: &str| json!({"employee_id": employee, "local_time": format!("{thu}T09:00:00"), "state": "check_in", "reason": reason});
+    let (s, body) = post(&f, "/api/v1/manual-logs", &admin, again("101", "twice")).await;
+    assert_eq!((s, body["code"].as_str()), (StatusCode::CONFLICT, Some("already_exists")), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("manual log"), "{body}");
+    let (s, body) = post(&f, "/api/v1/manual-logs", &admin_b, again("201", "badge was broken")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["id"].as_i64(), Some(b_id), "the rejected request is asked again, not duplicated");
+    let (_, listed) = get(&f, "/api/v1/manual-logs", &admin_b).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        (listed[0]["approval"].as_str(), listed[0]["reason"].as_str()),
+        (Some("pending"), Some("badge was broken"))
+    );
+    assert!(listed[0]["decided_by"].is_null(), "{listed}");
+    let (s, _) = post(&f, "/api/v1/manual-logs", &admin_b, again("201", "and again")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a pending request is not asked twice");
 
     // Leave: requested, listed, approved.
     let (s, leave) = post(

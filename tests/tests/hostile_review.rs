@@ -19,6 +19,7 @@ on_both_backends!(
     cookie_flags_security_headers_and_hashed_csrf,
     admin_tokens_expire_and_record_last_use,
     conflicts_on_shared_ids_name_no_site,
+    early_refusals_reach_a_client_still_sending,
 );
 
 /// The text column of every row `sql` returns.
@@ -75,17 +76,14 @@ async fn bincode_batch_over_the_punch_limit_is_413(backend: Backend) {
         let answer: Value = response.json().await.unwrap();
         assert_eq!((status, answer["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_many")), "{answer}");
         assert!(answer["message"].as_str().unwrap_or_default().contains("punches"), "{answer}");
-        // The JSON encoding of the same batch is refused the same way (60,000 punches in JSON are over the byte
-        // limit, answered before the body is read, which an HTTP client still writing sees as a broken pipe; the
-        // existing oversize test covers that).
+        // The JSON encoding of the same batch is refused as too large too: as too many punches when it fits the
+        // byte limit, before its body is read when it does not (60,000 punches), and the answer still arrives.
         let json = serde_json::to_vec(&many).unwrap();
-        if json.len() <= protocol::limits::MAX_ENVELOPE_BYTES {
-            let response = central
-                .post_raw(&http, "/api/v1/ingest", Some(&token), protocol::Encoding::JSON_CONTENT_TYPE, json)
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "JSON, {count} punches");
-        }
+        let response = central
+            .post_raw(&http, "/api/v1/ingest", Some(&token), protocol::Encoding::JSON_CONTENT_TYPE, json)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "JSON, {count} punches");
     }
     assert_eq!(db.all_logs().await, 0);
     drop(central);
@@ -371,4 +369,47 @@ async fn conflicts_on_shared_ids_name_no_site(backend: Backend) {
     // The shared id space is explained in the API description.
     let (_, doc) = f.call(Method::GET, "/api/openapi.json", &Auth::None, None).await.unwrap();
     assert!(doc["info"]["description"].as_str().unwrap_or_default().contains("shared by every site"), "{doc}");
+}
+
+/// A refusal made before the body is read reaches a client that is still sending: central reads the rest out (up to
+/// a bound) instead of closing with the client's bytes unread, which the kernel turns into a reset and the client saw
+/// as "broken pipe" or "connection reset" instead of the answer.
+async fn early_refusals_reach_a_client_still_sending(backend: Backend) {
+    let db = CentralDb::new(backend).await;
+    db.create_site("plant-1").await.unwrap();
+    let token = db.create_agent("gate-1", "plant-1").await.unwrap();
+    let central = db.serve(&[]).await.unwrap();
+    let http = client(None);
+    let json = protocol::Encoding::JSON_CONTENT_TYPE;
+    let under_limit = vec![b' '; protocol::limits::MAX_ENVELOPE_BYTES - 1024];
+    let over_limit = vec![b' '; protocol::limits::MAX_ENVELOPE_BYTES * 3 / 2];
+    let admin_api_body = vec![b' '; 2 * 1024 * 1024];
+    let wrong_token = "agt_gate-1_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    for round in 1..=3 {
+        let cases: [(&str, Option<&str>, &Vec<u8>, StatusCode); 4] = [
+            ("/api/v1/ingest", None, &under_limit, StatusCode::UNAUTHORIZED),
+            ("/api/v1/ingest", Some(wrong_token), &under_limit, StatusCode::UNAUTHORIZED),
+            ("/api/v1/ingest", Some(&token), &over_limit, StatusCode::PAYLOAD_TOO_LARGE),
+            ("/api/v1/sites", None, &admin_api_body, StatusCode::UNAUTHORIZED),
+        ];
+        for (path, bearer, body, expected) in cases {
+            let response = central
+                .post_raw(&http, path, bearer, json, body.clone())
+                .await
+                .unwrap_or_else(|e| panic!("round {round}, {path} ({} bytes): no answer: {e:#}", body.len()));
+            assert_eq!(response.status(), expected, "round {round}, {path}");
+            let answer: Value = response.json().await.unwrap();
+            assert!(answer["code"].is_string(), "round {round}, {path}: {answer}");
+        }
+    }
+    // The same client then stores a real batch.
+    let good = batch("gate-1", "plant-1", 1, punches("plant-1", "DEV-A", &["1"], day_at(0), 5));
+    let response = central
+        .post_raw(&http, "/api/v1/ingest", Some(&token), json, serde_json::to_vec(&good).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(db.all_logs().await, 5);
+    drop(central);
+    db.cleanup().await;
 }

@@ -1,9 +1,11 @@
 //! The HTTP API: routes and the state they share. Agent handlers live in [`ingest`], the admin JSON API, its
 //! OpenAPI document and reports in [`api`]; [`error`] maps every refusal to a status code and a JSON body;
-//! [`guard`] refuses NUL characters and keeps API errors in shape; [`headers`] adds the security headers.
+//! [`guard`] refuses NUL characters and keeps API errors in shape; [`headers`] adds the security headers; [`drain`]
+//! reads out a body a refusal left unread, so the client gets the answer instead of a reset.
 
 pub mod agent_inbox;
 pub mod api;
+pub mod drain;
 pub mod error;
 pub mod guard;
 pub mod headers;
@@ -73,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .layer(axum::middleware::from_fn(guard::hygiene))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security))
+        .layer(axum::middleware::from_fn(drain::drain_unread))
         .with_state(state)
 }
 

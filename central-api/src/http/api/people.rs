@@ -286,7 +286,8 @@ pub async fn list_holidays(State(state): State<AppState>, caller: Caller) -> Res
 
 /// Adds a holiday (root for every site, admin for its site); marks the day for recomputation.
 #[utoipa::path(post, path = "/api/v1/holidays", tag = "settings", request_body = HolidayBody,
-    responses((status = 201, body = HolidayBody), (status = 400), (status = 403)))]
+    description = "A holiday is keyed by its site (or all sites), date and name: the same one again is a 409.",
+    responses((status = 201, body = HolidayBody), (status = 400), (status = 403), (status = 409)))]
 pub async fn create_holiday(
     State(state): State<AppState>,
     caller: Caller,

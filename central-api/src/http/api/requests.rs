@@ -120,7 +120,9 @@ pub async fn list_manual_logs(
 
 /// Records a pending manual log (root, or admin of the employee's site).
 #[utoipa::path(post, path = "/api/v1/manual-logs", tag = "requests", request_body = ManualLogBody,
-    responses((status = 201, body = Created), (status = 400), (status = 403)))]
+    description = "A manual log is keyed by employee, local time and state. Asking again for a rejected one makes it \
+        pending again (same id, new reason); asking again for a pending or approved one is a 409.",
+    responses((status = 201, body = Created), (status = 400), (status = 403), (status = 409)))]
 pub async fn create_manual_log(
     State(state): State<AppState>,
     caller: Caller,

@@ -135,7 +135,7 @@ impl Store {
             }
         }
         let mut tx = self.begin().await?;
-        let (id,): (i64,) = on_tx!(&mut tx, |conn| sqlx::query_as(
+        let inserted: Result<(i64,), sqlx::Error> = on_tx!(&mut tx, |conn| sqlx::query_as(
             "INSERT INTO holidays (holiday_date, name, kind, site_id, created_at) VALUES ($1, $2, $3, $4, $5) \
              RETURNING id"
         )
@@ -145,7 +145,15 @@ impl Store {
         .bind(&site)
         .bind(Utc::now())
         .fetch_one(&mut *conn)
-        .await?);
+        .await);
+        // A holiday is keyed by (site or all sites, date, name).
+        let (id,) = inserted.map_err(|e| match StoreError::from(e) {
+            e if e.unique_violation() => StoreError::AlreadyExists {
+                what: "holiday",
+                id: format!("{} on {} ({})", holiday.name, holiday.date, site.as_deref().unwrap_or("all sites")),
+            },
+            e => e,
+        })?;
         let scope = site.as_deref().map_or(Scope::All, Scope::Site);
         mark_days(&mut tx, &scope, holiday.date, holiday.date).await?;
         tx.commit().await?;

@@ -72,18 +72,27 @@ impl Store {
 
     /// Records a pending manual log and marks its day (and the day before, for night shifts). Returns its id.
     ///
+    /// A manual log is keyed by (employee, local time, state). Asking again for one that was rejected makes it pending
+    /// again with the new reason (same id); asking for one that is pending or approved is refused.
+    ///
     /// # Errors
-    /// [`StoreError::NotFound`] for an unknown employee, [`StoreError::Invalid`] for an empty reason.
+    /// [`StoreError::NotFound`] for an unknown employee, [`StoreError::Invalid`] for an empty reason,
+    /// [`StoreError::AlreadyExists`] when the same log is already pending or approved.
     pub async fn request_manual_log(&self, log: &NewManualLog) -> Result<i64, StoreError> {
         if log.reason.trim().is_empty() {
             return Err(StoreError::Invalid("a manual log needs a reason".into()));
         }
         self.require_employee(&log.employee_id).await?;
         let mut tx = self.begin().await?;
-        let (id,): (i64,) = on_tx!(&mut tx, |conn| {
+        let inserted: Option<(i64,)> = on_tx!(&mut tx, |conn| {
             sqlx::query_as(
             "INSERT INTO manual_logs (employee_id, local_time, state, reason, requested_by, requested_at, approval) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending') RETURNING id"
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending') \
+             ON CONFLICT (employee_id, local_time, state) DO UPDATE SET reason = excluded.reason, \
+               requested_by = excluded.requested_by, requested_at = excluded.requested_at, approval = 'pending', \
+               decided_by = NULL, decided_at = NULL \
+             WHERE manual_logs.approval = 'rejected' \
+             RETURNING id"
         )
         .bind(&log.employee_id)
         .bind(log.local_time)
@@ -91,9 +100,15 @@ impl Store {
         .bind(&log.reason)
         .bind(&log.requested_by)
         .bind(Utc::now())
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?
         });
+        let Some((id,)) = inserted else {
+            return Err(StoreError::AlreadyExists {
+                what: "manual log",
+                id: format!("{} at {} ({})", log.employee_id, log.local_time, log.state.name()),
+            });
+        };
         let ids = [log.employee_id.clone()];
         let day = log.local_time.date();
         mark_days(&mut tx, &Scope::Employees(&ids), day - Duration::days(1), day).await?;
