@@ -244,6 +244,11 @@ pub fn lookup_sql(def: &KindDef, pg: bool, rows: usize) -> String {
         let row: Vec<String> = def.key.iter().map(|k| p.next(Some(def.cols[*k].base))).collect();
         values.push(format!("({})", row.join(", ")));
     }
+    lookup_from(def, pg, &format!("(VALUES {}) AS v", values.join(", ")))
+}
+
+/// The rows of `def` whose key is a row of `source`, a set of keys `v` with columns `column1`, `column2`, ...
+fn lookup_from(def: &KindDef, pg: bool, source: &str) -> String {
     let conds: Vec<String> = def
         .key
         .iter()
@@ -261,9 +266,8 @@ pub fn lookup_sql(def: &KindDef, pg: bool, rows: usize) -> String {
     let locator = def.locator.map(|l| format!(", t.{l}")).unwrap_or_default();
     let order = def.locator.map(|l| format!(" ORDER BY t.{l}")).unwrap_or_default();
     format!(
-        "SELECT {}{locator} FROM (VALUES {}) AS v CROSS JOIN {} AS t WHERE {}{order}",
+        "SELECT {}{locator} FROM {source} CROSS JOIN {} AS t WHERE {}{order}",
         column_list(def, "t."),
-        values.join(", "),
         def.table,
         conds.join(" AND ")
     )
@@ -393,25 +397,6 @@ pub fn pg_insert_sql(def: &KindDef) -> String {
 
 /// PostgreSQL: [`lookup_sql`] with the keys bound by [`bind_pg_columns`] over the key columns.
 pub fn pg_lookup_sql(def: &KindDef) -> String {
-    let names: Vec<String> = (1..=def.key.len()).map(|n| format!("k{n}")).collect();
-    let conds: Vec<String> = def
-        .key
-        .iter()
-        .zip(&names)
-        .map(|(k, v)| {
-            let col = &def.cols[*k];
-            let op = if col.nullable { "IS NOT DISTINCT FROM" } else { "=" };
-            format!("t.{} {op} v.{v}", col.name)
-        })
-        .collect();
-    let locator = def.locator.map(|l| format!(", t.{l}")).unwrap_or_default();
-    let order = def.locator.map(|l| format!(" ORDER BY t.{l}")).unwrap_or_default();
-    format!(
-        "SELECT {}{locator} FROM {} AS v({}) JOIN {} AS t ON {}{order}",
-        column_list(def, "t."),
-        pg_unnest(def, &def.key),
-        names.join(", "),
-        def.table,
-        conds.join(" AND ")
-    )
+    let names: Vec<String> = (1..=def.key.len()).map(|n| format!("column{n}")).collect();
+    lookup_from(def, true, &format!("{} AS v({})", pg_unnest(def, &def.key), names.join(", ")))
 }

@@ -30,6 +30,35 @@ fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// The `visit_*` methods for every JSON value but an object: each reads the value and returns `$not` of its
+/// [`json_type`] word.
+macro_rules! visit_non_objects {
+    ($de:lifetime, $value:ty, $not:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<$value, E> {
+            Ok($not("null"))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$value, E> {
+            Ok($not("a boolean"))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$value, E> {
+            Ok($not("a number"))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$value, E> {
+            Ok($not("a number"))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$value, E> {
+            Ok($not("a number"))
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<$value, E> {
+            Ok($not("a string"))
+        }
+        fn visit_seq<A: SeqAccess<$de>>(self, seq: A) -> Result<$value, A::Error> {
+            drain_seq(seq)?;
+            Ok($not("an array"))
+        }
+    };
+}
+
 /// One column's value: `Ok` the value, `Err` what is wrong with it.
 struct ValSeed<'d>(&'d Col);
 
@@ -168,28 +197,7 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
         Ok(Data::Columns { vals, unknown })
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Data, E> {
-        Ok(Data::NotObject("null"))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Data, E> {
-        Ok(Data::NotObject("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Data, E> {
-        Ok(Data::NotObject("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Data, E> {
-        Ok(Data::NotObject("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Data, E> {
-        Ok(Data::NotObject("a number"))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Data, E> {
-        Ok(Data::NotObject("a string"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Data, A::Error> {
-        drain_seq(seq)?;
-        Ok(Data::NotObject("an array"))
-    }
+    visit_non_objects!('de, Data, Data::NotObject);
 }
 
 /// A record as read, checked by [`RawRecord::check`].
@@ -372,26 +380,5 @@ impl<'de> Visitor<'de> for RecordSeed {
         Ok(record)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RawRecord, E> {
-        Ok(RawRecord::not_object("null"))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawRecord, E> {
-        Ok(RawRecord::not_object("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawRecord, E> {
-        Ok(RawRecord::not_object("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawRecord, E> {
-        Ok(RawRecord::not_object("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawRecord, E> {
-        Ok(RawRecord::not_object("a number"))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<RawRecord, E> {
-        Ok(RawRecord::not_object("a string"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawRecord, A::Error> {
-        drain_seq(seq)?;
-        Ok(RawRecord::not_object("an array"))
-    }
+    visit_non_objects!('de, RawRecord, RawRecord::not_object);
 }
