@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Postgres, Row, Sqlite};
 
 use super::schema::{Base, Col, KindDef, Val};
+use super::values::{fast_date, fast_local, fast_time, fast_utc};
 
 /// Which SQL dialect a connection speaks.
 pub trait Dialect {
@@ -67,10 +68,32 @@ macro_rules! decode_common {
     };
 }
 
+/// A SQLite date or time stored as text in the form sqlx writes it (`2024-01-31`, `08:00:00.5`,
+/// `2024-01-31 08:00:00`, `2024-01-31T08:00:00+00:00`), read without sqlx's decoder, which tries format after format
+/// with chrono's parser. `None`: not text, or another form (sqlx's decoder then reads it).
+fn sqlite_fast_time(row: &SqliteRow, i: usize, base: Base) -> Option<Val> {
+    let text = match row.try_get::<Option<&str>, _>(i) {
+        Ok(Some(text)) => text.as_bytes(),
+        Ok(None) => return Some(Val::Null),
+        Err(_) => return None,
+    };
+    match base {
+        Base::Date => fast_date(text).map(Val::Date),
+        Base::Time => fast_time(text).map(Val::Time),
+        Base::Local => fast_local(text, b' ').or_else(|| fast_local(text, b'T')).map(Val::Local),
+        Base::Utc => fast_utc(text).map(Val::Utc),
+        _ => None,
+    }
+}
+
 impl RowExt for SqliteRow {
     fn val(&self, i: usize, col: &Col) -> Result<Val, sqlx::Error> {
         Ok(match col.base {
             Base::Int | Base::Int4 | Base::Int2 => opt(self.try_get::<Option<i64>, _>(i)?, Val::Int),
+            Base::Date | Base::Time | Base::Local | Base::Utc => match sqlite_fast_time(self, i, col.base) {
+                Some(v) => v,
+                None => decode_common!(self, i, col),
+            },
             _ => decode_common!(self, i, col),
         }
         .normalized())
@@ -221,6 +244,11 @@ pub fn lookup_sql(def: &KindDef, pg: bool, rows: usize) -> String {
         let row: Vec<String> = def.key.iter().map(|k| p.next(Some(def.cols[*k].base))).collect();
         values.push(format!("({})", row.join(", ")));
     }
+    lookup_from(def, pg, &format!("(VALUES {}) AS v", values.join(", ")))
+}
+
+/// The rows of `def` whose key is a row of `source`, a set of keys `v` with columns `column1`, `column2`, ...
+fn lookup_from(def: &KindDef, pg: bool, source: &str) -> String {
     let conds: Vec<String> = def
         .key
         .iter()
@@ -238,9 +266,8 @@ pub fn lookup_sql(def: &KindDef, pg: bool, rows: usize) -> String {
     let locator = def.locator.map(|l| format!(", t.{l}")).unwrap_or_default();
     let order = def.locator.map(|l| format!(" ORDER BY t.{l}")).unwrap_or_default();
     format!(
-        "SELECT {}{locator} FROM (VALUES {}) AS v CROSS JOIN {} AS t WHERE {}{order}",
+        "SELECT {}{locator} FROM {source} CROSS JOIN {} AS t WHERE {}{order}",
         column_list(def, "t."),
-        values.join(", "),
         def.table,
         conds.join(" AND ")
     )
@@ -286,4 +313,90 @@ pub type Found = HashMap<String, Existing>;
 /// Rows a statement may carry: SQLite allows 32,766 parameters, PostgreSQL 65,535.
 pub fn max_rows(def: &KindDef) -> usize {
     (16_000 / def.cols.len()).clamp(1, 1000)
+}
+
+/// One column of a chunk of records as a PostgreSQL array, bound as one parameter of an `unnest` (a chunk is then
+/// one statement with a parameter per column, not one per value).
+enum PgArray<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int8(Vec<Option<i64>>),
+    Int4(Vec<Option<i32>>),
+    Int2(Vec<Option<i16>>),
+    Bool(Vec<Option<bool>>),
+    Date(Vec<Option<NaiveDate>>),
+    Time(Vec<Option<NaiveTime>>),
+    Local(Vec<Option<NaiveDateTime>>),
+    Utc(Vec<Option<DateTime<Utc>>>),
+    Bytes(Vec<Option<&'a [u8]>>),
+}
+
+/// Collects `values` (of a column of type `base`) into an array; `None` when a value is not of that type (which a
+/// record read and checked by the reader never has).
+fn pg_array<'a>(base: Base, values: impl Iterator<Item = &'a Val>) -> Option<PgArray<'a>> {
+    fn all<'a, T>(values: impl Iterator<Item = &'a Val>, f: impl Fn(&'a Val) -> Option<T>) -> Option<Vec<Option<T>>> {
+        values.map(|v| if matches!(v, Val::Null) { Some(None) } else { f(v).map(Some) }).collect()
+    }
+    Some(match base {
+        Base::Text => PgArray::Text(all(values, |v| if let Val::Text(s) = v { Some(s.as_str()) } else { None })?),
+        Base::Int => PgArray::Int8(all(values, |v| if let Val::Int(i) = v { Some(*i) } else { None })?),
+        Base::Int4 => PgArray::Int4(all(values, |v| if let Val::Int(i) = v { i32::try_from(*i).ok() } else { None })?),
+        Base::Int2 => PgArray::Int2(all(values, |v| if let Val::Int(i) = v { i16::try_from(*i).ok() } else { None })?),
+        Base::Bool => PgArray::Bool(all(values, |v| if let Val::Bool(b) = v { Some(*b) } else { None })?),
+        Base::Date => PgArray::Date(all(values, |v| if let Val::Date(d) = v { Some(*d) } else { None })?),
+        Base::Time => PgArray::Time(all(values, |v| if let Val::Time(t) = v { Some(*t) } else { None })?),
+        Base::Local => PgArray::Local(all(values, |v| if let Val::Local(t) = v { Some(*t) } else { None })?),
+        Base::Utc => PgArray::Utc(all(values, |v| if let Val::Utc(t) = v { Some(*t) } else { None })?),
+        Base::Bytes => PgArray::Bytes(all(values, |v| if let Val::Bytes(b) = v { Some(b.as_slice()) } else { None })?),
+    })
+}
+
+/// Binds columns `cols` of `rows` (each a record's values in column order) as one array each.
+///
+/// # Errors
+/// [`sqlx::Error::Protocol`] naming the column when a value is not of its column's type.
+pub fn bind_pg_columns<'q>(
+    mut q: Query<'q, Postgres, PgArguments>,
+    def: &KindDef,
+    cols: &[usize],
+    rows: &[&'q [Val]],
+) -> Result<Query<'q, Postgres, PgArguments>, sqlx::Error> {
+    for &i in cols {
+        let col = &def.cols[i];
+        let values = rows.iter().filter_map(|r| r.get(i));
+        let array = pg_array(col.base, values).ok_or_else(|| {
+            sqlx::Error::Protocol(format!("a value of {}.{} is not of its type", def.table, col.name))
+        })?;
+        q = match array {
+            PgArray::Text(a) => q.bind(a),
+            PgArray::Int8(a) => q.bind(a),
+            PgArray::Int4(a) => q.bind(a),
+            PgArray::Int2(a) => q.bind(a),
+            PgArray::Bool(a) => q.bind(a),
+            PgArray::Date(a) => q.bind(a),
+            PgArray::Time(a) => q.bind(a),
+            PgArray::Local(a) => q.bind(a),
+            PgArray::Utc(a) => q.bind(a),
+            PgArray::Bytes(a) => q.bind(a),
+        };
+    }
+    Ok(q)
+}
+
+/// `unnest($1::type[], ...)` of columns `cols`, one array parameter each.
+fn pg_unnest(def: &KindDef, cols: &[usize]) -> String {
+    let arrays: Vec<String> =
+        cols.iter().enumerate().map(|(n, i)| format!("${}::{}[]", n + 1, pg_type(def.cols[*i].base))).collect();
+    format!("unnest({})", arrays.join(", "))
+}
+
+/// PostgreSQL: inserts the rows of [`bind_pg_columns`] over every column.
+pub fn pg_insert_sql(def: &KindDef) -> String {
+    let all: Vec<usize> = (0..def.cols.len()).collect();
+    format!("INSERT INTO {} ({}) SELECT * FROM {}", def.table, column_list(def, ""), pg_unnest(def, &all))
+}
+
+/// PostgreSQL: [`lookup_sql`] with the keys bound by [`bind_pg_columns`] over the key columns.
+pub fn pg_lookup_sql(def: &KindDef) -> String {
+    let names: Vec<String> = (1..=def.key.len()).map(|n| format!("column{n}")).collect();
+    lookup_from(def, true, &format!("{} AS v({})", pg_unnest(def, &def.key), names.join(", ")))
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`schema`]: the record kinds (sites, devices, employees, shifts, week-off rules, holidays, punches, manual
 //!   logs, leave, attendance, ManDays, and in full backups agents and administrators), their columns, merge keys
-//!   and the canonical form of the per-record SHA-256 checksum.
+//!   and the canonical form of the per-record SHA-256 checksum; [`values`]: one value's canonical text, and
+//!   reading values back from JSON or SQLite's text.
 //! - [`format`]: the versioned JSON document and its streaming [`format::Writer`]; [`reader`]: the bounded,
-//!   streaming reader of untrusted files (proptested, fuzzed).
+//!   streaming reader of untrusted files (proptested, fuzzed), [`record`]: one record read straight into its
+//!   columns.
 //! - [`export`]: a full or incremental backup from one snapshot; [`restore`]: validate, preview and restore with
 //!   a strategy (`backup_wins`, `database_wins`, `manual`) in one transaction, marking affected attendance
 //!   ([`marks`]).
@@ -21,8 +23,10 @@ pub mod format;
 pub mod jobs;
 pub mod marks;
 pub mod reader;
+pub mod record;
 pub mod restore;
 pub mod schema;
+pub mod values;
 
 use std::path::Path;
 

@@ -21,7 +21,8 @@ use std::rc::Rc;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::format::{BackupType, End, Metadata, FORMAT, FORMAT_VERSION};
-use super::schema::{checksum, json_type, parse_val, Kind, Val, KINDS};
+use super::record::{RawRecord, RecordSeed};
+use super::schema::{Kind, Val, KINDS};
 
 /// Bounds on what a file may make the reader hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,17 +142,40 @@ impl Position {
 }
 
 /// Counts lines and enforces the byte budget of the element being read.
+///
+/// serde_json reads a `Read` one byte at a time, so this keeps its own buffer and hands bytes out of it without a
+/// call into the reader below (a gzip decoder or a file) for each one.
 struct Counting<R> {
     inner: R,
     pos: Rc<Position>,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> Counting<R> {
+    fn new(inner: R, pos: Rc<Position>) -> Self {
+        Self { inner, pos, buf: vec![0; 64 * 1024].into_boxed_slice(), start: 0, end: 0 }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+    #[inline]
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            self.end = self.inner.read(&mut self.buf)?;
+        }
+        let n = out.len().min(self.end - self.start);
+        let taken = &self.buf[self.start..self.start + n];
+        out[..n].copy_from_slice(taken);
+        self.start += n;
         let pos = &self.pos;
-        let lines = buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        pos.line.set(pos.line.get() + lines);
+        let lines = taken.iter().filter(|b| **b == b'\n').count() as u64;
+        if lines > 0 {
+            pos.line.set(pos.line.get() + lines);
+        }
         let since = pos.since_mark.get() + n as u64;
         pos.since_mark.set(since);
         if since > pos.budget.get() {
@@ -190,7 +214,7 @@ impl<S: Sink> Ctx<'_, S> {
         self.sink.problem(p).map_err(|m| self.stop(record, m))
     }
 
-    fn on_record<E: de::Error>(&mut self, value: serde_json::Value) -> Result<(), E> {
+    fn on_record<E: de::Error>(&mut self, raw: RawRecord) -> Result<(), E> {
         self.records += 1;
         let number = self.records;
         if number > self.limits.max_records {
@@ -198,7 +222,7 @@ impl<S: Sink> Ctx<'_, S> {
                 self.stop(Some(number), format!("the file holds more than {} records", self.limits.max_records))
             );
         }
-        match parse_record(value) {
+        match raw.check() {
             Ok((kind, vals, sha256)) => {
                 *self.counts.entry(kind).or_default() += 1;
                 if let Some(last) = self.last_kind.filter(|l| *l > kind) {
@@ -225,105 +249,6 @@ impl<S: Sink> Ctx<'_, S> {
             }
         }
     }
-}
-
-/// A record's kind, values and checksum.
-type Parsed = (Kind, Vec<Val>, [u8; 32]);
-
-/// Checks one record's structure, values and checksum; a refusal carries the record's kind when it is known.
-fn parse_record(value: serde_json::Value) -> Result<Parsed, (Option<Kind>, String)> {
-    let kind = value.get("kind").and_then(serde_json::Value::as_str).and_then(Kind::from_name);
-    parse_record_inner(value).map_err(|m| (kind, m))
-}
-
-fn parse_record_inner(value: serde_json::Value) -> Result<Parsed, String> {
-    let serde_json::Value::Object(mut obj) = value else {
-        return Err(format!("a record must be an object, not {}", json_type(&value)));
-    };
-    if let Some(extra) = obj.keys().find(|k| !matches!(k.as_str(), "kind" | "data" | "sha256")) {
-        return Err(format!("unknown member {extra:?} (a record has kind, data and sha256)"));
-    }
-    let kind_name = match obj.get("kind") {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => return Err(format!("kind must be a string, not {}", json_type(other))),
-        None => return Err("kind is missing".into()),
-    };
-    let kind = Kind::from_name(&kind_name)
-        .ok_or_else(|| format!("unknown kind {kind_name:?} (known: {})", KINDS.map(Kind::name).join(", ")))?;
-    let def = kind.def();
-    let data = match obj.remove("data") {
-        Some(serde_json::Value::Object(data)) => data,
-        Some(other) => return Err(format!("{kind_name}: data must be an object, not {}", json_type(&other))),
-        None => return Err(format!("{kind_name}: data is missing")),
-    };
-    if let Some(extra) = data.keys().find(|k| def.col(k).is_none()) {
-        return Err(format!("{kind_name}: data.{extra} is not a column of {kind_name}"));
-    }
-    let mut vals = Vec::with_capacity(def.cols.len());
-    for col in &def.cols {
-        let v = data.get(&col.name).ok_or_else(|| format!("{kind_name}: data.{} is missing", col.name))?;
-        vals.push(parse_val(col, v).map_err(|m| format!("{kind_name}: data.{}: {m}", col.name))?);
-    }
-    for k in &def.key {
-        if matches!(&vals[*k], Val::Text(s) if s.trim().is_empty()) {
-            return Err(format!("{kind_name}: data.{}: a key must not be empty", def.cols[*k].name));
-        }
-    }
-    check_kind(kind, def, &vals).map_err(|m| format!("{kind_name}: {m}"))?;
-    let computed = checksum(def, &vals);
-    let stated = match obj.get("sha256") {
-        Some(serde_json::Value::String(s)) => s,
-        Some(other) => return Err(format!("{kind_name}: sha256 must be a string, not {}", json_type(other))),
-        None => return Err(format!("{kind_name}: sha256 is missing")),
-    };
-    let stated_bytes = hex::decode(stated).ok().filter(|b| b.len() == 32);
-    if stated_bytes.as_deref() != Some(&computed[..]) {
-        return Err(format!(
-            "{kind_name} {}: checksum does not match its data (the file says {stated:?}, the data gives {})",
-            super::schema::key_text(def, &vals),
-            hex::encode(computed)
-        ));
-    }
-    Ok((kind, vals, computed))
-}
-
-/// Checks that hold across columns of one kind.
-fn check_kind(kind: Kind, def: &super::schema::KindDef, vals: &[Val]) -> Result<(), String> {
-    let get = |name: &str| def.col(name).and_then(|i| vals.get(i));
-    match kind {
-        Kind::Punch => {
-            let (Some(Val::Text(serial)), Some(Val::Text(pin)), Some(Val::Local(at)), Some(Val::Bytes(key))) =
-                (get("device_serial"), get("pin"), get("local_time"), get("punch_key"))
-            else {
-                return Err("punch columns are missing".into());
-            };
-            let serial: protocol::DeviceSerial =
-                serial.parse().map_err(|e| format!("data.device_serial {serial:?}: {e}"))?;
-            let pin: protocol::Pin = pin.parse().map_err(|e| format!("data.pin {pin:?}: {e}"))?;
-            let expected = protocol::PunchKey::of(&serial, &pin, *at);
-            if key.as_slice() != expected.as_bytes() {
-                return Err(format!(
-                    "data.punch_key {} is not the key of device {serial}, PIN {pin} at {at} ({})",
-                    hex::encode(key),
-                    expected.to_hex()
-                ));
-            }
-        }
-        Kind::Leave => {
-            if let (Some(Val::Date(from)), Some(Val::Date(to))) = (get("from_date"), get("to_date")) {
-                if to < from {
-                    return Err(format!("data.to_date {to} is before from_date {from}"));
-                }
-            }
-        }
-        Kind::Site | Kind::Device => {
-            if let Some(Val::Text(zone)) = get("time_zone") {
-                protocol::time::parse_zone(zone).map_err(|e| format!("data.time_zone: {e}"))?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 struct DocSeed<'c, 's, S>(&'c mut Ctx<'s, S>);
@@ -464,8 +389,8 @@ impl<'de, S: Sink> Visitor<'de> for RecordsVisitor<'_, '_, S> {
         let ctx = self.0;
         loop {
             ctx.pos.mark(ctx.limits.max_record_bytes);
-            match seq.next_element::<serde_json::Value>()? {
-                Some(value) => ctx.on_record(value)?,
+            match seq.next_element_seed(RecordSeed)? {
+                Some(raw) => ctx.on_record(raw)?,
                 None => return Ok(()),
             }
         }
@@ -479,7 +404,7 @@ impl<'de, S: Sink> Visitor<'de> for RecordsVisitor<'_, '_, S> {
 pub fn read<R: Read, S: Sink>(input: R, limits: Limits, sink: &mut S) -> Result<Summary, Problem> {
     let pos = Rc::new(Position::default());
     pos.mark(limits.max_header_bytes);
-    let counting = Counting { inner: input, pos: pos.clone() };
+    let counting = Counting::new(input, pos.clone());
     let mut de = serde_json::Deserializer::from_reader(counting);
     let mut ctx = Ctx {
         sink,

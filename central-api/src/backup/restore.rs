@@ -20,7 +20,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::db::{insert_sql, is_pg, lookup_sql, max_rows, update_sql, BindExt, Existing, Found, RowExt};
+use super::db::{
+    bind_pg_columns, insert_sql, is_pg, lookup_sql, max_rows, pg_insert_sql, pg_lookup_sql, update_sql, BindExt,
+    Existing, Found, RowExt,
+};
 use super::format::Metadata;
 use super::marks::Effects;
 use super::reader::{self, Limits, Problem, Record, Sink};
@@ -439,25 +442,36 @@ impl Sink for Chunker {
 
 /// Reads rows of `def` whose keys are those of `records`.
 async fn lookup(tx: &mut Tx, def: &KindDef, records: &[Record]) -> Result<Found, StoreError> {
-    let mut found = Found::new();
-    on_tx!(tx, |conn| {
-        let sql = lookup_sql(def, is_pg(&*conn), records.len());
-        let mut q = sqlx::query(&sql);
-        for r in records {
-            for k in &def.key {
-                q = q.bind_val(&r.vals[*k], def.cols[*k].base);
+    Ok(match tx {
+        Tx::Postgres(t) => {
+            let sql = pg_lookup_sql(def);
+            let keys: Vec<&[Val]> = records.iter().map(|r| r.vals.as_slice()).collect();
+            found_rows(def, bind_pg_columns(sqlx::query(&sql), def, &def.key, &keys)?.fetch_all(&mut **t).await?)?
+        }
+        Tx::Sqlite(t) => {
+            let sql = lookup_sql(def, false, records.len());
+            let mut q = sqlx::query(&sql);
+            for r in records {
+                for k in &def.key {
+                    q = q.bind_val(&r.vals[*k], def.cols[*k].base);
+                }
             }
+            found_rows(def, q.fetch_all(&mut **t).await?)?
         }
-        let rows = q.fetch_all(&mut *conn).await?;
-        for row in rows {
-            let vals = def.cols.iter().enumerate().map(|(i, c)| row.val(i, c)).collect::<Result<Vec<_>, _>>()?;
-            let id = match def.locator {
-                Some(_) => Some(row.id(def.cols.len())?),
-                None => None,
-            };
-            found.entry(key_text(def, &vals)).or_insert(Existing { vals, id });
-        }
-    });
+    })
+}
+
+/// The rows a lookup read, by key (the first row of a key when there are several).
+fn found_rows<R: RowExt>(def: &KindDef, rows: Vec<R>) -> Result<Found, sqlx::Error> {
+    let mut found = Found::with_capacity(rows.len());
+    for row in rows {
+        let vals = def.cols.iter().enumerate().map(|(i, c)| row.val(i, c)).collect::<Result<Vec<_>, _>>()?;
+        let id = match def.locator {
+            Some(_) => Some(row.id(def.cols.len())?),
+            None => None,
+        };
+        found.entry(key_text(def, &vals)).or_insert(Existing { vals, id });
+    }
     Ok(found)
 }
 
@@ -465,16 +479,24 @@ async fn insert(tx: &mut Tx, def: &KindDef, records: &[&Record]) -> Result<(), S
     if records.is_empty() {
         return Ok(());
     }
-    on_tx!(tx, |conn| {
-        let sql = insert_sql(def, is_pg(&*conn), records.len());
-        let mut q = sqlx::query(&sql);
-        for r in records {
-            for (v, c) in r.vals.iter().zip(&def.cols) {
-                q = q.bind_val(v, c.base);
-            }
+    match tx {
+        Tx::Postgres(t) => {
+            let sql = pg_insert_sql(def);
+            let rows: Vec<&[Val]> = records.iter().map(|r| r.vals.as_slice()).collect();
+            let all: Vec<usize> = (0..def.cols.len()).collect();
+            bind_pg_columns(sqlx::query(&sql), def, &all, &rows)?.execute(&mut **t).await?;
         }
-        q.execute(&mut *conn).await?;
-    });
+        Tx::Sqlite(t) => {
+            let sql = insert_sql(def, false, records.len());
+            let mut q = sqlx::query(&sql);
+            for r in records {
+                for (v, c) in r.vals.iter().zip(&def.cols) {
+                    q = q.bind_val(v, c.base);
+                }
+            }
+            q.execute(&mut **t).await?;
+        }
+    }
     Ok(())
 }
 

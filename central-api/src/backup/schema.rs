@@ -16,6 +16,8 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+
+pub use super::values::{json_type, parse_val, write_val};
 use sha2::{Digest, Sha256};
 
 /// A column's type.
@@ -532,50 +534,6 @@ impl Val {
     }
 }
 
-fn push_fraction(out: &mut String, nanos: u32) {
-    let micros = nanos / 1000;
-    if micros == 0 {
-    } else if micros % 1000 == 0 {
-        out.push_str(&format!(".{:03}", micros / 1000));
-    } else {
-        out.push_str(&format!(".{micros:06}"));
-    }
-}
-
-fn time_text(t: NaiveTime) -> String {
-    let mut s = t.format("%H:%M:%S").to_string();
-    push_fraction(&mut s, t.nanosecond() % 1_000_000_000);
-    s
-}
-
-fn local_text(t: NaiveDateTime) -> String {
-    let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    push_fraction(&mut s, t.nanosecond() % 1_000_000_000);
-    s
-}
-
-/// Writes `v` in its canonical JSON form.
-pub fn write_val(out: &mut Vec<u8>, v: &Val) {
-    use std::io::Write;
-    let text = |out: &mut Vec<u8>, s: &str| {
-        // Writing JSON into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    };
-    match v {
-        Val::Null => out.extend_from_slice(b"null"),
-        Val::Text(s) => text(out, s),
-        Val::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Val::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Val::Date(d) => text(out, &d.format("%Y-%m-%d").to_string()),
-        Val::Time(t) => text(out, &time_text(micros_time(*t))),
-        Val::Local(t) => text(out, &local_text(micros_local(*t))),
-        Val::Utc(t) => text(out, &format!("{}Z", local_text(micros_utc(*t).naive_utc()))),
-        Val::Bytes(b) => text(out, &hex::encode(b)),
-    }
-}
-
 /// The canonical JSON text of a record's data (members in column order, which is byte order of their names).
 pub fn canonical_data(def: &KindDef, vals: &[Val], out: &mut Vec<u8>) {
     out.push(b'{');
@@ -620,81 +578,6 @@ pub fn key_text(def: &KindDef, vals: &[Val]) -> String {
     }
     out.push(b']');
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// Parses one column's JSON value; the error says what is wrong (the caller names the column).
-pub fn parse_val(col: &Col, v: &serde_json::Value) -> Result<Val, String> {
-    use serde_json::Value as J;
-    if v.is_null() {
-        return if col.nullable { Ok(Val::Null) } else { Err("must not be null".into()) };
-    }
-    let text = || v.as_str().ok_or_else(|| format!("must be a string, not {}", json_type(v)));
-    let int = |min: i64, max: i64| -> Result<Val, String> {
-        let i = v.as_i64().ok_or_else(|| match v {
-            J::Number(_) => format!("{v} is not a whole number between {min} and {max}"),
-            _ => format!("must be a whole number, not {}", json_type(v)),
-        })?;
-        if i < min || i > max {
-            return Err(format!("{i} is not between {min} and {max}"));
-        }
-        Ok(Val::Int(i))
-    };
-    let val = match col.base {
-        Base::Text => {
-            let s = text()?;
-            if !col.allowed.is_empty() && !col.allowed.contains(&s) {
-                return Err(format!("{s:?} is not one of {}", col.allowed.join(", ")));
-            }
-            Val::Text(s.to_owned())
-        }
-        Base::Int => int(i64::MIN, i64::MAX)?,
-        Base::Int4 => int(i64::from(i32::MIN), i64::from(i32::MAX))?,
-        Base::Int2 => int(i64::from(i16::MIN), i64::from(i16::MAX))?,
-        Base::Bool => Val::Bool(v.as_bool().ok_or_else(|| format!("must be true or false, not {}", json_type(v)))?),
-        Base::Date => {
-            let s = text()?;
-            Val::Date(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("{s:?} is not a date: {e}"))?)
-        }
-        Base::Time => {
-            let s = text()?;
-            Val::Time(
-                NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
-                    .map_err(|e| format!("{s:?} is not a time (HH:MM:SS): {e}"))?,
-            )
-        }
-        Base::Local => {
-            let s = text()?;
-            Val::Local(
-                NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                    .map_err(|e| format!("{s:?} is not a local date-time (YYYY-MM-DDTHH:MM:SS): {e}"))?,
-            )
-        }
-        Base::Utc => {
-            let s = text()?;
-            Val::Utc(
-                DateTime::parse_from_rfc3339(s)
-                    .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))?
-                    .with_timezone(&Utc),
-            )
-        }
-        Base::Bytes => {
-            let s = text()?;
-            Val::Bytes(hex::decode(s).map_err(|e| format!("{s:?} is not hex: {e}"))?)
-        }
-    };
-    Ok(val.normalized())
-}
-
-/// "a string", "a number", ... for messages.
-pub fn json_type(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
