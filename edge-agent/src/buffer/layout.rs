@@ -49,8 +49,8 @@ pub const RETRIED: u8 = b'r';
 /// evicts it, and that cache is 256 LRU shards that each keep at least the node they saw last; a leaf holds up to 16
 /// entries. With chunks of 1,000 punches (about 75 KB) a 1,000,000-punch backlog had fewer leaves than shards and
 /// stayed wholly in memory (`bench sql-backlog`: 111 MB RSS); chunks this small make leaves of a few tens of KB that
-/// the cache pages out (with [`crate::malloc::release_free_pages`]: 48 MB), at about a third more CPU per punch
-/// appended (more entries per punch; still well over 100,000 punches/s).
+/// the cache pages out (with [`crate::malloc::release_free_pages`]: under 50 MB), at about a third more CPU per
+/// punch appended (more sled entries per punch).
 pub const CHUNK_PUNCHES: usize = 32;
 /// Most punches a stored chunk may hold, and so what one read decodes: earlier versions wrote chunks of up to 1,000.
 pub const MAX_CHUNK_PUNCHES: usize = 1000;
