@@ -13,6 +13,7 @@ pub mod forward;
 pub mod hikvision;
 pub mod http_terminal;
 pub mod logging;
+pub mod malloc;
 pub mod modbus;
 pub mod serial;
 pub mod sink;

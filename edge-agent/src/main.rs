@@ -122,10 +122,8 @@ struct ProbeArgs {
     no_strict_checksum: bool,
 }
 
-mod malloc;
-
 fn main() -> ExitCode {
-    malloc::one_arena();
+    edge_agent::malloc::one_arena();
     let cli = Cli::parse();
     edge_agent::logging::init(cli.log_format, edge_agent::logging::stderr_is_terminal());
     let result = match cli.command {

@@ -29,6 +29,8 @@
 //! - **A broken store** that will not open is moved aside and replaced (see [`recovery`]).
 
 mod backlog;
+#[cfg(test)]
+mod compat_tests;
 pub mod deadletter;
 pub mod disk;
 mod inflight;
@@ -75,6 +77,9 @@ const DISK_RECHECK: Duration = Duration::from_millis(500);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Most keys removed in one atomic batch when acknowledging or pruning, to bound memory.
 const CHUNK: usize = 10_000;
+/// Punches appended between two releases of free heap pages (`Buffer::release_heap_after`); at a backlog's
+/// 100,000+ punches/s that is a few times a second, each costing well under a millisecond.
+const TRIM_EVERY_PUNCHES: u64 = 32_768;
 
 /// Where and how big the buffer is.
 #[derive(Debug, Clone)]
@@ -186,6 +191,8 @@ struct Inner {
     /// `None` when the marker could not be created (logged; damage then goes undetected).
     marker: Arc<Mutex<Option<Marker>>>,
     damage: Option<Damage>,
+    /// Punches appended since free heap pages were last released.
+    untrimmed: AtomicU64,
 }
 
 struct WriteState {
@@ -303,6 +310,7 @@ impl Buffer {
                 durable,
                 marker: Arc::new(Mutex::new(marker)),
                 damage,
+                untrimmed: AtomicU64::new(0),
             }),
         };
         if let Err(e) = buffer.prune_keys(Utc::now()) {
@@ -347,6 +355,7 @@ impl Buffer {
         let (outcome, last_seq) = self.apply_append(&db, punches)?;
         self.flush_store(&db, "flushing appended punches").await?;
         self.inner.durable.appended(last_seq);
+        self.release_heap_after(outcome.new);
         self.sync_marker().await?;
         self.inner.new_total.fetch_add(outcome.new as u64, Ordering::Relaxed);
         self.inner.duplicates_total.fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
@@ -354,6 +363,17 @@ impl Buffer {
             self.inner.last_seq_tx.send_replace(last_seq);
         }
         Ok(outcome)
+    }
+
+    /// Hands free heap pages back to the kernel once every [`TRIM_EVERY_PUNCHES`] appended punches (see
+    /// [`crate::malloc::release_free_pages`]): a backlog's appends free sled's replaced nodes and the encoded chunks
+    /// in amounts the allocator keeps otherwise. Devices pushing a few punches a minute reach it once in days.
+    fn release_heap_after(&self, appended: usize) {
+        let appended = appended as u64;
+        let total = self.inner.untrimmed.fetch_add(appended, Ordering::Relaxed) + appended;
+        if total >= TRIM_EVERY_PUNCHES && self.inner.untrimmed.swap(0, Ordering::Relaxed) >= TRIM_EVERY_PUNCHES {
+            crate::malloc::release_free_pages();
+        }
     }
 
     fn apply_append(&self, db: &sled::Db, punches: Vec<Punch>) -> Result<(Appended, u64), BufferError> {
