@@ -467,6 +467,10 @@ pub enum CommandAction {
     /// Read the fingerprint templates of `pin` from the device `from` (where the person enrolled) and write them,
     /// with the user, to each device of `to`.
     CopyTemplates { pin: Pin, from: DeviceSerial, to: Vec<DeviceSerial> },
+    /// Write these users to the device (added, or replaced when the PIN is already there), each with only what
+    /// central knows: a card or privilege left out keeps the device's. Supersedes [`Self::SetUsers`], which agents
+    /// still carry out.
+    WriteUsers { device: DeviceSerial, users: Vec<crate::users::UserUpdate> },
 }
 
 /// The commands a push (ADMS) device understands today.
@@ -543,7 +547,8 @@ impl CommandAction {
             | Self::RestartSource { device }
             | Self::PushDevice { device, .. }
             | Self::SetUsers { device, .. }
-            | Self::DeleteUsers { device, .. } => Some(device),
+            | Self::DeleteUsers { device, .. }
+            | Self::WriteUsers { device, .. } => Some(device),
             Self::CopyTemplates { from, .. } => Some(from),
             Self::SendStatus | Self::ReloadConfig => None,
         }
@@ -564,6 +569,7 @@ impl CommandAction {
             Self::SetUsers { .. } => "set_users",
             Self::DeleteUsers { .. } => "delete_users",
             Self::CopyTemplates { .. } => "copy_templates",
+            Self::WriteUsers { .. } => "write_users",
         }
     }
 }
@@ -576,6 +582,12 @@ impl AgentCommand {
     pub fn validate(&self) -> Result<(), DecodeError> {
         match &self.action {
             CommandAction::SetUsers { users, .. } => {
+                check_count("users", users.len(), MAX_USERS_PER_COMMAND)?;
+                for user in users {
+                    user.validate()?;
+                }
+            }
+            CommandAction::WriteUsers { users, .. } => {
                 check_count("users", users.len(), MAX_USERS_PER_COMMAND)?;
                 for user in users {
                     user.validate()?;
