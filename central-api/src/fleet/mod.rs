@@ -17,6 +17,7 @@
 
 pub mod dispatch;
 pub mod entry;
+pub mod privilege;
 
 use std::sync::Arc;
 
