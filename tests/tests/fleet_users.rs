@@ -320,6 +320,17 @@ async fn user_endpoints_are_scoped(backend: Backend) {
     }
     let (_, seen) = rig.call(Method::GET, "/api/v1/employees/7001", &rig.viewer_a, None).await.unwrap();
     assert_eq!((&seen["card_number"], &seen["device_privilege"]), (&json!("4822257"), &json!("admin")), "unchanged");
+    // The command line takes them too, checked before anything is created.
+    let db = &rig.fixture.db;
+    db.cli(&["add-employee", "7010", "--name", "Card Holder", "--site", "A", "--card-number", "31", "--device-privilege", "enroller"])
+        .await
+        .expect("add-employee with card and privilege");
+    let (_, seen) = rig.call(Method::GET, "/api/v1/employees/7010", &rig.viewer_a, None).await.unwrap();
+    assert_eq!((&seen["card_number"], &seen["device_privilege"]), (&json!("31"), &json!("enroller")), "{seen}");
+    let err = db.cli(&["add-employee", "7011", "--name", "X", "--site", "A", "--card-number", "12a"]).await.unwrap_err();
+    assert!(format!("{err:#}").contains("card number"), "{err:#}");
+    let (status, _) = rig.call(Method::GET, "/api/v1/employees/7011", &rig.root, None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing created");
 
     // Site A's admin creates commands for gate-1 (nothing runs them here).
     let created = post(&rig, "/api/v1/employees/7001/push", json!({"card": 12, "privilege": 14})).await;

@@ -2,7 +2,7 @@
 //!
 //! A `write_users` or `set_users` command's result carries the agent's [`UsersReport`] (which users the device
 //! refused, and why): the users the command carried minus those refused were written. That per-user outcome is kept
-//! with the command ([`UserOutcome`]); a command is `done` when some users were written (`partial` when others were
+//! with the command ([`UserOutcome`], stored with the result in one statement); a command is `done` when some users were written (`partial` when others were
 //! refused) and `failed` when none was. Written users are recorded on the device (`device_users`); a
 //! `copy_templates` command that finished `done` records its PIN on its target devices, a `delete_users` one removes
 //! its PINs. The record is what central pushed and removed; users enrolled on a terminal by hand are not in it.
@@ -47,15 +47,22 @@ pub fn outcome_of(users: &[(String, String)], state: &str, detail: Option<&str>)
     UserOutcome { written, refused: report.refused, unlisted: report.unlisted, partial }
 }
 
-/// Records the per-user outcome and updates `device_users` after a command finished.
+/// The per-user outcome `result` gives `command`, when the command writes users.
+pub fn outcome_for(command: &CommandRecord, result: &protocol::CommandResult) -> Option<UserOutcome> {
+    let users = written_users(&command.action()?)?;
+    let state = if result.ok { "done" } else { "failed" };
+    Some(outcome_of(&users, state, Some(&result.detail)))
+}
+
+/// Updates `device_users` after a command finished: the users a write wrote, the PINs a removal removed, the PIN a
+/// copy copied.
 ///
 /// # Errors
 /// [`StoreError::Database`].
 pub async fn after_result(store: &Store, command: &CommandRecord) -> Result<(), StoreError> {
     let Some(action) = command.action() else { return Ok(()) };
     if let Some(users) = written_users(&action) {
-        let outcome = outcome_of(&users, &command.state, command.detail.as_deref());
-        store.set_user_outcome(command.id, &outcome).await?;
+        let outcome = command.user_outcome.clone().unwrap_or_else(|| outcome_of(&users, &command.state, None));
         let written: HashSet<&str> = outcome.written.iter().map(String::as_str).collect();
         let held: Vec<(String, String)> = users.into_iter().filter(|(pin, _)| written.contains(pin.as_str())).collect();
         if let Some(device) = action.device() {

@@ -597,7 +597,9 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Records a result `agent` reported; only for its own commands that have none yet. Returns whether it did.
+    /// Records a result `agent` reported, with the per-user outcome of a command that wrote users (in the same
+    /// statement, so whoever sees the command finished sees its outcome); only for its own commands that have none
+    /// yet. Returns the finished command when it did.
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -605,10 +607,12 @@ impl Store {
         &self,
         agent: &str,
         result: &protocol::CommandResult,
+        outcome: Option<&UserOutcome>,
     ) -> Result<Option<CommandRecord>, StoreError> {
         let Ok(id) = i64::try_from(result.command_id) else { return Ok(None) };
+        let outcome = outcome.map(|o| serde_json::to_string(o).unwrap_or_default());
         let done = on_pool!(self, |pool| sqlx::query(
-            "UPDATE agent_commands SET state = $3, finished_at = $4, detail = $5 \
+            "UPDATE agent_commands SET state = $3, finished_at = $4, detail = $5, user_outcome_json = $6 \
              WHERE id = $1 AND agent_id = $2 AND state IN ('pending', 'delivered')"
         )
         .bind(id)
@@ -616,6 +620,7 @@ impl Store {
         .bind(if result.ok { "done" } else { "failed" })
         .bind(result.finished_at)
         .bind(&result.detail)
+        .bind(&outcome)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
@@ -623,21 +628,6 @@ impl Store {
             return Ok(None);
         }
         self.command(id).await
-    }
-
-    /// Records the per-user outcome of command `id`.
-    ///
-    /// # Errors
-    /// [`StoreError::Database`].
-    pub async fn set_user_outcome(&self, id: i64, outcome: &UserOutcome) -> Result<(), StoreError> {
-        let json = serde_json::to_string(outcome).unwrap_or_default();
-        on_pool!(self, |pool| sqlx::query("UPDATE agent_commands SET user_outcome_json = $2 WHERE id = $1")
-            .bind(id)
-            .bind(&json)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 
     /// One command.

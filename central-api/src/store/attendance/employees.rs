@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::masters::EmployeeProfile;
 use super::{mark_days, mark_horizon, Scope, MAX_MARK_DAYS};
 use crate::fleet::privilege::DevicePrivilege;
-use crate::store::{on_reader, on_tx, Store, StoreError, Tx};
+use crate::store::{on_pool, on_reader, on_tx, Store, StoreError, Tx};
 
 /// Refuses a profile naming a site, shift or week-off rule that does not exist; the message starts with the field.
 async fn check_references(tx: &mut Tx, profile: &EmployeeProfile) -> Result<(), StoreError> {
@@ -135,6 +135,31 @@ impl Store {
         effective_from: NaiveDate,
     ) -> Result<(), StoreError> {
         self.save_employee(profile, false, effective_from, MAX_MARK_DAYS).await.map(|_| ())
+    }
+
+    /// Sets an employee's card number and privilege on the terminals (`None`: central knows none).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Database`].
+    pub async fn set_employee_device_fields(
+        &self,
+        employee_id: &str,
+        card_number: Option<u32>,
+        device_privilege: Option<DevicePrivilege>,
+    ) -> Result<(), StoreError> {
+        let changed = on_pool!(self, |pool| sqlx::query(
+            "UPDATE employees SET card_number = $2, device_privilege = $3 WHERE employee_id = $1"
+        )
+        .bind(employee_id)
+        .bind(card_number.map(i64::from))
+        .bind(device_privilege.map(DevicePrivilege::as_str))
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound { what: "employee", id: employee_id.to_owned() });
+        }
+        Ok(())
     }
 
     /// One employee's profile.
