@@ -440,7 +440,6 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 
 /// A `--device-privilege` value: a level's name or code.
 fn parse_privilege(text: &str) -> Result<crate::fleet::privilege::DevicePrivilege, String> {
-    crate::fleet::privilege::DevicePrivilege::parse(text).ok_or_else(|| {
-        format!("{text:?} is not one of {}", crate::fleet::privilege::PRIVILEGE_NAMES.join(", "))
-    })
+    crate::fleet::privilege::DevicePrivilege::parse(text)
+        .ok_or_else(|| format!("{text:?} is not one of {}", crate::fleet::privilege::PRIVILEGE_NAMES.join(", ")))
 }

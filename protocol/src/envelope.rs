@@ -516,23 +516,31 @@ impl DeviceUser {
     /// # Errors
     /// [`DecodeError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<(), DecodeError> {
-        if self.name.len() > MAX_USER_NAME_LEN {
-            return Err(DecodeError::invalid(
-                "users.name",
-                format!("{} bytes for PIN {}, over the limit of {MAX_USER_NAME_LEN}", self.name.len(), self.pin),
-            ));
-        }
-        if self.name.chars().any(|c| c.is_control()) {
-            return Err(DecodeError::invalid("users.name", format!("control character in the name of {}", self.pin)));
-        }
-        if !USER_PRIVILEGES.contains(&self.privilege) {
-            return Err(DecodeError::invalid(
-                "users.privilege",
-                format!("{} for PIN {} is not 0, 2, 6 or 14", self.privilege, self.pin),
-            ));
-        }
-        Ok(())
+        check_user_name(&self.pin, &self.name)?;
+        check_privilege(&self.pin, self.privilege)
     }
+}
+
+/// Checks a user's name: its length and characters.
+pub(crate) fn check_user_name(pin: &Pin, name: &str) -> Result<(), DecodeError> {
+    if name.len() > MAX_USER_NAME_LEN {
+        return Err(DecodeError::invalid(
+            "users.name",
+            format!("{} bytes for PIN {pin}, over the limit of {MAX_USER_NAME_LEN}", name.len()),
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(DecodeError::invalid("users.name", format!("control character in the name of {pin}")));
+    }
+    Ok(())
+}
+
+/// Checks a user's privilege level.
+pub(crate) fn check_privilege(pin: &Pin, privilege: u8) -> Result<(), DecodeError> {
+    if !USER_PRIVILEGES.contains(&privilege) {
+        return Err(DecodeError::invalid("users.privilege", format!("{privilege} for PIN {pin} is not 0, 2, 6 or 14")));
+    }
+    Ok(())
 }
 
 impl CommandAction {

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::DecodeError;
-use crate::envelope::{DeviceUser, MAX_USER_NAME_LEN, USER_PRIVILEGES};
+use crate::envelope::{check_privilege, check_user_name, DeviceUser};
 use crate::ids::Pin;
 use crate::limits::MAX_TEXT_LEN;
 
@@ -21,7 +21,7 @@ use crate::limits::MAX_TEXT_LEN;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserUpdate {
     pub pin: Pin,
-    /// At most [`MAX_USER_NAME_LEN`] bytes.
+    /// At most [`crate::envelope::MAX_USER_NAME_LEN`] bytes.
     pub name: String,
     /// The card number (1 to 4294967295: both ZKTeco user layouts keep a u32); `None` keeps the terminal's.
     pub card: Option<u32>,
@@ -35,25 +35,17 @@ impl UserUpdate {
     /// # Errors
     /// [`DecodeError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<(), DecodeError> {
-        if self.name.len() > MAX_USER_NAME_LEN {
-            return Err(DecodeError::invalid(
-                "users.name",
-                format!("{} bytes for PIN {}, over the limit of {MAX_USER_NAME_LEN}", self.name.len(), self.pin),
-            ));
-        }
-        if self.name.chars().any(|c| c.is_control()) {
-            return Err(DecodeError::invalid("users.name", format!("control character in the name of {}", self.pin)));
-        }
+        check_user_name(&self.pin, &self.name)?;
         if self.card == Some(0) {
-            return Err(DecodeError::invalid("users.card", format!("0 for PIN {}: leave the card out instead", self.pin)));
-        }
-        if let Some(privilege) = self.privilege.filter(|p| !USER_PRIVILEGES.contains(p)) {
             return Err(DecodeError::invalid(
-                "users.privilege",
-                format!("{privilege} for PIN {} is not 0, 2, 6 or 14", self.pin),
+                "users.card",
+                format!("0 for PIN {}: leave the card out instead", self.pin),
             ));
         }
-        Ok(())
+        match self.privilege {
+            Some(privilege) => check_privilege(&self.pin, privilege),
+            None => Ok(()),
+        }
     }
 }
 

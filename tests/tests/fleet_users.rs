@@ -307,8 +307,7 @@ async fn user_endpoints_are_scoped(backend: Backend) {
         assert!(answer["message"].as_str().unwrap().contains(field), "{field}: {answer}");
         let body = json!({"employee_id": "7001", "name": "Nadia Rahman", "site_id": "A", "card_number": card,
             "device_privilege": privilege});
-        let (status, answer) =
-            rig.call(Method::PUT, "/api/v1/employees/7001", &rig.admin_a, Some(body)).await.unwrap();
+        let (status, answer) = rig.call(Method::PUT, "/api/v1/employees/7001", &rig.admin_a, Some(body)).await.unwrap();
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
         assert!(answer["message"].as_str().unwrap().contains(field), "{field}: {answer}");
     }
@@ -322,12 +321,24 @@ async fn user_endpoints_are_scoped(backend: Backend) {
     assert_eq!((&seen["card_number"], &seen["device_privilege"]), (&json!("4822257"), &json!("admin")), "unchanged");
     // The command line takes them too, checked before anything is created.
     let db = &rig.fixture.db;
-    db.cli(&["add-employee", "7010", "--name", "Card Holder", "--site", "A", "--card-number", "31", "--device-privilege", "enroller"])
-        .await
-        .expect("add-employee with card and privilege");
+    db.cli(&[
+        "add-employee",
+        "7010",
+        "--name",
+        "Card Holder",
+        "--site",
+        "A",
+        "--card-number",
+        "31",
+        "--device-privilege",
+        "enroller",
+    ])
+    .await
+    .expect("add-employee with card and privilege");
     let (_, seen) = rig.call(Method::GET, "/api/v1/employees/7010", &rig.viewer_a, None).await.unwrap();
     assert_eq!((&seen["card_number"], &seen["device_privilege"]), (&json!("31"), &json!("enroller")), "{seen}");
-    let err = db.cli(&["add-employee", "7011", "--name", "X", "--site", "A", "--card-number", "12a"]).await.unwrap_err();
+    let err =
+        db.cli(&["add-employee", "7011", "--name", "X", "--site", "A", "--card-number", "12a"]).await.unwrap_err();
     assert!(format!("{err:#}").contains("card number"), "{err:#}");
     let (status, _) = rig.call(Method::GET, "/api/v1/employees/7011", &rig.root, None).await.unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing created");

@@ -2,10 +2,11 @@
 //!
 //! A `write_users` or `set_users` command's result carries the agent's [`UsersReport`] (which users the device
 //! refused, and why): the users the command carried minus those refused were written. That per-user outcome is kept
-//! with the command ([`UserOutcome`], stored with the result in one statement); a command is `done` when some users were written (`partial` when others were
-//! refused) and `failed` when none was. Written users are recorded on the device (`device_users`); a
-//! `copy_templates` command that finished `done` records its PIN on its target devices, a `delete_users` one removes
-//! its PINs. The record is what central pushed and removed; users enrolled on a terminal by hand are not in it.
+//! with the command ([`UserOutcome`], stored with the result in one statement); a command is `done` when some users
+//! were written (`partial` when others were refused) and `failed` when none was. Written users are recorded on the
+//! device (`device_users`); a `copy_templates` command that finished `done` records its PIN on its target devices, a
+//! `delete_users` one removes its PINs. The record is what central pushed and removed; users enrolled on a terminal
+//! by hand are not in it.
 
 use std::collections::HashSet;
 

@@ -68,7 +68,10 @@ impl AdmsCommand {
                 use base64::Engine as _;
                 // Size is the length of the base64 text (REFERENCE.md, "Fingerprint templates to push terminals").
                 let encoded = base64::engine::general_purpose::STANDARD.encode(template);
-                format!("DATA UPDATE FINGERTMP PIN={pin}\tFID={finger}\tSize={}\tValid={valid}\tTMP={encoded}", encoded.len())
+                format!(
+                    "DATA UPDATE FINGERTMP PIN={pin}\tFID={finger}\tSize={}\tValid={valid}\tTMP={encoded}",
+                    encoded.len()
+                )
             }
             Self::DeleteUser { pin } => format!("DATA DELETE USERINFO PIN={pin}"),
         }
@@ -232,7 +235,8 @@ mod tests {
         assert_eq!((results[0].id, results[0].code), (reload, -1));
         assert_eq!(queue.outstanding(&dev), 1);
         assert!(AdmsCommand::SetTime(t).text().starts_with("SET OPTIONS DateTime="));
-        let known = AdmsCommand::UpdateUser { pin: "7".into(), name: "Asha".into(), privilege: Some(14), card: Some(55) };
+        let known =
+            AdmsCommand::UpdateUser { pin: "7".into(), name: "Asha".into(), privilege: Some(14), card: Some(55) };
         assert_eq!(known.text(), "DATA UPDATE USERINFO PIN=7\tName=Asha\tPri=14\tCard=55");
         let unknown = AdmsCommand::UpdateUser { pin: "7".into(), name: "Asha".into(), privilege: None, card: None };
         assert_eq!(unknown.text(), "DATA UPDATE USERINFO PIN=7\tName=Asha", "the device keeps what is left out");

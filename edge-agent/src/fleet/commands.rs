@@ -279,7 +279,9 @@ impl Fleet {
                 let refused: Vec<UserRefusal> = users
                     .iter()
                     .zip(&results)
-                    .filter_map(|(u, r)| r.as_ref().err().map(|e| UserRefusal { pin: u.pin.as_str().to_owned(), reason: e.clone() }))
+                    .filter_map(|(u, r)| {
+                        r.as_ref().err().map(|e| UserRefusal { pin: u.pin.as_str().to_owned(), reason: e.clone() })
+                    })
                     .collect();
                 let written = users.len() - refused.len();
                 let mut summary = format!("wrote {written} users on {device} (DATA UPDATE USERINFO)");
@@ -317,7 +319,8 @@ impl Fleet {
         let mut done = Vec::new();
         let mut failed = Vec::new();
         for target in to.iter().filter(|t| *t != from) {
-            let push_target = self.sources.device(target).await.is_some_and(|c| matches!(c.settings, DeviceSettings::Adms(_)));
+            let push_target =
+                self.sources.device(target).await.is_some_and(|c| matches!(c.settings, DeviceSettings::Adms(_)));
             if push_target {
                 let mut commands = vec![update_user(&UserUpdate::from(user.clone()))];
                 commands.extend(templates.iter().map(|t| AdmsCommand::FingerTemplate {

@@ -189,7 +189,10 @@ mod tests {
         assert_eq!(device_record(UserLayout::Large, 9, &unknown, None).unwrap().privilege, 0);
         // Central's level wins when set, and a disabled user stays disabled.
         let disabled = UserRecord { privilege: 15, ..existing.clone() };
-        assert_eq!(device_record(UserLayout::Large, 9, &central("1001", "New", 2), Some(&disabled)).unwrap().privilege, 3);
+        assert_eq!(
+            device_record(UserLayout::Large, 9, &central("1001", "New", 2), Some(&disabled)).unwrap().privilege,
+            3
+        );
         let record = device_record(UserLayout::Large, 9, &central("1001", "New", 2), Some(&existing)).unwrap();
         assert_eq!((record.password.as_str(), record.group.as_str(), record.name.as_str()), ("123", "4", "New"));
         assert_eq!(next_uid(&HashSet::from([1, 2, 9])), Ok(10));

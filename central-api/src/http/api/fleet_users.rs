@@ -2,8 +2,9 @@
 //! and push devices (card and privilege: the request's, else the employee's; what central does not know is left out
 //! and the terminal keeps its own); remove an employee, or every leaver of a site, from them; copy an employee's
 //! fingerprint templates from the ZKTeco device where they enrolled to the site's other ZKTeco and push devices; list
-//! the devices that hold an employee. Each change is one command per device through the commands machinery ([`super::fleet`]); the agent
-//! reports the result, and `fleet::users` records who is held where when a command finishes `done`.
+//! the devices that hold an employee. Each change is one command per device through the commands machinery
+//! ([`super::fleet`]); the agent reports the result, and `fleet::users` keeps each user's outcome and records who is
+//! held where.
 //!
 //! Every change asks [`Caller::require`] for the employee's site: another site's administrator gets 404, a viewer
 //! 403. The dashboard's employee page calls the same `*_commands` functions.
@@ -19,8 +20,8 @@ use utoipa::ToSchema;
 use super::fleet::{finish_created, not_found, store_commands, CreatedCommands};
 use super::{invalid, store_error};
 use crate::access::{Action, Caller, Role};
-use crate::http::error::ApiError;
 use crate::fleet::privilege::DevicePrivilege;
+use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::attendance::masters::EmployeeProfile;
 use crate::store::fleet::{CommandRecord, HeldBy, ManagedDeviceRecord, NewCommand};
@@ -213,8 +214,9 @@ pub async fn push_site_commands(
         return Err(invalid("site", format!("site {site} has no current employee to push")));
     }
     let devices = user_devices(state, site, req.devices.as_deref()).await?;
-    per_device(state, caller, site, &devices, &users, req.expires_in_secs, |device, users| {
-        CommandAction::WriteUsers { device, users }
+    per_device(state, caller, site, &devices, &users, req.expires_in_secs, |device, users| CommandAction::WriteUsers {
+        device,
+        users,
     })
     .await
 }
@@ -295,7 +297,8 @@ pub async fn copy_commands(
     };
     let holds_templates = |serial: &str| {
         devices.iter().any(|d| {
-            d.record.device.serial == serial && (d.record.device.kind.starts_with("zk-") || d.record.device.kind == "adms")
+            d.record.device.serial == serial
+                && (d.record.device.kind.starts_with("zk-") || d.record.device.kind == "adms")
         })
     };
     let candidates: Vec<String> = match &req.to {

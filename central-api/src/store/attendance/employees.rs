@@ -202,9 +202,7 @@ impl Store {
                         date_of_joining: row.try_get("date_of_joining")?,
                         date_of_leaving: row.try_get("date_of_leaving")?,
                         active: row.try_get("active")?,
-                        card_number: row
-                            .try_get::<Option<i64>, _>("card_number")?
-                            .and_then(|n| u32::try_from(n).ok()),
+                        card_number: row.try_get::<Option<i64>, _>("card_number")?.and_then(|n| u32::try_from(n).ok()),
                         device_privilege: row
                             .try_get::<Option<String>, _>("device_privilege")?
                             .and_then(|p| DevicePrivilege::parse(&p)),

@@ -12,12 +12,12 @@ use serde::Deserialize;
 
 use super::{field, form_page, input, select};
 use crate::access::{Action, Caller};
+use crate::fleet::privilege::DevicePrivilege;
 use crate::http::api::fleet_users::{self, holds_users, CopyTemplates, PushUser, RemoveUser};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::fleet::CommandRecord;
 use crate::web::auth::{csrf_field, CsrfForm, WebCaller};
-use crate::fleet::privilege::DevicePrivilege;
 use crate::web::error::WebError;
 use crate::web::layout::flash_redirect;
 use crate::web::muster::url_segment;
