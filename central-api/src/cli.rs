@@ -112,6 +112,12 @@ pub enum Command {
         name: String,
         #[arg(long)]
         site: Option<SiteId>,
+        /// The card number pushed to the terminals (digits, 1 to 4294967295).
+        #[arg(long, value_parser = crate::fleet::privilege::parse_card)]
+        card_number: Option<u32>,
+        /// The privilege on the terminals: user, enroller, admin or superadmin (or 0, 2, 6, 14).
+        #[arg(long, value_parser = parse_privilege)]
+        device_privilege: Option<crate::fleet::privilege::DevicePrivilege>,
     },
     /// List PINs that punched but match no employee (JSON, one per line).
     UnknownPins,
@@ -369,8 +375,11 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
             store.add_device(&device).await?;
             println!("device {serial} added to site {site}");
         }
-        Command::AddEmployee { id, name, site } => {
+        Command::AddEmployee { id, name, site, card_number, device_privilege } => {
             store.add_employee(id.as_str(), &name, site.as_ref().map(SiteId::as_str)).await?;
+            if card_number.is_some() || device_privilege.is_some() {
+                store.set_employee_device_fields(id.as_str(), card_number, device_privilege).await?;
+            }
             println!("employee {id} created");
         }
         Command::UnknownPins => {
@@ -427,4 +436,10 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         bail!("the passwords differ");
     }
     Ok(first)
+}
+
+/// A `--device-privilege` value: a level's name or code.
+fn parse_privilege(text: &str) -> Result<crate::fleet::privilege::DevicePrivilege, String> {
+    crate::fleet::privilege::DevicePrivilege::parse(text)
+        .ok_or_else(|| format!("{text:?} is not one of {}", crate::fleet::privilege::PRIVILEGE_NAMES.join(", ")))
 }

@@ -467,6 +467,10 @@ pub enum CommandAction {
     /// Read the fingerprint templates of `pin` from the device `from` (where the person enrolled) and write them,
     /// with the user, to each device of `to`.
     CopyTemplates { pin: Pin, from: DeviceSerial, to: Vec<DeviceSerial> },
+    /// Write these users to the device (added, or replaced when the PIN is already there), each with only what
+    /// central knows: a card or privilege left out keeps the device's. Supersedes [`Self::SetUsers`], which agents
+    /// still carry out.
+    WriteUsers { device: DeviceSerial, users: Vec<crate::users::UserUpdate> },
 }
 
 /// The commands a push (ADMS) device understands today.
@@ -512,23 +516,31 @@ impl DeviceUser {
     /// # Errors
     /// [`DecodeError::Invalid`] naming the field.
     pub fn validate(&self) -> Result<(), DecodeError> {
-        if self.name.len() > MAX_USER_NAME_LEN {
-            return Err(DecodeError::invalid(
-                "users.name",
-                format!("{} bytes for PIN {}, over the limit of {MAX_USER_NAME_LEN}", self.name.len(), self.pin),
-            ));
-        }
-        if self.name.chars().any(|c| c.is_control()) {
-            return Err(DecodeError::invalid("users.name", format!("control character in the name of {}", self.pin)));
-        }
-        if !USER_PRIVILEGES.contains(&self.privilege) {
-            return Err(DecodeError::invalid(
-                "users.privilege",
-                format!("{} for PIN {} is not 0, 2, 6 or 14", self.privilege, self.pin),
-            ));
-        }
-        Ok(())
+        check_user_name(&self.pin, &self.name)?;
+        check_privilege(&self.pin, self.privilege)
     }
+}
+
+/// Checks a user's name: its length and characters.
+pub(crate) fn check_user_name(pin: &Pin, name: &str) -> Result<(), DecodeError> {
+    if name.len() > MAX_USER_NAME_LEN {
+        return Err(DecodeError::invalid(
+            "users.name",
+            format!("{} bytes for PIN {pin}, over the limit of {MAX_USER_NAME_LEN}", name.len()),
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(DecodeError::invalid("users.name", format!("control character in the name of {pin}")));
+    }
+    Ok(())
+}
+
+/// Checks a user's privilege level.
+pub(crate) fn check_privilege(pin: &Pin, privilege: u8) -> Result<(), DecodeError> {
+    if !USER_PRIVILEGES.contains(&privilege) {
+        return Err(DecodeError::invalid("users.privilege", format!("{privilege} for PIN {pin} is not 0, 2, 6 or 14")));
+    }
+    Ok(())
 }
 
 impl CommandAction {
@@ -543,7 +555,8 @@ impl CommandAction {
             | Self::RestartSource { device }
             | Self::PushDevice { device, .. }
             | Self::SetUsers { device, .. }
-            | Self::DeleteUsers { device, .. } => Some(device),
+            | Self::DeleteUsers { device, .. }
+            | Self::WriteUsers { device, .. } => Some(device),
             Self::CopyTemplates { from, .. } => Some(from),
             Self::SendStatus | Self::ReloadConfig => None,
         }
@@ -564,6 +577,7 @@ impl CommandAction {
             Self::SetUsers { .. } => "set_users",
             Self::DeleteUsers { .. } => "delete_users",
             Self::CopyTemplates { .. } => "copy_templates",
+            Self::WriteUsers { .. } => "write_users",
         }
     }
 }
@@ -576,6 +590,12 @@ impl AgentCommand {
     pub fn validate(&self) -> Result<(), DecodeError> {
         match &self.action {
             CommandAction::SetUsers { users, .. } => {
+                check_count("users", users.len(), MAX_USERS_PER_COMMAND)?;
+                for user in users {
+                    user.validate()?;
+                }
+            }
+            CommandAction::WriteUsers { users, .. } => {
                 check_count("users", users.len(), MAX_USERS_PER_COMMAND)?;
                 for user in users {
                     user.validate()?;

@@ -21,6 +21,7 @@ pub mod punch;
 pub mod signed;
 pub mod time;
 pub mod topic;
+pub mod users;
 pub mod v1;
 
 pub use codec::{
@@ -36,6 +37,7 @@ pub use key::PunchKey;
 pub use punch::{Direction, Punch, PunchSource, PunchState, VerifyMode};
 pub use signed::{AgentKeys, FrameKind, ProofError, SignedFrame, SIGNED_FRAME_VERSION};
 pub use topic::{AgentTopic, TopicError, TopicKind, Topics};
+pub use users::{UserRefusal, UserUpdate, UsersReport};
 
 /// The protocol version this build writes.
 ///
@@ -47,5 +49,5 @@ pub use topic::{AgentTopic, TopicError, TopicKind, Topics};
 /// acknowledgement, a quarantined count and a refusal kind in acknowledgements, device kind, info and last punch,
 /// the agent's hostname, dead-letter count and configuration version in statuses, and a command expiry. Within
 /// version 2, without changing any earlier bytes: the fleet commands (new [`CommandAction`] variants at the end), the
-/// [`ManagedConfig`] and [`AgentInbox`] envelopes and the [`FrameKind::Config`] frame.
+/// [`ManagedConfig`] and [`AgentInbox`] envelopes and the [`FrameKind::Config`] frame; later [`CommandAction::WriteUsers`] (issue 17's card and privilege).
 pub const PROTOCOL_VERSION: u16 = 2;

@@ -230,6 +230,8 @@ fn command() -> impl Strategy<Value = AgentCommand> {
             .prop_map(|(device, pins)| CommandAction::DeleteUsers { device, pins }),
         (pin(), serial(), prop::collection::vec(serial(), 0..4))
             .prop_map(|(pin, from, to)| CommandAction::CopyTemplates { pin, from, to }),
+        (serial(), prop::collection::vec(user_update(), 0..4))
+            .prop_map(|(device, users)| CommandAction::WriteUsers { device, users }),
     ];
     (any::<u64>(), agent(), utc_time(), prop::option::of(utc_time()), action).prop_map(
         |(command_id, agent, issued_at, expires_at, action)| AgentCommand {
@@ -254,6 +256,16 @@ fn push_command() -> impl Strategy<Value = PushCommand> {
 fn device_user() -> impl Strategy<Value = DeviceUser> {
     (pin(), "[A-Za-z .]{0,24}", any::<u32>(), prop::sample::select(protocol::envelope::USER_PRIVILEGES.to_vec()))
         .prop_map(|(pin, name, card, privilege)| DeviceUser { pin, name, card, privilege })
+}
+
+fn user_update() -> impl Strategy<Value = protocol::UserUpdate> {
+    (
+        pin(),
+        "[A-Za-z .]{0,24}",
+        prop::option::of(1u32..),
+        prop::option::of(prop::sample::select(protocol::envelope::USER_PRIVILEGES.to_vec())),
+    )
+        .prop_map(|(pin, name, card, privilege)| protocol::UserUpdate { pin, name, card, privilege })
 }
 
 fn config() -> impl Strategy<Value = ManagedConfig> {

@@ -4,10 +4,13 @@
 //! holds, posts the rows after it in batches with `Stamp=<last row's stamp>`, and moves its own mark only on a reply
 //! of exactly `OK`; anything else (an error status, `ERROR: ...`, a dropped connection) is retried after a delay, as
 //! the firmware does with `ErrorDelay`. It polls `getrequest` and executes `INFO`, `DATA QUERY ATTLOG` (re-posting
-//! the rows in the time range), `SET OPTIONS DateTime=`, `DATA UPDATE USERINFO` and `DATA DELETE USERINFO` (a user
-//! table), reporting each on `devicecmd` and keeping every command received in `command_log`.
+//! the rows in the time range), `SET OPTIONS DateTime=`, `DATA UPDATE USERINFO` (a user table; a field left out keeps
+//! the value the user has), `DATA DELETE USERINFO` (the user and their fingers) and `DATA UPDATE FINGERTMP` (a
+//! fingerprint template table, the base64 `TMP` decoded and checked against `Size`), reporting each on `devicecmd`
+//! and keeping every command received in `command_log`. `refuse_pins` makes it refuse users (`Return=-1`), as a
+//! full or picky terminal does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -57,6 +60,17 @@ pub struct AdmsSim {
     pub users: BTreeMap<String, BTreeMap<String, String>>,
     /// Every command received, in order, as the device's command log.
     pub command_log: Vec<String>,
+    /// Fingerprint templates `DATA UPDATE FINGERTMP` left: (PIN, finger) -> the template.
+    pub templates: BTreeMap<(String, u8), PushTemplate>,
+    /// PINs whose `DATA UPDATE USERINFO` the device refuses with `Return=-1`.
+    pub refuse_pins: HashSet<String>,
+}
+
+/// A fingerprint template as a push terminal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTemplate {
+    pub valid: u8,
+    pub data: Vec<u8>,
 }
 
 impl AdmsSim {
@@ -76,6 +90,8 @@ impl AdmsSim {
             clock_set_to: None,
             users: BTreeMap::new(),
             command_log: Vec::new(),
+            templates: BTreeMap::new(),
+            refuse_pins: HashSet::new(),
         }
     }
 
@@ -188,6 +204,36 @@ impl AdmsSim {
         Ok(done)
     }
 
+    /// The templates of `pin`, by finger.
+    pub fn templates_of(&self, pin: &str) -> Vec<(u8, PushTemplate)> {
+        self.templates.iter().filter(|((p, _), _)| p == pin).map(|((_, f), t)| (*f, t.clone())).collect()
+    }
+
+    /// Keeps a `FINGERTMP` template: `PIN`, `FID` 0-9, `Size` the length of the base64 `TMP`, `Valid`; `-1` for a
+    /// malformed one or one for a user the device does not hold.
+    fn learn_template(&mut self, fields: &str) -> i32 {
+        use base64::Engine as _;
+        let fields: BTreeMap<&str, &str> = fields.split('\t').filter_map(|f| f.split_once('=')).collect();
+        let (Some(pin), Some(finger), Some(size), Some(valid), Some(tmp)) = (
+            fields.get("PIN"),
+            fields.get("FID").and_then(|f| f.parse::<u8>().ok()).filter(|f| *f <= 9),
+            fields.get("Size").and_then(|s| s.parse::<usize>().ok()),
+            fields.get("Valid").and_then(|v| v.parse::<u8>().ok()),
+            fields.get("TMP"),
+        ) else {
+            return -1;
+        };
+        if size != tmp.len() {
+            return -1;
+        }
+        let Ok(data) = base64::engine::general_purpose::STANDARD.decode(tmp) else { return -1 };
+        if !self.users.contains_key(*pin) {
+            return -1;
+        }
+        self.templates.insert(((*pin).to_owned(), finger), PushTemplate { valid, data });
+        0
+    }
+
     async fn execute(&mut self, command: &str) -> anyhow::Result<i32> {
         self.command_log.push(command.to_owned());
         if let Some(fields) = command.strip_prefix("DATA UPDATE USERINFO ") {
@@ -197,11 +243,19 @@ impl AdmsSim {
                 .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
                 .collect();
             let Some(pin) = fields.get("PIN").filter(|p| !p.is_empty()).cloned() else { return Ok(-1) };
-            self.users.insert(pin, fields);
+            if self.refuse_pins.contains(&pin) {
+                return Ok(-1);
+            }
+            self.users.entry(pin).or_default().extend(fields);
             return Ok(0);
         }
+        if let Some(fields) = command.strip_prefix("DATA UPDATE FINGERTMP ") {
+            return Ok(self.learn_template(fields));
+        }
         if let Some(pin) = command.strip_prefix("DATA DELETE USERINFO PIN=") {
-            self.users.remove(pin.trim());
+            let pin = pin.trim();
+            self.users.remove(pin);
+            self.templates.retain(|(p, _), _| p != pin);
             return Ok(0);
         }
         if command == "INFO" {

@@ -89,6 +89,8 @@ pub async fn add_employee(store: &Store, id: &str, site: &str, shift: &str) -> a
         date_of_joining: None,
         date_of_leaving: None,
         active: true,
+        card_number: None,
+        device_privilege: None,
     };
     store.update_employee_profile(&profile, Utc::now().date_naive()).await?;
     Ok(())

@@ -2,8 +2,10 @@
 //! both central backends, and MQTT on PostgreSQL): employees pushed from central are readable from two ZKTeco
 //! simulators (one 72-byte over TCP, one 28-byte over UDP; and by pyzk) and from a push terminal's command log; a
 //! leaver is removed from every device; an employee's fingerprint templates are copied from the terminal where they
-//! enrolled to the other one; the API shows which devices hold whom. The endpoints are scoped: another site's admin
-//! gets 404, a viewer 403.
+//! enrolled to the other one and to the push terminal (byte for byte); the API shows which devices hold whom. Each
+//! employee's card number and privilege reach every device (pyzk reads them back); a privilege central does not know
+//! is kept on the device (an administrator is not demoted); a write the device refuses in part is `done`, flagged
+//! partial, with the refused users named. The endpoints are scoped: another site's admin gets 404, a viewer 403.
 
 use std::time::Duration;
 
@@ -81,9 +83,11 @@ async fn add_employees(rig: &FleetRig) {
     for (id, name, leaving) in
         [("7001", "Nadia Rahman", None), ("7002", "Leaving Soon", Some(today - chrono::Duration::days(3)))]
     {
+        let (card, privilege) = if id == "7001" { (Some("04822257"), Some("admin")) } else { (None, None) };
         let body = json!({"employee_id": id, "name": name, "site_id": "A",
             "date_of_joining": (today - chrono::Duration::days(300)).to_string(),
-            "date_of_leaving": leaving.map(|d: chrono::NaiveDate| d.to_string())});
+            "date_of_leaving": leaving.map(|d: chrono::NaiveDate| d.to_string()),
+            "card_number": card, "device_privilege": privilege});
         let (status, body) = rig.call(Method::POST, "/api/v1/employees", &rig.admin_a, Some(body)).await.unwrap();
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -138,6 +142,21 @@ async fn users_scenario(backend: Backend, transport: Transport) {
     .await;
     adms.handshake().await.expect("push terminal handshake");
     add_employees(&rig).await;
+    // 7003: central knows no card or privilege; A-17: a PIN the 28-byte terminal cannot hold, and one the push
+    // terminal refuses.
+    for (id, name) in [("7003", "Tariq Admin"), ("A-17", "Ravi Kumar")] {
+        let body = json!({"employee_id": id, "name": name, "site_id": "A"});
+        let (status, body) = rig.call(Method::POST, "/api/v1/employees", &rig.admin_a, Some(body)).await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    adms.refuse_pins.insert("A-17".to_owned());
+    let (_, nadia_api) = rig.call(Method::GET, "/api/v1/employees/7001", &rig.viewer_a, None).await.unwrap();
+    assert_eq!((&nadia_api["card_number"], &nadia_api["device_privilege"]), (&json!("4822257"), &json!("admin")));
+
+    // 7003 is made an administrator on every device by a one-off push (its request's privilege, not central's).
+    let created = post(&rig, "/api/v1/employees/7003/push", json!({"privilege": 14})).await;
+    assert_done(&finish_all(&rig, &ids(&created), &mut adms).await);
+    assert_eq!(zk_a.user_by_pin("7003").map(|u| u.privilege), Some(14));
 
     // One employee pushed with a card, then every current employee of the site (7002 is a leaver: not pushed).
     let created = post(&rig, "/api/v1/employees/7002/push", json!({"card": 55})).await;
@@ -147,13 +166,44 @@ async fn users_scenario(backend: Backend, transport: Transport) {
     let finished = finish_all(&rig, &ids(&created), &mut adms).await;
     assert_done(&finished);
     for c in &finished {
-        assert_eq!(c["action_detail"]["set_users"]["users"].as_array().unwrap().len(), 1, "only 7001: {c}");
+        let users = c["action_detail"]["write_users"]["users"].as_array().unwrap();
+        let pins: Vec<&str> = users.iter().map(|u| u["pin"].as_str().unwrap()).collect();
+        assert_eq!(pins, ["7001", "7003", "A-17"], "the current employees, not the leaver: {c}");
+        let outcome = &c["user_outcome"];
+        if c["device_serial"] == "ZKU-A" {
+            assert_eq!(outcome["written"], json!(["7001", "7003", "A-17"]), "{c}");
+            assert_eq!(outcome["partial"], false, "{c}");
+        } else {
+            // Refused in part: the command is done, flagged partial, the refused user named with why.
+            assert_eq!(outcome["written"], json!(["7001", "7003"]), "{c}");
+            assert_eq!(outcome["partial"], true, "{c}");
+            assert_eq!(outcome["refused"][0]["pin"], "A-17", "{c}");
+            let why = outcome["refused"][0]["reason"].as_str().unwrap();
+            let expected = if c["device_serial"] == "ZKU-B" { "28-byte" } else { "Return=-1" };
+            assert!(why.contains(expected), "{c}");
+        }
     }
     let nadia = zk_a.user_by_pin("7001").expect("7001 on the 72-byte terminal");
     assert_eq!(nadia.name, "Nadia Rahman");
-    assert_eq!(zk_b.user_by_pin("7001").expect("7001 on the 28-byte terminal").name, "Nadia Ra");
+    assert_eq!((nadia.card, nadia.privilege), (4_822_257, 6), "the employee's card and privilege");
+    let nadia_b = zk_b.user_by_pin("7001").expect("7001 on the 28-byte terminal");
+    assert_eq!((nadia_b.name.as_str(), nadia_b.card, nadia_b.privilege), ("Nadia Ra", 4_822_257, 6));
     assert_eq!(zk_a.user_by_pin("7002").map(|u| u.card), Some(55));
-    assert_eq!(adms.users.get("7001").and_then(|u| u.get("Name")).map(String::as_str), Some("Nadia Rahman"));
+    // Central knows no privilege for 7003: the administrator stays one on every device.
+    assert_eq!(zk_a.user_by_pin("7003").map(|u| u.privilege), Some(14));
+    assert_eq!(zk_b.user_by_pin("7003").map(|u| u.privilege), Some(14));
+    let on_push = |pin: &str, field: &str| adms.users.get(pin).and_then(|u| u.get(field)).cloned();
+    assert_eq!(on_push("7001", "Name").as_deref(), Some("Nadia Rahman"));
+    assert_eq!((on_push("7001", "Pri").as_deref(), on_push("7001", "Card").as_deref()), (Some("6"), Some("4822257")));
+    assert_eq!(on_push("7003", "Pri").as_deref(), Some("14"), "kept: the site push left Pri out");
+    assert!(!adms.users.contains_key("A-17"));
+    assert!(
+        adms.command_log.iter().any(|c| c == "DATA UPDATE USERINFO PIN=7003\tName=Tariq Admin"),
+        "{:?}",
+        adms.command_log
+    );
+    let page = rig.call(Method::GET, "/api/v1/commands?site=A&state=done", &rig.viewer_a, None).await.unwrap().1;
+    assert!(page.as_array().unwrap().iter().any(|c| c["user_outcome"]["partial"] == true), "{page}");
     assert!(
         adms.command_log.iter().any(|c| c.starts_with("DATA UPDATE USERINFO PIN=7002\t")),
         "{:?}",
@@ -162,8 +212,15 @@ async fn users_scenario(backend: Backend, transport: Transport) {
     let addr = zk_a.tcp_addr();
     let py = tokio::task::spawn_blocking(move || system_tests::pyzk::read_users(addr, 0, false)).await.unwrap();
     let py = py.unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(py["users"].as_array().unwrap().iter().any(|u| u["user_id"] == "7001" && u["name"] == "Nadia Rahman"));
+    assert!(
+        py["users"].as_array().unwrap().iter().any(|u| u["user_id"] == "7001"
+            && u["name"] == "Nadia Rahman"
+            && u["privilege"] == 6
+            && u["card"] == 4_822_257),
+        "pyzk reads the card and privilege: {py}"
+    );
     assert_eq!(held_by(&rig, "7001").await, ["ADMS-U1", "ZKU-A", "ZKU-B"]);
+    assert_eq!(held_by(&rig, "A-17").await, ["ZKU-A"], "held only where it was written");
     assert_eq!(held_by(&rig, "7002").await, ["ADMS-U1", "ZKU-A", "ZKU-B"]);
 
     // The leaver leaves every device.
@@ -176,13 +233,20 @@ async fn users_scenario(backend: Backend, transport: Transport) {
     assert!(held_by(&rig, "7002").await.is_empty());
     assert!(zk_a.user_by_pin("7001").is_some(), "a current employee stays");
 
-    // Fingers enrolled on A are copied to B.
+    // Fingers enrolled on A are copied to B and to the push terminal, byte for byte.
     zk_a.enroll_fingers(nadia.uid, &fingers());
     let created = post(&rig, "/api/v1/employees/7001/copy-templates", json!({"from": "ZKU-A"})).await;
     let finished = finish_all(&rig, &ids(&created), &mut adms).await;
     assert_done(&finished);
-    assert!(finished[0]["detail"].as_str().unwrap().contains("2 templates of 7001 from ZKU-A written to ZKU-B"));
+    let detail = finished[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("2 templates of 7001 from ZKU-A written to"), "{detail}");
+    assert!(detail.contains("ZKU-B") && detail.contains("ADMS-U1"), "{detail}");
     assert_eq!(zk_b.templates_of("7001"), fingers());
+    let on_push: Vec<(u8, u8, Vec<u8>)> =
+        adms.templates_of("7001").into_iter().map(|(finger, t)| (finger, t.valid, t.data)).collect();
+    let expected: Vec<(u8, u8, Vec<u8>)> = fingers().into_iter().map(|t| (t.finger, t.valid, t.data)).collect();
+    assert_eq!(on_push, expected, "the push terminal holds the fingers read from zk-sim");
+    assert!(adms.command_log.iter().any(|c| c.starts_with("DATA UPDATE FINGERTMP PIN=7001\tFID=5\t")));
     let addr = zk_b.udp_addr();
     let py = tokio::task::spawn_blocking(move || system_tests::pyzk::read_users(addr, 0, true)).await.unwrap();
     let py = py.unwrap_or_else(|e| panic!("{e:#}"));
@@ -231,13 +295,64 @@ async fn user_endpoints_are_scoped(backend: Backend) {
     let (status, _) =
         rig.call(Method::POST, "/api/v1/employees/9999/push", &rig.admin_a, Some(json!({}))).await.unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The employee's card and privilege are checked by field, for a create and a change.
+    let today = Utc::now().date_naive().to_string();
+    for (card, privilege, field) in
+        [("12a", "user", "card_number"), ("4294967296", "user", "card_number"), ("42", "boss", "device_privilege")]
+    {
+        let body = json!({"employee_id": "7009", "name": "X", "site_id": "A", "date_of_joining": today,
+            "card_number": card, "device_privilege": privilege});
+        let (status, answer) = rig.call(Method::POST, "/api/v1/employees", &rig.admin_a, Some(body)).await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["message"].as_str().unwrap().contains(field), "{field}: {answer}");
+        let body = json!({"employee_id": "7001", "name": "Nadia Rahman", "site_id": "A", "card_number": card,
+            "device_privilege": privilege});
+        let (status, answer) = rig.call(Method::PUT, "/api/v1/employees/7001", &rig.admin_a, Some(body)).await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["message"].as_str().unwrap().contains(field), "{field}: {answer}");
+    }
+    let change = json!({"employee_id": "7001", "name": "Nadia Rahman", "site_id": "A", "card_number": "99",
+        "device_privilege": "superadmin"});
+    for caller in [&rig.admin_b, &rig.viewer_a] {
+        let (status, _) = rig.call(Method::PUT, "/api/v1/employees/7001", caller, Some(change.clone())).await.unwrap();
+        assert!(status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN, "{status}");
+    }
+    let (_, seen) = rig.call(Method::GET, "/api/v1/employees/7001", &rig.viewer_a, None).await.unwrap();
+    assert_eq!((&seen["card_number"], &seen["device_privilege"]), (&json!("4822257"), &json!("admin")), "unchanged");
+    // The command line takes them too, checked before anything is created.
+    let db = &rig.fixture.db;
+    db.cli(&[
+        "add-employee",
+        "7010",
+        "--name",
+        "Card Holder",
+        "--site",
+        "A",
+        "--card-number",
+        "31",
+        "--device-privilege",
+        "enroller",
+    ])
+    .await
+    .expect("add-employee with card and privilege");
+    let (_, seen) = rig.call(Method::GET, "/api/v1/employees/7010", &rig.viewer_a, None).await.unwrap();
+    assert_eq!((&seen["card_number"], &seen["device_privilege"]), (&json!("31"), &json!("enroller")), "{seen}");
+    let err =
+        db.cli(&["add-employee", "7011", "--name", "X", "--site", "A", "--card-number", "12a"]).await.unwrap_err();
+    assert!(format!("{err:#}").contains("card number"), "{err:#}");
+    let (status, _) = rig.call(Method::GET, "/api/v1/employees/7011", &rig.root, None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing created");
 
     // Site A's admin creates commands for gate-1 (nothing runs them here).
     let created = post(&rig, "/api/v1/employees/7001/push", json!({"card": 12, "privilege": 14})).await;
-    let users = &created["commands"][0]["action_detail"]["set_users"]["users"][0];
+    let users = &created["commands"][0]["action_detail"]["write_users"]["users"][0];
     assert_eq!((&users["pin"], &users["card"], &users["privilege"]), (&json!("7001"), &json!(12), &json!(14)));
     let created = post(&rig, "/api/v1/sites/A/remove-leavers", json!(null)).await;
     assert_eq!(created["commands"][0]["action_detail"]["delete_users"]["pins"], json!(["7002"]));
+    // Without a request value, the employee's own card and privilege are pushed.
+    let created = post(&rig, "/api/v1/employees/7001/push", json!({})).await;
+    let users = &created["commands"][0]["action_detail"]["write_users"]["users"][0];
+    assert_eq!((&users["card"], &users["privilege"]), (&json!(4_822_257), &json!(6)), "{created}");
     let (status, page) = rig.call(Method::GET, "/api/v1/commands?site=A", &rig.admin_b, None).await.unwrap();
     assert!(status == StatusCode::NOT_FOUND || page.as_array().is_some_and(Vec::is_empty), "{status} {page}");
 
@@ -253,14 +368,14 @@ async fn user_endpoints_are_scoped(backend: Backend) {
     for form in ["push-form", "remove-form"] {
         assert!(page.body.contains(form), "{form}: {}", page.body);
     }
-    assert!(page.body.contains("Copying needs two ZKTeco devices"), "one ZKTeco device only: {}", page.body);
+    assert!(page.body.contains("Copying needs a ZKTeco device and another"), "one ZKTeco device only: {}", page.body);
     assert!(page.body.contains("data-command="), "the commands made above are listed: {}", page.body);
     let fields = [("device", "ZKU-S"), ("card", "9"), ("privilege", "6")];
     assert_eq!(viewer.post("/employees/7001/devices/push", &fields).await.status, StatusCode::FORBIDDEN);
     let answer = admin.post("/employees/7001/devices/push", &fields).await;
     assert_eq!((answer.status, answer.location.as_deref()), (StatusCode::SEE_OTHER, Some("/employees/7001/devices")));
     let (_, commands) = rig.call(Method::GET, "/api/v1/commands?site=A", &rig.admin_a, None).await.unwrap();
-    let newest = &commands[0]["action_detail"]["set_users"];
+    let newest = &commands[0]["action_detail"]["write_users"];
     assert_eq!((&newest["device"], &newest["users"][0]["card"]), (&json!("ZKU-S"), &json!(9)), "{commands}");
     let answer = admin.post("/employees/7001/devices/remove", &[("device", "")]).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
@@ -268,5 +383,6 @@ async fn user_endpoints_are_scoped(backend: Backend) {
     assert_eq!(commands[0]["action_detail"]["delete_users"]["pins"], json!(["7001"]), "{commands}");
     let edit = admin.get("/employees/7001/edit").await;
     assert!(edit.body.contains("/employees/7001/devices"), "the edit page links to it");
+    assert!(edit.body.contains("4822257") && edit.body.contains("name=\"device_privilege\""), "{}", edit.body);
     rig.cleanup().await;
 }

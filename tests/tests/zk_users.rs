@@ -9,7 +9,7 @@ use edge_agent::zk::jobs::{ZkJob, ZkJobOutput};
 use edge_agent::zk::templates::Template;
 use edge_agent::zk::user_jobs::{self, JobFailure};
 use edge_agent::zk::{RecordLayout, Timeouts, TransportKind, UserLayout, ZkClient};
-use protocol::{DeviceUser, Pin};
+use protocol::{DeviceUser, Pin, UserUpdate, UsersReport};
 use system_tests::zk_sim::{SimConfig, ZkSim};
 
 async fn connect(sim: &ZkSim, transport: TransportKind) -> ZkClient {
@@ -37,6 +37,16 @@ fn pin(s: &str) -> Pin {
 
 fn user(p: &str, name: &str, card: u32, privilege: u8) -> DeviceUser {
     DeviceUser { pin: pin(p), name: name.into(), card, privilege }
+}
+
+/// A user to write with every field known to central.
+fn update(p: &str, name: &str, card: u32, privilege: u8) -> UserUpdate {
+    UserUpdate { pin: pin(p), name: name.into(), card: Some(card), privilege: Some(privilege) }
+}
+
+fn report(out: ZkJobOutput) -> UsersReport {
+    let ZkJobOutput::Users(report) = out else { panic!("not a users report: {out:?}") };
+    report
 }
 
 fn fingers() -> Vec<Template> {
@@ -72,10 +82,10 @@ async fn users_and_templates_are_written_deleted_and_copied_in_both_layouts() {
             let before = a.users().len();
 
             // Set: one new person, one existing one renamed (same uid, new card).
-            let users = vec![user("4242", "Nadia Rahmanova", 99, 0), user(&existing.user_id, "Renamed", 5, 2)];
+            let users = vec![update("4242", "Nadia Rahmanova", 99, 0), update(&existing.user_id, "Renamed", 5, 2)];
             let out = run(&a, transport, ZkJob::SetUsers(users)).await.unwrap_or_else(|e| panic!("{what}: {e}"));
-            let ZkJobOutput::Done(detail) = out else { panic!("{what}: {out:?}") };
-            assert!(detail.contains("1 added, 1 replaced"), "{what}: {detail}");
+            let done = report(out);
+            assert!(done.summary.contains("1 added, 1 replaced") && done.refused.is_empty(), "{what}: {done:?}");
             assert_eq!(a.users().len(), before + 1, "{what}");
             let nadia = a.user_by_pin("4242").unwrap_or_else(|| panic!("{what}: 4242 not written"));
             let expected_name = if layout == UserLayout::Small { "Nadia Ra" } else { "Nadia Rahmanova" };
@@ -150,18 +160,59 @@ async fn users_and_templates_are_written_deleted_and_copied_in_both_layouts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_layout_cannot_hold_is_refused_by_name_and_the_rest_written() {
     let sim = ZkSim::start(config(UserLayout::Small, "SIMS", 0)).await.unwrap();
-    let users = vec![user("E77", "Letters", 0, 0), user("0077", "Seventy", 0, 0)];
-    let err = run(&sim, TransportKind::Tcp, ZkJob::SetUsers(users)).await.unwrap_err();
-    assert!(err.contains("wrote 1 users") && err.contains("PIN E77") && err.contains("28-byte"), "{err}");
+    let users = vec![update("E77", "Letters", 1, 0), update("0077", "Seventy", 1, 0)];
+    let partial = report(run(&sim, TransportKind::Tcp, ZkJob::SetUsers(users)).await.unwrap());
+    assert_eq!(partial.written, 1, "{partial:?}");
+    assert_eq!(partial.refused.len(), 1, "{partial:?}");
+    assert_eq!(partial.refused[0].pin, "E77");
+    assert!(partial.refused[0].reason.contains("28-byte"), "{partial:?}");
     assert_eq!(sim.user_by_pin("77").map(|u| u.name), Some("Seventy".to_owned()), "a 28-byte PIN is a number");
 
     let large = ZkSim::start(config(UserLayout::Large, "SIML", 0)).await.unwrap();
     let long = "7".repeat(25);
-    let err = run(&large, TransportKind::Tcp, ZkJob::SetUsers(vec![user(&long, "X", 0, 0)])).await.unwrap_err();
-    assert!(err.contains("at most 24"), "{err}");
+    let none = report(run(&large, TransportKind::Tcp, ZkJob::SetUsers(vec![update(&long, "X", 1, 0)])).await.unwrap());
+    assert_eq!(none.written, 0);
+    assert!(none.refused[0].reason.contains("at most 24"), "{none:?}");
     let too_many: Vec<Template> = (0..11).map(|f| Template { finger: f % 10, valid: 1, data: vec![1; 10] }).collect();
     let err =
         run(&large, TransportKind::Tcp, ZkJob::WriteTemplates(user("4242", "X", 0, 0), too_many)).await.unwrap_err();
     assert!(err.contains("11 templates"), "{err}");
     assert_eq!(large.counters().template_uploads, 0);
+}
+
+/// Card and privilege: what central sets is written (and read back by pyzk), what it leaves out the device keeps, so
+/// an administrator enrolled on the terminal is not demoted by a push that does not know them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_privilege_or_card_central_does_not_know_is_kept_and_one_it_sets_is_written() {
+    system_tests::pyzk::python().unwrap_or_else(|e| panic!("{e:#}"));
+    for layout in [UserLayout::Small, UserLayout::Large] {
+        let what = format!("{layout:?}");
+        let sim = ZkSim::start(config(layout, "SIMP", 0)).await.unwrap();
+        let admin = update("5150", "Site Admin", 4_822_257, 14);
+        report(run(&sim, TransportKind::Tcp, ZkJob::SetUsers(vec![admin])).await.unwrap());
+        let unknown = UserUpdate { pin: pin("5150"), name: "Site Admin".into(), card: None, privilege: None };
+        let kept = report(run(&sim, TransportKind::Tcp, ZkJob::SetUsers(vec![unknown])).await.unwrap());
+        assert_eq!(kept.written, 1, "{what}: {kept:?}");
+        let on_device = sim.user_by_pin("5150").unwrap();
+        assert_eq!((on_device.privilege, on_device.card), (14, 4_822_257), "{what}: kept");
+        let json = tokio::task::spawn_blocking({
+            let addr = sim.tcp_addr();
+            move || system_tests::pyzk::read_users(addr, 0, false)
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+        let py = json["users"].as_array().unwrap().iter().find(|u| u["user_id"] == "5150").cloned().unwrap();
+        assert_eq!((py["privilege"].as_u64(), py["card"].as_u64()), (Some(14), Some(4_822_257)), "{what}: {py}");
+        // Central sets a level: it wins, a demotion included.
+        let demoted = UserUpdate { privilege: Some(2), card: Some(77), ..update("5150", "Site Admin", 1, 0) };
+        report(run(&sim, TransportKind::Tcp, ZkJob::SetUsers(vec![demoted])).await.unwrap());
+        let on_device = sim.user_by_pin("5150").unwrap();
+        assert_eq!((on_device.privilege, on_device.card), (2, 77), "{what}: central's values");
+        // A new user without them is an ordinary user with no card.
+        let new = UserUpdate { pin: pin("5151"), name: "New".into(), card: None, privilege: None };
+        report(run(&sim, TransportKind::Tcp, ZkJob::SetUsers(vec![new])).await.unwrap());
+        let on_device = sim.user_by_pin("5151").unwrap();
+        assert_eq!((on_device.privilege, on_device.card), (0, 0), "{what}");
+    }
 }

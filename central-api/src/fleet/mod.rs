@@ -17,6 +17,7 @@
 
 pub mod dispatch;
 pub mod entry;
+pub mod privilege;
 
 use std::sync::Arc;
 
@@ -103,7 +104,9 @@ pub fn wire_command(record: &CommandRecord) -> Option<AgentCommand> {
 pub async fn on_status(store: &Store, status: &AgentStatus, transport: &str) -> Result<(), StoreError> {
     store.record_link(status.agent.as_str(), status.site.as_str(), transport, status.config_version).await?;
     for result in &status.command_results {
-        if let Some(command) = store.finish_command(status.agent.as_str(), result).await? {
+        let Ok(id) = i64::try_from(result.command_id) else { continue };
+        let outcome = store.command(id).await?.and_then(|c| users::outcome_for(&c, result));
+        if let Some(command) = store.finish_command(status.agent.as_str(), result, outcome.as_ref()).await? {
             users::after_result(store, &command).await?;
         }
     }

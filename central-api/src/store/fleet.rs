@@ -8,7 +8,7 @@
 //! out the same pending command as new twice, and a result is taken only from the agent the command is for.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::admin::{DeviceRecord, NewDevice, DEVICE_STATUSES};
 use super::{on_pool, on_reader, on_tx, Store, StoreError, Tx};
@@ -58,6 +58,24 @@ pub struct CommandRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// What the agent said (or why it expired).
     pub detail: Option<String>,
+    /// For a command that wrote users: which were written and which the device refused, and why.
+    pub user_outcome: Option<UserOutcome>,
+}
+
+/// Per user, how a command that wrote users went (`fleet::users` builds it from the users the command carried and
+/// the agent's [`protocol::UsersReport`]). The command is `done` when some were written, with `partial` set when
+/// others were refused; `failed` when none was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserOutcome {
+    /// PINs written (added or replaced).
+    pub written: Vec<String>,
+    /// PINs refused, with the reason.
+    #[schema(value_type = Vec<Object>)]
+    pub refused: Vec<protocol::UserRefusal>,
+    /// Refusals the agent counted but could not list (its report is bounded); their PINs are in neither list.
+    pub unlisted: u32,
+    /// Some users were written and others refused.
+    pub partial: bool,
 }
 
 /// A command to create.
@@ -82,7 +100,7 @@ pub struct HeldBy {
 }
 
 const COMMAND_COLUMNS: &str = "id, agent_id, site_id, device_serial, action, action_json, state, created_at, \
-    created_by, expires_at, delivered_at, deliveries, finished_at, detail";
+    created_by, expires_at, delivered_at, deliveries, finished_at, detail, user_outcome_json";
 
 type CommandRow = (
     i64,
@@ -98,6 +116,7 @@ type CommandRow = (
     Option<DateTime<Utc>>,
     i64,
     Option<DateTime<Utc>>,
+    Option<String>,
     Option<String>,
 );
 
@@ -119,6 +138,7 @@ fn command_of(row: CommandRow) -> CommandRecord {
         deliveries: row.11,
         finished_at: row.12,
         detail: row.13,
+        user_outcome: row.14.and_then(|json| serde_json::from_str(&json).ok()),
     }
 }
 
@@ -126,6 +146,11 @@ impl CommandRecord {
     /// The action as the protocol carries it.
     pub fn action(&self) -> Option<protocol::CommandAction> {
         serde_json::from_value(self.action_detail.clone()).ok()
+    }
+
+    /// Whether the command wrote some users and the device refused others.
+    pub fn partial(&self) -> bool {
+        self.user_outcome.as_ref().is_some_and(|o| o.partial)
     }
 }
 
@@ -572,7 +597,9 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Records a result `agent` reported; only for its own commands that have none yet. Returns whether it did.
+    /// Records a result `agent` reported, with the per-user outcome of a command that wrote users (in the same
+    /// statement, so whoever sees the command finished sees its outcome); only for its own commands that have none
+    /// yet. Returns the finished command when it did.
     ///
     /// # Errors
     /// [`StoreError::Database`].
@@ -580,10 +607,12 @@ impl Store {
         &self,
         agent: &str,
         result: &protocol::CommandResult,
+        outcome: Option<&UserOutcome>,
     ) -> Result<Option<CommandRecord>, StoreError> {
         let Ok(id) = i64::try_from(result.command_id) else { return Ok(None) };
+        let outcome = outcome.map(|o| serde_json::to_string(o).unwrap_or_default());
         let done = on_pool!(self, |pool| sqlx::query(
-            "UPDATE agent_commands SET state = $3, finished_at = $4, detail = $5 \
+            "UPDATE agent_commands SET state = $3, finished_at = $4, detail = $5, user_outcome_json = $6 \
              WHERE id = $1 AND agent_id = $2 AND state IN ('pending', 'delivered')"
         )
         .bind(id)
@@ -591,6 +620,7 @@ impl Store {
         .bind(if result.ok { "done" } else { "failed" })
         .bind(result.finished_at)
         .bind(&result.detail)
+        .bind(&outcome)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;

@@ -126,6 +126,8 @@ mod tests {
             date_of_joining: None,
             date_of_leaving: None,
             active: true,
+            card_number: None,
+            device_privilege: None,
         }
     }
 

@@ -32,8 +32,12 @@ pub enum AdmsCommand {
     Info,
     /// Look for new data and upload it now.
     Check,
-    /// Add or replace a user (`DATA UPDATE USERINFO`).
-    UpdateUser { pin: String, name: String, privilege: u8, card: u32 },
+    /// Add or replace a user (`DATA UPDATE USERINFO`); a privilege or card central does not know is left out of the
+    /// command, so the device keeps its own.
+    UpdateUser { pin: String, name: String, privilege: Option<u8>, card: Option<u32> },
+    /// Add or replace one fingerprint template of a user (`DATA UPDATE FINGERTMP`): finger 0-9, the valid flag
+    /// (1 ordinary, 3 duress) and the template's bytes, sent in base64.
+    FingerTemplate { pin: String, finger: u8, valid: u8, template: Vec<u8> },
     /// Delete a user and their templates (`DATA DELETE USERINFO`).
     DeleteUser { pin: String },
 }
@@ -51,8 +55,23 @@ impl AdmsCommand {
             Self::Info => "INFO".to_owned(),
             Self::Check => "CHECK".to_owned(),
             Self::UpdateUser { pin, name, privilege, card } => {
-                let card = if *card == 0 { String::new() } else { card.to_string() };
-                format!("DATA UPDATE USERINFO PIN={pin}\tName={name}\tPri={privilege}\tPasswd=\tCard={card}\tGrp=1\tTZ=0000000100000000")
+                let mut text = format!("DATA UPDATE USERINFO PIN={pin}\tName={name}");
+                if let Some(privilege) = privilege {
+                    text.push_str(&format!("\tPri={privilege}"));
+                }
+                if let Some(card) = card {
+                    text.push_str(&format!("\tCard={card}"));
+                }
+                text
+            }
+            Self::FingerTemplate { pin, finger, valid, template } => {
+                use base64::Engine as _;
+                // Size is the length of the base64 text (REFERENCE.md, "Fingerprint templates to push terminals").
+                let encoded = base64::engine::general_purpose::STANDARD.encode(template);
+                format!(
+                    "DATA UPDATE FINGERTMP PIN={pin}\tFID={finger}\tSize={}\tValid={valid}\tTMP={encoded}",
+                    encoded.len()
+                )
             }
             Self::DeleteUser { pin } => format!("DATA DELETE USERINFO PIN={pin}"),
         }
@@ -216,6 +235,13 @@ mod tests {
         assert_eq!((results[0].id, results[0].code), (reload, -1));
         assert_eq!(queue.outstanding(&dev), 1);
         assert!(AdmsCommand::SetTime(t).text().starts_with("SET OPTIONS DateTime="));
+        let known =
+            AdmsCommand::UpdateUser { pin: "7".into(), name: "Asha".into(), privilege: Some(14), card: Some(55) };
+        assert_eq!(known.text(), "DATA UPDATE USERINFO PIN=7\tName=Asha\tPri=14\tCard=55");
+        let unknown = AdmsCommand::UpdateUser { pin: "7".into(), name: "Asha".into(), privilege: None, card: None };
+        assert_eq!(unknown.text(), "DATA UPDATE USERINFO PIN=7\tName=Asha", "the device keeps what is left out");
+        let finger = AdmsCommand::FingerTemplate { pin: "7".into(), finger: 6, valid: 1, template: vec![0, 1, 2, 250] };
+        assert_eq!(finger.text(), "DATA UPDATE FINGERTMP PIN=7\tFID=6\tSize=8\tValid=1\tTMP=AAEC+g==");
         for _ in 0..MAX_PENDING - 1 {
             queue.enqueue(&dev, AdmsCommand::Info).unwrap();
         }

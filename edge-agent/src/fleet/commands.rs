@@ -10,14 +10,19 @@
 //! | refresh info | restart (identify) | `INFO` | restart | restart | restart |
 //! | clear log | under the clear-log rule | - | - | - | - |
 //! | users | set-user / delete-user | `DATA UPDATE/DELETE USERINFO` | - | - | - |
+//! | copy fingerprints (to) | save user templates | `DATA UPDATE USERINFO` + `FINGERTMP` per finger | - | - | - |
 //!
 //! "-" is a failed result naming the kind. A push command's result is the device's return code, which arrives on its
-//! next polls; the command waits for it until it expires (or [`PUSH_WAIT`]).
+//! next polls; the command waits for it until it expires (or [`PUSH_WAIT`]). Writing users reports per user
+//! ([`UsersReport`] in the result's detail): done when some were written, the refused ones named with why; failed
+//! when every one was refused.
 
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
-use protocol::{AgentCommand, CommandAction, CommandResult, DeviceSerial, DeviceUser, PushCommand};
+use protocol::{
+    AgentCommand, CommandAction, CommandResult, DeviceSerial, PushCommand, UserRefusal, UserUpdate, UsersReport,
+};
 
 use super::journal::Begin;
 use super::Fleet;
@@ -139,7 +144,11 @@ impl Fleet {
                 };
                 self.push(device, command, deadline).await
             }
-            CommandAction::SetUsers { device, users } => self.set_users(device, users, deadline).await,
+            CommandAction::SetUsers { device, users } => {
+                let users: Vec<UserUpdate> = users.iter().cloned().map(UserUpdate::from).collect();
+                self.set_users(device, &users, deadline).await
+            }
+            CommandAction::WriteUsers { device, users } => self.set_users(device, users, deadline).await,
             CommandAction::DeleteUsers { device, pins } => {
                 let config = self.device(device).await?;
                 match &config.settings {
@@ -152,7 +161,7 @@ impl Fleet {
                     other => Err(unsupported("deleting users", other)),
                 }
             }
-            CommandAction::CopyTemplates { pin, from, to } => self.copy_templates(pin, from, to).await,
+            CommandAction::CopyTemplates { pin, from, to } => self.copy_templates(pin, from, to, deadline).await,
         }
     }
 
@@ -176,30 +185,71 @@ impl Fleet {
             ZkJobOutput::Templates(user, templates) => {
                 Ok(format!("read {} templates of {}", templates.len(), user.pin))
             }
+            ZkJobOutput::Users(report) => users_result(&report),
         }
     }
 
     /// Queues a command for a push device and waits for the device's return code.
     async fn push(&self, device: &DeviceSerial, command: AdmsCommand, within: Duration) -> Result<String, String> {
-        let text = command.text();
-        let id = self.push_commands.enqueue(device, command).map_err(|e| e.to_string())?;
+        self.push_many(device, vec![command], within).await.pop().unwrap_or_else(|| Err("nothing queued".to_owned()))
+    }
+
+    /// Queues `commands` for a push device at once (it takes up to 16 a poll) and waits for each return code; one
+    /// result per command, in order.
+    async fn push_many(
+        &self,
+        device: &DeviceSerial,
+        commands: Vec<AdmsCommand>,
+        within: Duration,
+    ) -> Vec<Result<String, String>> {
+        let mut waiting: Vec<(Result<u64, String>, String)> = commands
+            .into_iter()
+            .map(|command| {
+                let name = command.text().split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+                (self.push_commands.enqueue(device, command).map_err(|e| e.to_string()), name)
+            })
+            .collect();
+        let mut results: Vec<Option<Result<String, String>>> = vec![None; waiting.len()];
+        for (slot, (queued, _)) in results.iter_mut().zip(&waiting) {
+            if let Err(e) = queued {
+                *slot = Some(Err(e.clone()));
+            }
+        }
         let started = tokio::time::Instant::now();
         loop {
-            if let Some(outcome) = self.push_commands.outcome(device, id) {
-                let name = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
-                return if outcome.code == 0 {
-                    Ok(format!("{name}: the device answered Return=0"))
-                } else {
-                    Err(format!("{name}: the device answered Return={}", outcome.code))
-                };
+            for (slot, (queued, name)) in results.iter_mut().zip(&mut waiting) {
+                let Ok(id) = queued else { continue };
+                if slot.is_some() {
+                    continue;
+                }
+                if let Some(outcome) = self.push_commands.outcome(device, *id) {
+                    *slot = Some(if outcome.code == 0 {
+                        Ok(format!("{name}: the device answered Return=0"))
+                    } else {
+                        Err(format!("{name}: the device answered Return={}", outcome.code))
+                    });
+                }
+            }
+            if results.iter().all(Option::is_some) {
+                break;
             }
             if started.elapsed() >= within {
-                return Err(format!(
-                    "queued for {device} as command {id}, but the device did not report a result within {within:?}"
-                ));
+                break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        results
+            .into_iter()
+            .zip(waiting)
+            .map(|(result, (queued, _))| {
+                result.unwrap_or_else(|| {
+                    Err(format!(
+                        "queued for {device} as command {}, but the device did not report a result within {within:?}",
+                        queued.unwrap_or_default()
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Several push commands; all must succeed.
@@ -210,12 +260,8 @@ impl Fleet {
         within: Duration,
     ) -> Result<String, String> {
         let count = commands.len();
-        let mut failed = Vec::new();
-        for command in commands {
-            if let Err(e) = self.push(device, command, within).await {
-                failed.push(e);
-            }
-        }
+        let failed: Vec<String> =
+            self.push_many(device, commands, within).await.into_iter().filter_map(Result::err).collect();
         if failed.is_empty() {
             Ok(format!("{count} commands done on {device}"))
         } else {
@@ -223,21 +269,31 @@ impl Fleet {
         }
     }
 
-    async fn set_users(&self, device: &DeviceSerial, users: &[DeviceUser], within: Duration) -> Result<String, String> {
+    async fn set_users(&self, device: &DeviceSerial, users: &[UserUpdate], within: Duration) -> Result<String, String> {
         let config = self.device(device).await?;
         match &config.settings {
             DeviceSettings::Zk(_) => self.zk(device, ZkJob::SetUsers(users.to_vec())).await,
             DeviceSettings::Adms(_) => {
-                let commands = users
+                let commands = users.iter().map(update_user).collect();
+                let results = self.push_many(device, commands, within).await;
+                let refused: Vec<UserRefusal> = users
                     .iter()
-                    .map(|u| AdmsCommand::UpdateUser {
-                        pin: u.pin.as_str().to_owned(),
-                        name: u.name.clone(),
-                        privilege: u.privilege,
-                        card: u.card,
+                    .zip(&results)
+                    .filter_map(|(u, r)| {
+                        r.as_ref().err().map(|e| UserRefusal { pin: u.pin.as_str().to_owned(), reason: e.clone() })
                     })
                     .collect();
-                self.push_all(device, commands, within).await
+                let written = users.len() - refused.len();
+                let mut summary = format!("wrote {written} users on {device} (DATA UPDATE USERINFO)");
+                if !refused.is_empty() {
+                    summary.push_str(&format!("; refused {}", refused.len()));
+                }
+                users_result(&UsersReport {
+                    written: u32::try_from(written).unwrap_or(u32::MAX),
+                    summary,
+                    refused,
+                    unlisted: 0,
+                })
             }
             other => Err(unsupported("writing users", other)),
         }
@@ -248,12 +304,14 @@ impl Fleet {
         pin: &protocol::Pin,
         from: &DeviceSerial,
         to: &[DeviceSerial],
+        within: Duration,
     ) -> Result<String, String> {
         let source =
             self.sources.zk_jobs(from).await.ok_or_else(|| format!("{from} is not a ZKTeco device of this agent"))?;
         let (user, templates) = match source.run(ZkJob::ReadTemplates(pin.clone()), ZK_WAIT).await? {
             ZkJobOutput::Templates(user, templates) => (user, templates),
             ZkJobOutput::Done(detail) => return Err(detail),
+            ZkJobOutput::Users(report) => return Err(report.summary),
         };
         if templates.is_empty() {
             return Err(format!("{pin} has no fingerprint template on {from}"));
@@ -261,8 +319,27 @@ impl Fleet {
         let mut done = Vec::new();
         let mut failed = Vec::new();
         for target in to.iter().filter(|t| *t != from) {
+            let push_target =
+                self.sources.device(target).await.is_some_and(|c| matches!(c.settings, DeviceSettings::Adms(_)));
+            if push_target {
+                let mut commands = vec![update_user(&UserUpdate::from(user.clone()))];
+                commands.extend(templates.iter().map(|t| AdmsCommand::FingerTemplate {
+                    pin: user.pin.as_str().to_owned(),
+                    finger: t.finger,
+                    valid: t.valid,
+                    template: t.data.clone(),
+                }));
+                let errors: Vec<String> =
+                    self.push_many(target, commands, within).await.into_iter().filter_map(Result::err).collect();
+                if errors.is_empty() {
+                    done.push(target.to_string());
+                } else {
+                    failed.push(format!("{target}: {}", errors.join("; ")));
+                }
+                continue;
+            }
             let Some(jobs) = self.sources.zk_jobs(target).await else {
-                failed.push(format!("{target}: not a ZKTeco device of this agent"));
+                failed.push(format!("{target}: not a ZKTeco or push device of this agent"));
                 continue;
             };
             match jobs.run(ZkJob::WriteTemplates(user.clone(), templates.clone()), ZK_WAIT).await {
@@ -314,6 +391,26 @@ impl Fleet {
             }
             other => Err(unsupported("reading again", other)),
         }
+    }
+}
+
+/// The push command writing `user`: what central does not know is left out, so the device keeps its own.
+fn update_user(user: &UserUpdate) -> AdmsCommand {
+    AdmsCommand::UpdateUser {
+        pin: user.pin.as_str().to_owned(),
+        name: user.name.clone(),
+        privilege: user.privilege,
+        card: user.card,
+    }
+}
+
+/// A write of users as a command result: done when some were written or none refused, failed when every one was
+/// refused; the detail is the report, which central reads per user.
+fn users_result(report: &UsersReport) -> Result<String, String> {
+    if report.written > 0 || !report.any_refused() {
+        Ok(report.to_detail())
+    } else {
+        Err(report.to_detail())
     }
 }
 

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use protocol::{DeviceUser, Pin};
+use protocol::{DeviceUser, Pin, UserUpdate, UsersReport};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +28,8 @@ pub enum ZkJob {
     ReadNow,
     /// Clear the log, only under the clear-log rule (`clear_log_when_acknowledged`, every record acknowledged).
     ClearLog,
-    /// Write users (added, or replaced by PIN).
-    SetUsers(Vec<DeviceUser>),
+    /// Write users (added, or replaced by PIN); a card or privilege left out keeps the device's.
+    SetUsers(Vec<UserUpdate>),
     /// Delete users by PIN, with their templates.
     DeleteUsers(Vec<Pin>),
     /// Read a user and their fingerprint templates.
@@ -45,6 +45,8 @@ pub enum ZkJobOutput {
     Done(String),
     /// The user and templates read.
     Templates(DeviceUser, Vec<Template>),
+    /// Users written, and those refused (by the layout's limits or by the device) with why.
+    Users(UsersReport),
 }
 
 /// A job and where its answer goes.

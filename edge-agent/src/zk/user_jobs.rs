@@ -3,12 +3,13 @@
 //!
 //! Every job reads the user table first: it finds people by PIN (the uid is the device's own key), and tells the
 //! record size to write (28 or 72 bytes; an empty table does not tell, and then pyzk's default for the transport is
-//! used, [`user_write::default_layout`]). A device's refusal fails the job and keeps the connection; a lost
-//! connection fails it and ends the session.
+//! used, [`user_write::default_layout`]). Writing users goes on past a user the layout cannot hold or the device
+//! refuses, and reports each refusal by PIN ([`UsersReport`]); elsewhere a device's refusal fails the job and keeps
+//! the connection. A lost connection fails the job and ends the session.
 
 use std::collections::HashSet;
 
-use protocol::{DeviceUser, Pin};
+use protocol::{DeviceUser, Pin, UserRefusal, UserUpdate, UsersReport};
 
 use super::client::{ClientError, ZkClient};
 use super::jobs::{ZkJob, ZkJobOutput};
@@ -90,24 +91,38 @@ fn find<'a>(layout: UserLayout, table: &'a UserTable, pin: &Pin) -> Option<&'a U
     table.users.iter().find(|u| is_pin(layout, u, pin))
 }
 
-async fn set_users(client: &mut ZkClient, users: &[DeviceUser]) -> Result<ZkJobOutput, JobFailure> {
+async fn set_users(client: &mut ZkClient, users: &[UserUpdate]) -> Result<ZkJobOutput, JobFailure> {
     let (layout, mut table) = table(client).await?;
     let mut taken: HashSet<u16> = table.users.iter().map(|u| u.uid).collect();
     let (mut added, mut replaced, mut refused) = (0usize, 0usize, Vec::new());
     for user in users {
+        let refuse = |reason: String| UserRefusal { pin: user.pin.as_str().to_owned(), reason };
         let existing = find(layout, &table, &user.pin).cloned();
         let uid = match &existing {
             Some(e) => e.uid,
-            None => user_write::next_uid(&taken)?,
+            None => match user_write::next_uid(&taken) {
+                Ok(uid) => uid,
+                Err(e) => {
+                    refused.push(refuse(e.to_string()));
+                    continue;
+                }
+            },
         };
         let record = match user_write::device_record(layout, uid, user, existing.as_ref()) {
             Ok(record) => record,
             Err(e) => {
-                refused.push(e.to_string());
+                refused.push(refuse(e.to_string()));
                 continue;
             }
         };
-        client.set_user(layout, &record).await.map_err(device)?;
+        match client.set_user(layout, &record).await.map_err(device) {
+            Ok(()) => {}
+            Err(JobFailure::Refused(reason)) => {
+                refused.push(refuse(format!("the device refused the write: {reason}")));
+                continue;
+            }
+            Err(lost) => return Err(lost),
+        }
         taken.insert(uid);
         if existing.is_some() {
             replaced += 1;
@@ -121,12 +136,15 @@ async fn set_users(client: &mut ZkClient, users: &[DeviceUser]) -> Result<ZkJobO
         client.refresh_data().await.map_err(device)?;
     }
     let size = layout.size();
-    let done = format!("wrote {} users ({added} added, {replaced} replaced, {size}-byte records)", added + replaced);
-    if refused.is_empty() {
-        Ok(ZkJobOutput::Done(done))
-    } else {
-        Err(JobFailure::Refused(format!("{done}; refused {}: {}", refused.len(), refused.join("; "))))
-    }
+    let written = added + replaced;
+    let summary = format!("wrote {written} users ({added} added, {replaced} replaced, {size}-byte records)");
+    let summary = if refused.is_empty() { summary } else { format!("{summary}; refused {}", refused.len()) };
+    Ok(ZkJobOutput::Users(UsersReport {
+        written: u32::try_from(written).unwrap_or(u32::MAX),
+        summary,
+        refused,
+        unlisted: 0,
+    }))
 }
 
 async fn delete_users(client: &mut ZkClient, pins: &[Pin]) -> Result<ZkJobOutput, JobFailure> {
@@ -175,7 +193,7 @@ async fn write_templates(
         Some(e) => e.uid,
         None => user_write::next_uid(&table.users.iter().map(|u| u.uid).collect())?,
     };
-    let record = user_write::device_record(layout, uid, user, existing)?;
+    let record = user_write::device_record(layout, uid, &UserUpdate::from(user.clone()), existing)?;
     client.save_user_templates(layout, &record, templates).await.map_err(device)?;
     Ok(ZkJobOutput::Done(format!("wrote {} and {} fingerprint templates (uid {uid})", user.pin, templates.len())))
 }

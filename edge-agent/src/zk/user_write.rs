@@ -1,6 +1,6 @@
-//! What the driver writes to a device's user table, without I/O: a central [`protocol::DeviceUser`] turned into the
-//! device's record (its layout's limits checked, the uid chosen), the USER_WRQ and DELETE_USER bodies, and the
-//! layout to write when the device holds nobody yet.
+//! What the driver writes to a device's user table, without I/O: a central [`protocol::UserUpdate`] turned into the
+//! device's record (its layout's limits checked, the uid chosen, what central does not know taken from the record
+//! the device holds), the USER_WRQ and DELETE_USER bodies, and the layout to write when the device holds nobody yet.
 //!
 //! pyzk's `set_user` sends the record itself as the USER_WRQ body (`HB5s8sIxBHI` for 28 bytes,
 //! `HB8s24s4sx7sx24s` for 72) and `delete_user` the uid as an i16; both follow with REFRESHDATA. A user is found by
@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use protocol::DeviceUser;
+use protocol::{DeviceUser, UserUpdate};
 
 use super::transport::TransportKind;
 use super::users::{encode_user, UserLayout, UserRecord};
@@ -52,16 +52,17 @@ pub fn next_uid(taken: &HashSet<u16>) -> Result<u16, UserWriteError> {
 }
 
 /// The device record for `user` with `uid`; `existing` is the device's record of the same PIN, whose password and
-/// group are kept, and its card too when `user` carries none (0: central has no card numbers of its own, so a
-/// site-wide push must not wipe the cards enrolled on the terminal). The name is cut to the layout's field (8 or 24
-/// bytes).
+/// group are kept, and its card and privilege too when `user` carries none (central knows none, so a push must not
+/// wipe a card enrolled on the terminal nor demote an administrator). A privilege central sets keeps the record's
+/// disabled bit (bit 0). A new user without them has no card and is an ordinary user (0). The name is cut to the
+/// layout's field (8 or 24 bytes).
 ///
 /// # Errors
 /// A PIN the layout cannot hold.
 pub fn device_record(
     layout: UserLayout,
     uid: u16,
-    user: &DeviceUser,
+    user: &UserUpdate,
     existing: Option<&UserRecord>,
 ) -> Result<UserRecord, UserWriteError> {
     let pin = user.pin.as_str();
@@ -80,10 +81,15 @@ pub fn device_record(
     };
     Ok(UserRecord {
         uid,
-        privilege: user.privilege,
+        privilege: match (user.privilege, existing) {
+            (Some(level), Some(e)) => level | (e.privilege & 1),
+            (Some(level), None) => level,
+            (None, Some(e)) => e.privilege,
+            (None, None) => 0,
+        },
         password: existing.map(|u| u.password.clone()).unwrap_or_default(),
         name: cut(&user.name, name_field).to_owned(),
-        card: if user.card == 0 { existing.map_or(0, |u| u.card) } else { user.card },
+        card: user.card.unwrap_or_else(|| existing.map_or(0, |u| u.card)),
         group: existing.map_or_else(|| "1".to_owned(), |u| u.group.clone()),
         // The 28-byte record holds the number, so "007" reads back as "7": store what the device will show.
         user_id: match layout {
@@ -128,8 +134,8 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
-    fn central(pin: &str, name: &str, privilege: u8) -> DeviceUser {
-        DeviceUser { pin: pin.parse().unwrap(), name: name.into(), card: 7, privilege }
+    fn central(pin: &str, name: &str, privilege: u8) -> UserUpdate {
+        UserUpdate { pin: pin.parse().unwrap(), name: name.into(), card: Some(7), privilege: Some(privilege) }
     }
 
     #[test]
@@ -174,8 +180,19 @@ mod tests {
             group: "4".into(),
             user_id: "1001".into(),
         };
-        let no_card = DeviceUser { card: 0, ..central("1001", "New", 0) };
+        let no_card = UserUpdate { card: None, ..central("1001", "New", 0) };
         assert_eq!(device_record(UserLayout::Large, 9, &no_card, Some(&existing)).unwrap().card, 31);
+        // Central knows no privilege: an administrator on the device stays one; a new user is an ordinary one.
+        let admin = UserRecord { privilege: 14, ..existing.clone() };
+        let unknown = UserUpdate { privilege: None, ..central("1001", "New", 0) };
+        assert_eq!(device_record(UserLayout::Large, 9, &unknown, Some(&admin)).unwrap().privilege, 14);
+        assert_eq!(device_record(UserLayout::Large, 9, &unknown, None).unwrap().privilege, 0);
+        // Central's level wins when set, and a disabled user stays disabled.
+        let disabled = UserRecord { privilege: 15, ..existing.clone() };
+        assert_eq!(
+            device_record(UserLayout::Large, 9, &central("1001", "New", 2), Some(&disabled)).unwrap().privilege,
+            3
+        );
         let record = device_record(UserLayout::Large, 9, &central("1001", "New", 2), Some(&existing)).unwrap();
         assert_eq!((record.password.as_str(), record.group.as_str(), record.name.as_str()), ("123", "4", "New"));
         assert_eq!(next_uid(&HashSet::from([1, 2, 9])), Ok(10));

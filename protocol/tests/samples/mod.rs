@@ -208,6 +208,23 @@ pub fn commands() -> Vec<AgentCommand> {
             to: vec!["CDQ9192960007".parse().unwrap(), "CDQ9192960008".parse().unwrap()],
         },
         CommandAction::PushDevice { device: "OIN7030067".parse().unwrap(), command: PushCommand::Info },
+        CommandAction::WriteUsers {
+            device: "CDQ9192960006".parse().unwrap(),
+            users: vec![
+                protocol::UserUpdate {
+                    pin: "1001".parse().unwrap(),
+                    name: "Asha Rao".into(),
+                    card: None,
+                    privilege: None,
+                },
+                protocol::UserUpdate {
+                    pin: "A-17".parse().unwrap(),
+                    name: "Ravi Kumar".into(),
+                    card: Some(4_822_257),
+                    privilege: Some(6),
+                },
+            ],
+        },
     ];
     actions
         .into_iter()

@@ -68,6 +68,8 @@ pub async fn profile(store: &Store, id: &str, name: &str) -> anyhow::Result<()> 
         date_of_joining: None,
         date_of_leaving: None,
         active: true,
+        card_number: None,
+        device_privilege: None,
     };
     store.update_employee_profile(&profile, Utc::now().date_naive()).await?;
     Ok(())

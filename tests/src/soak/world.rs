@@ -94,6 +94,8 @@ pub async fn create(store: &Store, shape: Shape, day: NaiveDate) -> anyhow::Resu
                     date_of_joining: Some(joined),
                     date_of_leaving: None,
                     active: true,
+                    card_number: None,
+                    device_privilege: None,
                 };
                 store.save_employee(&profile, true, joined, 7).await.with_context(|| format!("employee {pin}"))?;
                 Ok(())

@@ -1,8 +1,10 @@
 //! Employees on devices (issue 17): push an employee, or every current employee of a site, to the site's ZKTeco
-//! and push devices; remove an employee, or every leaver of a site, from them; copy an employee's fingerprint
-//! templates from the device where they enrolled to the site's other ZKTeco devices; list the devices that hold an
-//! employee. Each change is one command per device through the commands machinery ([`super::fleet`]); the agent
-//! reports the result, and `fleet::users` records who is held where when a command finishes `done`.
+//! and push devices (card and privilege: the request's, else the employee's; what central does not know is left out
+//! and the terminal keeps its own); remove an employee, or every leaver of a site, from them; copy an employee's
+//! fingerprint templates from the ZKTeco device where they enrolled to the site's other ZKTeco and push devices; list
+//! the devices that hold an employee. Each change is one command per device through the commands machinery
+//! ([`super::fleet`]); the agent reports the result, and `fleet::users` keeps each user's outcome and records who is
+//! held where.
 //!
 //! Every change asks [`Caller::require`] for the employee's site: another site's administrator gets 404, a viewer
 //! 403. The dashboard's employee page calls the same `*_commands` functions.
@@ -11,15 +13,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{NaiveDate, Utc};
-use protocol::{CommandAction, DeviceUser, Pin};
+use protocol::{CommandAction, Pin, UserUpdate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::fleet::{finish_created, not_found, store_commands, CreatedCommands};
 use super::{invalid, store_error};
 use crate::access::{Action, Caller, Role};
+use crate::fleet::privilege::DevicePrivilege;
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::store::attendance::masters::EmployeeProfile;
 use crate::store::fleet::{CommandRecord, HeldBy, ManagedDeviceRecord, NewCommand};
 
 /// Users (or PINs) per command. The protocol allows 5,000, but a ZKTeco terminal takes one request per user and the
@@ -32,9 +36,11 @@ pub const USERS_PER_COMMAND: usize = 500;
 pub struct PushUser {
     /// The devices; every ZKTeco and push device of the employee's site when absent.
     pub devices: Option<Vec<String>>,
-    /// The card number (0 or absent: none; a ZKTeco terminal then keeps the card it has).
+    /// The card number for this push (0 or absent: the employee's `card_number`; without one the terminal keeps the
+    /// card it has).
     pub card: Option<u32>,
-    /// 0 user (default), 2 enroller, 6 administrator, 14 super administrator.
+    /// The privilege code for this push: 0 user, 2 enroller, 6 administrator, 14 super administrator (absent: the
+    /// employee's `device_privilege`; without one the terminal keeps the level it has, a new user is a user).
     pub privilege: Option<u8>,
     pub expires_in_secs: Option<u32>,
 }
@@ -63,7 +69,7 @@ pub struct RemoveUser {
 pub struct CopyTemplates {
     /// The ZKTeco device where the employee enrolled.
     pub from: String,
-    /// The ZKTeco devices to write to; every other ZKTeco device of the site read by the same agent when absent.
+    /// The ZKTeco or push devices to write to; every other one of the site read by the same agent when absent.
     pub to: Option<Vec<String>>,
     pub expires_in_secs: Option<u32>,
 }
@@ -73,8 +79,8 @@ pub fn holds_users(kind: &str) -> bool {
     kind.starts_with("zk-") || kind == "adms"
 }
 
-/// The employee `id`'s site and name, when the caller may change that site (else 404 or 403).
-async fn employee_site(state: &AppState, caller: &Caller, id: &str) -> Result<(String, String), ApiError> {
+/// The employee `id`'s site and profile, when the caller may change that site (else 404 or 403).
+async fn employee_site(state: &AppState, caller: &Caller, id: &str) -> Result<(String, EmployeeProfile), ApiError> {
     let profile = state.store.employee_profile(id).await.map_err(store_error)?;
     let profile = profile.ok_or_else(|| not_found("employee", id))?;
     let Some(site) = profile.site_id.clone().filter(|s| caller.sees(s)) else {
@@ -85,7 +91,7 @@ async fn employee_site(state: &AppState, caller: &Caller, id: &str) -> Result<(S
         });
     };
     caller.require(Action::Write, Some(&site))?;
-    Ok((site, profile.name))
+    Ok((site, profile))
 }
 
 /// The devices of `site` a user command goes to: `chosen` (each checked to be at the site and to hold users), or all.
@@ -154,6 +160,17 @@ async fn per_device<T: Clone>(
     Ok(created)
 }
 
+/// The update for one employee: their PIN and name, and the card and privilege central knows (the request's, else
+/// the employee's own); what central does not know is left out, so the terminal keeps its own.
+fn user_update(profile: &EmployeeProfile, card: Option<u32>, privilege: Option<u8>) -> Option<UserUpdate> {
+    Some(UserUpdate {
+        pin: profile.employee_id.parse().ok()?,
+        name: device_name(&profile.name),
+        card: card.filter(|c| *c != 0).or(profile.card_number),
+        privilege: privilege.or(profile.device_privilege.map(DevicePrivilege::code)),
+    })
+}
+
 /// Writes employee `id` (PIN, name, card, privilege) to devices of their site.
 ///
 /// # Errors
@@ -164,25 +181,19 @@ pub async fn push_commands(
     id: &str,
     req: &PushUser,
 ) -> Result<Vec<CommandRecord>, ApiError> {
-    let (site, name) = employee_site(state, caller, id).await?;
-    let pin: Pin = id.parse().map_err(|e| invalid("employee", e))?;
-    let user = DeviceUser {
-        pin,
-        name: device_name(&name),
-        card: req.card.unwrap_or(0),
-        privilege: req.privilege.unwrap_or(0),
-    };
+    let (site, profile) = employee_site(state, caller, id).await?;
+    let user = user_update(&profile, req.card, req.privilege)
+        .ok_or_else(|| invalid("employee", format!("{id:?} is not a PIN a terminal keeps")))?;
     user.validate().map_err(|e| invalid("privilege", e))?;
     let devices = user_devices(state, &site, req.devices.as_deref()).await?;
-    per_device(state, caller, &site, &devices, &[user], req.expires_in_secs, |device, users| CommandAction::SetUsers {
-        device,
-        users,
+    per_device(state, caller, &site, &devices, &[user], req.expires_in_secs, |device, users| {
+        CommandAction::WriteUsers { device, users }
     })
     .await
 }
 
-/// Writes every current employee of `site` (active, no leaving date in the past) to devices of the site, as users
-/// (privilege 0, no card).
+/// Writes every current employee of `site` (active, no leaving date in the past) to devices of the site, each with
+/// the card and privilege central keeps for them (left out when it keeps none: the terminal's own are kept).
 ///
 /// # Errors
 /// `400` when the site has no current employee or no device, `403`/`404`.
@@ -194,18 +205,16 @@ pub async fn push_site_commands(
 ) -> Result<Vec<CommandRecord>, ApiError> {
     let today = site_today(state, caller, site).await?;
     let employees = state.store.employee_profiles(None, Some(site)).await.map_err(store_error)?;
-    let users: Vec<DeviceUser> = employees
+    let users: Vec<UserUpdate> = employees
         .iter()
         .filter(|e| e.active && e.date_of_leaving.is_none_or(|d| d >= today))
-        .filter_map(|e| {
-            Some(DeviceUser { pin: e.employee_id.parse().ok()?, name: device_name(&e.name), card: 0, privilege: 0 })
-        })
+        .filter_map(|e| user_update(e, None, None))
         .collect();
     if users.is_empty() {
         return Err(invalid("site", format!("site {site} has no current employee to push")));
     }
     let devices = user_devices(state, site, req.devices.as_deref()).await?;
-    per_device(state, caller, site, &devices, &users, req.expires_in_secs, |device, users| CommandAction::SetUsers {
+    per_device(state, caller, site, &devices, &users, req.expires_in_secs, |device, users| CommandAction::WriteUsers {
         device,
         users,
     })
@@ -261,8 +270,9 @@ pub async fn leaver_commands(state: &AppState, caller: &Caller, site: &str) -> R
         .await
 }
 
-/// Copies employee `id`'s fingerprint templates from `req.from` to other ZKTeco devices of the site read by the same
-/// agent (one command, carried out by that agent device by device).
+/// Copies employee `id`'s fingerprint templates from `req.from` to other ZKTeco or push devices of the site read by
+/// the same agent (one command, carried out by that agent device by device: a push device gets `DATA UPDATE
+/// USERINFO` and one `DATA UPDATE FINGERTMP` per finger).
 ///
 /// # Errors
 /// `400` naming `from` or `to`, `403`/`404`.
@@ -285,18 +295,24 @@ pub async fn copy_commands(
     let Some(agent) = agents.first().cloned() else {
         return Err(invalid("from", format!("no agent reads {}", req.from)));
     };
+    let holds_templates = |serial: &str| {
+        devices.iter().any(|d| {
+            d.record.device.serial == serial
+                && (d.record.device.kind.starts_with("zk-") || d.record.device.kind == "adms")
+        })
+    };
     let candidates: Vec<String> = match &req.to {
         Some(to) => to.clone(),
         None => devices
             .iter()
-            .filter(|d| d.record.device.kind.starts_with("zk-") && d.record.device.serial != req.from)
+            .filter(|d| holds_templates(&d.record.device.serial) && d.record.device.serial != req.from)
             .map(|d| d.record.device.serial.clone())
             .collect(),
     };
     let mut to = Vec::new();
     for serial in candidates {
-        if req.to.is_some() && !is_zk(&serial) {
-            return Err(invalid("to", format!("{serial:?} is not an active ZKTeco device of site {site}")));
+        if req.to.is_some() && !holds_templates(&serial) {
+            return Err(invalid("to", format!("{serial:?} is not an active ZKTeco or push device of site {site}")));
         }
         let readers = state.store.agents_of_device(&serial, &site).await.map_err(store_error)?;
         if readers.contains(&agent) {
@@ -306,7 +322,7 @@ pub async fn copy_commands(
         }
     }
     if to.is_empty() {
-        return Err(invalid("to", "no other ZKTeco device to copy to"));
+        return Err(invalid("to", "no other ZKTeco or push device to copy to"));
     }
     let action = CommandAction::CopyTemplates {
         pin,

@@ -14,6 +14,7 @@ use super::{invalid, store_error, text, Body};
 use crate::access::{Action, Caller};
 use crate::attendance::engine::{Holiday, HolidayKind};
 use crate::audit::{self, Entry};
+use crate::fleet::privilege::{parse_card, DevicePrivilege, PRIVILEGE_NAMES};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::store::attendance::masters::EmployeeProfile;
@@ -36,6 +37,15 @@ pub struct Employee {
     pub date_of_leaving: Option<NaiveDate>,
     #[serde(default = "yes")]
     pub active: bool,
+    /// The card number pushed to the terminals: digits, 1 to 4294967295 (what both ZKTeco user layouts and the push
+    /// protocol keep). Absent: central knows none, and a push keeps the card the terminal holds.
+    #[serde(default)]
+    pub card_number: Option<String>,
+    /// The privilege pushed to the terminals: `user`, `enroller`, `admin` or `superadmin` (codes 0, 2, 6, 14).
+    /// Absent: central knows none, and a push keeps the level the terminal holds (a new user is a `user`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "user")]
+    pub device_privilege: Option<String>,
 }
 
 fn yes() -> bool {
@@ -56,12 +66,16 @@ impl Employee {
             date_of_joining: p.date_of_joining,
             date_of_leaving: p.date_of_leaving,
             active: p.active,
+            card_number: p.card_number.map(|n| n.to_string()),
+            device_privilege: p.device_privilege.map(|d| d.as_str().to_owned()),
         }
     }
 
-    /// The store's profile of this employee.
+    /// The store's profile of this employee (card and privilege as [`Self::validate`] accepts them).
     pub fn profile(&self) -> EmployeeProfile {
         EmployeeProfile {
+            card_number: self.card_number.as_deref().and_then(|c| parse_card(c).ok()),
+            device_privilege: self.device_privilege.as_deref().and_then(DevicePrivilege::parse),
             employee_id: self.employee_id.clone(),
             name: self.name.clone(),
             department: self.department.clone(),
@@ -94,6 +108,17 @@ impl Employee {
         if let (Some(j), Some(l)) = (self.date_of_joining, self.date_of_leaving) {
             if l < j {
                 return Err(FieldError::new("date_of_leaving", format!("{l} is before date_of_joining {j}")));
+            }
+        }
+        if let Some(card) = &self.card_number {
+            parse_card(card).map_err(|e| FieldError::new("card_number", e))?;
+        }
+        if let Some(privilege) = &self.device_privilege {
+            if DevicePrivilege::parse(privilege).is_none() {
+                return Err(FieldError::new(
+                    "device_privilege",
+                    format!("{privilege:?} is not one of {}", PRIVILEGE_NAMES.join(", ")),
+                ));
             }
         }
         Ok(())

@@ -9,7 +9,8 @@ use sqlx::Row;
 
 use super::masters::EmployeeProfile;
 use super::{mark_days, mark_horizon, Scope, MAX_MARK_DAYS};
-use crate::store::{on_reader, on_tx, Store, StoreError, Tx};
+use crate::fleet::privilege::DevicePrivilege;
+use crate::store::{on_pool, on_reader, on_tx, Store, StoreError, Tx};
 
 /// Refuses a profile naming a site, shift or week-off rule that does not exist; the message starts with the field.
 async fn check_references(tx: &mut Tx, profile: &EmployeeProfile) -> Result<(), StoreError> {
@@ -73,10 +74,12 @@ impl Store {
         let mut tx = self.begin().await?;
         check_references(&mut tx, profile).await?;
         let columns = "name = $2, department = $3, designation = $4, site_id = $5, shift_code = $6, \
-                       week_off_rule = $7, date_of_joining = $8, date_of_leaving = $9, active = $10";
+                       week_off_rule = $7, date_of_joining = $8, date_of_leaving = $9, active = $10, \
+                       card_number = $12, device_privilege = $13";
         let sql = if create {
             "INSERT INTO employees (employee_id, name, department, designation, site_id, shift_code, week_off_rule, \
-             date_of_joining, date_of_leaving, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             date_of_joining, date_of_leaving, active, created_at, card_number, device_privilege) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 .to_owned()
         } else {
             format!("UPDATE employees SET {columns} WHERE employee_id = $1 AND $11 = $11")
@@ -93,6 +96,8 @@ impl Store {
             .bind(profile.date_of_leaving)
             .bind(profile.active)
             .bind(Utc::now())
+            .bind(profile.card_number.map(i64::from))
+            .bind(profile.device_privilege.map(|p| p.as_str()))
             .execute(&mut *conn)
             .await
             .map(|r| r.rows_affected()));
@@ -132,6 +137,31 @@ impl Store {
         self.save_employee(profile, false, effective_from, MAX_MARK_DAYS).await.map(|_| ())
     }
 
+    /// Sets an employee's card number and privilege on the terminals (`None`: central knows none).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Database`].
+    pub async fn set_employee_device_fields(
+        &self,
+        employee_id: &str,
+        card_number: Option<u32>,
+        device_privilege: Option<DevicePrivilege>,
+    ) -> Result<(), StoreError> {
+        let changed = on_pool!(self, |pool| sqlx::query(
+            "UPDATE employees SET card_number = $2, device_privilege = $3 WHERE employee_id = $1"
+        )
+        .bind(employee_id)
+        .bind(card_number.map(i64::from))
+        .bind(device_privilege.map(DevicePrivilege::as_str))
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound { what: "employee", id: employee_id.to_owned() });
+        }
+        Ok(())
+    }
+
     /// One employee's profile.
     ///
     /// # Errors
@@ -152,7 +182,7 @@ impl Store {
         on_reader!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT employee_id, name, department, designation, site_id, shift_code, week_off_rule, \
-                 date_of_joining, date_of_leaving, active FROM employees \
+                 date_of_joining, date_of_leaving, active, card_number, device_privilege FROM employees \
                  WHERE ($1 IS NULL OR employee_id = $1) AND ($2 IS NULL OR site_id = $2) ORDER BY employee_id",
             )
             .bind(employee_id)
@@ -172,6 +202,10 @@ impl Store {
                         date_of_joining: row.try_get("date_of_joining")?,
                         date_of_leaving: row.try_get("date_of_leaving")?,
                         active: row.try_get("active")?,
+                        card_number: row.try_get::<Option<i64>, _>("card_number")?.and_then(|n| u32::try_from(n).ok()),
+                        device_privilege: row
+                            .try_get::<Option<String>, _>("device_privilege")?
+                            .and_then(|p| DevicePrivilege::parse(&p)),
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()

@@ -38,6 +38,10 @@ pub struct EmployeeProfile {
     pub date_of_joining: Option<NaiveDate>,
     pub date_of_leaving: Option<NaiveDate>,
     pub active: bool,
+    /// The card number pushed to the terminals (`None`: central knows none; the terminal's is kept).
+    pub card_number: Option<u32>,
+    /// The privilege pushed to the terminals (`None`: central knows none; the terminal's is kept).
+    pub device_privilege: Option<crate::fleet::privilege::DevicePrivilege>,
 }
 
 pub(super) fn check_effective(from: NaiveDate) -> NaiveDate {

@@ -104,7 +104,8 @@ pub fn history_table(commands: &[CommandRecord]) -> Markup {
                         td { @if let Some(d) = &c.device_serial {
                             a href=(format!("/devices/{}", url_segment(d))) { (d) } } @else { "—" } }
                         td { (c.agent_id) } td { (c.action) }
-                        td { span class=(match c.state.as_str() { "done" => "ok", "failed" | "expired" => "bad", _ => "muted" }) { (c.state) } }
+                        td { span class=(match c.state.as_str() { "done" if c.partial() => "warn", "done" => "ok", "failed" | "expired" => "bad", _ => "muted" }) { (c.state) }
+                            @if c.partial() { " " span.warn data-partial="true" { "(some users refused)" } } }
                         td { (c.created_at.format("%Y-%m-%d %H:%M:%S UTC")) " by " (c.created_by) }
                         td { @if let Some(t) = c.delivered_at { (t.format("%H:%M:%S")) @if c.deliveries > 1 { " (" (c.deliveries) "×)" } } @else { "—" } }
                         td { @if let Some(t) = c.finished_at { (t.format("%H:%M:%S")) } @else { "—" } }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::{field, form_page, input, select};
 use crate::access::{Action, Caller};
+use crate::fleet::privilege::DevicePrivilege;
 use crate::http::api::fleet_users::{self, holds_users, CopyTemplates, PushUser, RemoveUser};
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -79,8 +80,11 @@ pub async fn page(
             form.stack method="post" action=(format!("{url}/push")) data-testid="push-form" {
                 (csrf_field(&ctx))
                 (field("device", "Device", select("device", &holders, "", None), None))
-                (field("card", "Card number (empty: none)", input("card", "text", "", false, None), None))
-                (field("privilege", "Privilege", select("privilege", &privileges(), "0", None), None))
+                p { "Card " (profile.card_number.map_or_else(|| "none known".to_owned(), |c| c.to_string()))
+                    ", privilege " (profile.device_privilege.map_or("none known", |p| p.as_str()))
+                    " (what central does not know, the terminal keeps)." }
+                (field("card", "Card number for this push (empty: the employee's)", input("card", "text", "", false, None), None))
+                (field("privilege", "Privilege for this push", select("privilege", &privileges(), "", None), None))
                 button type="submit" { "Push to devices" }
             }
             h2 { "Remove from devices" }
@@ -90,11 +94,11 @@ pub async fn page(
                 button type="submit" { "Remove from devices" }
             }
             h2 { "Copy fingerprints" }
-            @if zk.len() < 2 { p { "Copying needs two ZKTeco devices at the site." } } @else {
+            @if zk.is_empty() || holders.len() < 3 { p { "Copying needs a ZKTeco device and another ZKTeco or push device at the site." } } @else {
                 form.stack method="post" action=(format!("{url}/copy-templates")) data-testid="copy-form" {
                     (csrf_field(&ctx))
                     (field("from", "From the device where they enrolled", select("from", &zk, &zk[0].0, None), None))
-                    p { "To every other ZKTeco device of the site read by the same agent." }
+                    p { "To every other ZKTeco or push device of the site read by the same agent." }
                     button type="submit" { "Copy fingerprints" }
                 }
             }
@@ -106,7 +110,8 @@ pub async fn page(
                     th scope="col" { "State" } th scope="col" { "Result" } } }
                 tbody { @for c in &mine { tr data-command=(c.id) {
                     td { (c.id) } td { (c.action) } td { (c.device_serial.as_deref().unwrap_or("—")) }
-                    td { (c.state) } td { (c.detail.as_deref().unwrap_or("")) }
+                    td { (c.state) @if c.partial() { " (some refused)" } }
+                    td { (c.detail.as_deref().unwrap_or("")) }
                 } } }
             } }
         }
@@ -115,9 +120,8 @@ pub async fn page(
 }
 
 fn privileges() -> Vec<(String, String)> {
-    [("0", "User"), ("2", "Enroller"), ("6", "Administrator"), ("14", "Super administrator")]
-        .into_iter()
-        .map(|(v, l)| (v.to_owned(), l.to_owned()))
+    std::iter::once((String::new(), "The employee's (none: keep the terminal's)".to_owned()))
+        .chain(DevicePrivilege::ALL.iter().map(|p| (p.code().to_string(), format!("{} ({})", p.as_str(), p.code()))))
         .collect()
 }
 

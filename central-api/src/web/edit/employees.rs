@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{error_summary, field, form_page, input, select, status_for};
 use crate::access::{Action, Caller, Role};
+use crate::fleet::privilege::DevicePrivilege;
 use crate::http::api::people::Employee;
 use crate::http::api::updates::FieldError;
 use crate::http::AppState;
@@ -133,6 +134,12 @@ pub struct EmployeeForm {
     date_of_leaving: String,
     /// A checkbox: present (`on`) when ticked.
     active: Option<String>,
+    /// Empty: central knows no card (a push keeps the terminal's).
+    #[serde(default)]
+    card_number: String,
+    /// Empty: central knows no privilege (a push keeps the terminal's).
+    #[serde(default)]
+    device_privilege: String,
 }
 
 impl EmployeeForm {
@@ -148,6 +155,8 @@ impl EmployeeForm {
             date_of_joining: e.date_of_joining.map(|d| d.to_string()).unwrap_or_default(),
             date_of_leaving: e.date_of_leaving.map(|d| d.to_string()).unwrap_or_default(),
             active: e.active.then(|| "on".to_owned()),
+            card_number: e.card_number.clone().unwrap_or_default(),
+            device_privilege: e.device_privilege.clone().unwrap_or_default(),
         }
     }
 }
@@ -155,6 +164,13 @@ impl EmployeeForm {
 fn none_or(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// The privilege choices: none (keep the terminal's) and the four levels.
+fn privilege_options() -> Vec<(String, String)> {
+    std::iter::once((String::new(), "Keep the terminal's".to_owned()))
+        .chain(DevicePrivilege::ALL.iter().map(|p| (p.as_str().to_owned(), format!("{} ({})", p.as_str(), p.code()))))
+        .collect()
 }
 
 /// The employee the form describes, checked as the API checks it.
@@ -177,6 +193,8 @@ fn employee_of(form: &EmployeeForm, shifts: &[String], rules: &[String]) -> Resu
         date_of_joining: super::date("date_of_joining", &form.date_of_joining)?,
         date_of_leaving: super::date("date_of_leaving", &form.date_of_leaving)?,
         active: form.active.is_some(),
+        card_number: none_or(&form.card_number),
+        device_privilege: none_or(&form.device_privilege),
     };
     employee.validate()?;
     if employee.site_id.is_empty() {
@@ -251,6 +269,8 @@ async fn render_form(
             (field("week_off_rule", "Week-off rule", select("week_off_rule", &rule_options, &form.week_off_rule, error), error))
             (field("date_of_joining", "Date of joining", input("date_of_joining", "date", &form.date_of_joining, false, error), error))
             (field("date_of_leaving", "Date of leaving", input("date_of_leaving", "date", &form.date_of_leaving, false, error), error))
+            (field("card_number", "Card number on the terminals (empty: keep the terminal's)", input("card_number", "text", &form.card_number, false, error), error))
+            (field("device_privilege", "Privilege on the terminals", select("device_privilege", &privilege_options(), &form.device_privilege, error), error))
             div.field {
                 label for="active" {
                     input #active type="checkbox" name="active" checked[form.active.is_some()];
