@@ -238,6 +238,9 @@ async fn admin_of_a_manages_a_only(backend: Backend) {
     assert_eq!(s, StatusCode::CREATED, "{agent}");
     let token = agent["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("agt_gate-a_"));
+    let (_, keys) = protocol::AgentKeys::from_token(&token).unwrap();
+    assert_eq!(agent["broker_username"], "gate-a", "{agent}");
+    assert_eq!(agent["broker_password"].as_str(), Some(keys.broker_password()), "the login the agent derives");
     let punches = system_tests::central::punches("A", "DEV-A9", &["101"], system_tests::central::day_at(8), 2);
     let batch = system_tests::central::batch("gate-a", "A", 1, punches);
     let sent = f.central.post_batch(&f.http, &token, &batch, protocol::Encoding::Json).await.unwrap();

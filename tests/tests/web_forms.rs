@@ -339,6 +339,12 @@ async fn agents_are_added_and_revoked_from_the_devices_page(backend: Backend) {
         .and_then(|rest| rest.split('<').next())
         .expect("the page shows the token")
         .to_owned();
+    let (_, keys) = protocol::AgentKeys::from_token(&token).unwrap();
+    assert!(
+        created.body.contains(&format!("data-testid=\"broker-password\">{}<", keys.broker_password())),
+        "the page shows the MQTT broker login the agent derives from its token: {}",
+        created.body
+    );
     assert_eq!(ingest_as(&f, "gate-2", &token, 1).await, StatusCode::OK, "the new token is accepted");
     assert_eq!(admin.post("/agents", &new_agent).await.status, StatusCode::CONFLICT, "the id is taken");
 

@@ -44,6 +44,11 @@ pub struct CreatedAgent {
     pub agent_id: String,
     pub site_id: String,
     pub token: String,
+    /// The agent's MQTT broker user name (for `mosquitto_passwd`; the agent uses it when its transport is MQTT).
+    pub broker_username: String,
+    /// The agent's MQTT broker password, derived from its token (the agent derives the same one; `central-api
+    /// mqtt-login` says it again later).
+    pub broker_password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -271,7 +276,14 @@ pub async fn register_agent(state: &AppState, caller: &Caller, req: NewAgent) ->
         Entry::new("create", "agent", agent.as_str()).site(Some(&req.site_id)).after(&after),
     )
     .await;
-    Ok(CreatedAgent { agent_id: agent.as_str().to_owned(), site_id: req.site_id, token: token.reveal() })
+    let broker_password = protocol::AgentKeys::from_secret_hash(&token.secret_hash()).broker_password().to_owned();
+    Ok(CreatedAgent {
+        agent_id: agent.as_str().to_owned(),
+        broker_username: agent.as_str().to_owned(),
+        site_id: req.site_id,
+        token: token.reveal(),
+        broker_password,
+    })
 }
 
 /// Revokes an agent's token (root, or admin of its site).

@@ -89,6 +89,15 @@ pub async fn create(
         p { "Its token is shown this once. Put it in the agent's configuration (" code { "[central] token" }
             " in edge-agent.toml) now; only a hash of it is kept." }
         p { code data-testid="agent-token" { (created.token) } }
+        h2 { "If the agent sends over MQTT" }
+        p { "Its broker login, derived from the token (" code { "central-api mqtt-login " (created.agent_id) }
+            " shows it again). Add it to the broker's password file:" }
+        dl {
+            dt { "User name" } dd { code data-testid="broker-username" { (created.broker_username) } }
+            dt { "Password" } dd { code data-testid="broker-password" { (created.broker_password) } }
+        }
+        p { code { "mosquitto_passwd -b /etc/mosquitto/attendance.passwd " (created.broker_username) " "
+            (created.broker_password) } }
         p { a href="/devices" { "Back to devices and agents" } }
     };
     let mut response = page("Agent added", &ctx, body).into_response();
