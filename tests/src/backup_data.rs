@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use central_api::attendance::engine::{Holiday, HolidayKind};
 use central_api::attendance::jobs::bulk::{reprocess, Target};
+use central_api::fleet::privilege::DevicePrivilege;
 use central_api::store::admin::NewDevice;
 use central_api::store::attendance::requests::{NewLeave, NewManualLog};
 use central_api::store::Store;
@@ -189,6 +190,12 @@ pub async fn build_from(store: &Store, data: &Dataset, offset: usize) -> anyhow:
         for (e, employee) in site.employees.iter().enumerate() {
             let who = employee_id(s, e);
             add_employee(store, &who, id, SHIFTS[usize::from(employee.shift) % 3]).await?;
+            // Every other employee carries a card and a device privilege (columns added after the first backups).
+            if e % 2 == 0 {
+                let privilege = [DevicePrivilege::User, DevicePrivilege::Enroller, DevicePrivilege::Admin][e % 3];
+                let card = u32::try_from(10_000 + s * 100 + e).unwrap_or(1);
+                store.set_employee_device_fields(&who, Some(card), Some(privilege)).await?;
+            }
             built.employees.entry(id.to_owned()).or_default().insert(who.clone());
             for ((d, m), state) in &employee.punches {
                 batch.push(punch(id, &who, local(*d, *m), STATES[usize::from(*state) % 6]));

@@ -560,6 +560,63 @@ mod tests {
         assert!(err.contains("record 1") && err.contains("larger than"), "{err}");
     }
 
+    /// One employee record with `data` as given and its checksum computed over that text.
+    fn employee_doc(data: &str) -> Vec<u8> {
+        let sum = hex::encode(checksum_of(Kind::Employee, data.as_bytes()));
+        format!(
+            "{{\"format\":\"attendance-backup\",\"format_version\":1,\"metadata\":{{\"format_version\":1,\
+             \"created_at\":\"2026-01-01T00:00:00Z\",\"type\":\"full\",\"since\":null,\"counts\":{{\"employee\":1}},\
+             \"created_by\":\"t\",\"source_database\":\"sqlite\",\"generator\":\"t\",\"checksum\":\"x\"}},\
+             \"records\":[\n{{\"kind\":\"employee\",\"data\":{data},\"sha256\":\"{sum}\"}}\n],\"end\":{{\"records\":1}}}}\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_employee_from_before_the_device_columns_still_reads_with_its_checksum() {
+        // The data as backups wrote it before card_number and device_privilege existed.
+        let old = "{\"active\":true,\"created_at\":\"2026-01-01T00:00:00Z\",\"date_of_joining\":null,\
+                   \"date_of_leaving\":null,\"department\":\"\",\"designation\":\"\",\"employee_id\":\"E1\",\
+                   \"name\":\"A\",\"shift_code\":null,\"site_id\":null,\"week_off_rule\":null}";
+        let read = fuzz_read(&employee_doc(old)).unwrap_or_default_for_test();
+        assert_eq!((read.records, read.problems.len()), (1, 0), "{:?}", read.problems);
+        // Written today, the same employee without a card has the same canonical text (null later columns are left
+        // out), so an unchanged employee is still "identical" to its older backup.
+        let def = Kind::Employee.def();
+        let mut vals: Vec<Val> = def
+            .cols
+            .iter()
+            .map(|c| match c.name.as_str() {
+                "active" => Val::Bool(true),
+                "created_at" => Val::Utc(chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()),
+                "department" | "designation" => Val::Text(String::new()),
+                "employee_id" => Val::Text("E1".into()),
+                "name" => Val::Text("A".into()),
+                _ => Val::Null,
+            })
+            .collect();
+        let mut text = Vec::new();
+        canonical_data(def, &vals, &mut text);
+        assert_eq!(String::from_utf8_lossy(&text), old.replace(' ', ""));
+        // With a card and a privilege both are in the data; a card out of range is refused by name.
+        let card = def.col("card_number").unwrap_or(usize::MAX);
+        let privilege = def.col("device_privilege").unwrap_or(usize::MAX);
+        vals[card] = Val::Int(4_294_967_295);
+        vals[privilege] = Val::Text("admin".into());
+        let mut text = Vec::new();
+        canonical_data(def, &vals, &mut text);
+        let text = String::from_utf8_lossy(&text).into_owned();
+        assert!(text.contains("\"card_number\":4294967295,") && text.contains("\"device_privilege\":\"admin\""), "{text}");
+        let read = fuzz_read(&employee_doc(&text)).unwrap_or_default_for_test();
+        assert_eq!((read.records, read.problems.len()), (1, 0), "{:?}", read.problems);
+        let zero = text.replace("4294967295", "0");
+        let read = fuzz_read(&employee_doc(&zero)).unwrap_or_default_for_test();
+        assert!(read.problems.first().is_some_and(|p| p.message.contains("card_number")), "{:?}", read.problems);
+        let odd = text.replace("\"admin\"", "\"boss\"");
+        let read = fuzz_read(&employee_doc(&odd)).unwrap_or_default_for_test();
+        assert!(read.problems.first().is_some_and(|p| p.message.contains("device_privilege")), "{:?}", read.problems);
+    }
+
     #[test]
     fn a_gzip_bomb_stops_at_the_budget() {
         // 4 MiB of spaces compress to a few KiB; the reader stops after its header budget, not at the end.

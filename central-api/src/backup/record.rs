@@ -255,6 +255,7 @@ impl RawRecord {
                 let mut out = Vec::with_capacity(def.cols.len());
                 for (col, v) in def.cols.iter().zip(vals) {
                     match v {
+                        None if col.later => out.push(Val::Null),
                         None => return Err(format!("{kind_name}: data.{} is missing", col.name)),
                         Some(Err(m)) => return Err(format!("{kind_name}: data.{}: {m}", col.name)),
                         Some(Ok(v)) => out.push(v),
@@ -268,7 +269,13 @@ impl RawRecord {
                 }
                 let mut out = Vec::with_capacity(def.cols.len());
                 for col in &def.cols {
-                    let v = data.get(&col.name).ok_or_else(|| format!("{kind_name}: data.{} is missing", col.name))?;
+                    let Some(v) = data.get(&col.name) else {
+                        if col.later {
+                            out.push(Val::Null);
+                            continue;
+                        }
+                        return Err(format!("{kind_name}: data.{} is missing", col.name));
+                    };
                     out.push(parse_val(col, v).map_err(|m| format!("{kind_name}: data.{}: {m}", col.name))?);
                 }
                 out
@@ -330,6 +337,13 @@ fn check_kind(kind: Kind, def: &KindDef, vals: &[Val]) -> Result<(), String> {
         Kind::Site | Kind::Device => {
             if let Some(Val::Text(zone)) = get("time_zone") {
                 protocol::time::parse_zone(zone).map_err(|e| format!("data.time_zone: {e}"))?;
+            }
+        }
+        Kind::Employee => {
+            if let Some(Val::Int(card)) = get("card_number") {
+                if !(1..=i64::from(u32::MAX)).contains(card) {
+                    return Err(format!("data.card_number {card} is not between 1 and {}", u32::MAX));
+                }
             }
         }
         _ => {}

@@ -50,6 +50,9 @@ pub struct Col {
     pub nullable: bool,
     /// The only values a text column may hold (the table's CHECK constraint).
     pub allowed: &'static [&'static str],
+    /// Added after the first files were written: a file may leave it out (read as `null`), and a `null` is left out
+    /// of `data` and so of the checksum, which keeps older files and their checksums valid.
+    pub later: bool,
 }
 
 /// A value of one column.
@@ -188,17 +191,23 @@ const SINGLE_PUNCH: &[&str] = &["absent", "half_day", "present"];
 const HOLIDAY_KINDS: &[&str] = &["public", "company", "optional"];
 const APPROVAL: &[&str] = &["pending", "approved", "rejected"];
 const ROLES: &[&str] = &["root", "admin", "viewer"];
+const DEVICE_PRIVILEGES: &[&str] = &["user", "enroller", "admin", "superadmin"];
 
 fn c(name: &str, base: Base) -> Col {
-    Col { name: name.to_owned(), base, nullable: false, allowed: &[] }
+    Col { name: name.to_owned(), base, nullable: false, allowed: &[], later: false }
 }
 
 fn n(name: &str, base: Base) -> Col {
-    Col { name: name.to_owned(), base, nullable: true, allowed: &[] }
+    Col { name: name.to_owned(), base, nullable: true, allowed: &[], later: false }
 }
 
 fn one_of(name: &str, allowed: &'static [&'static str]) -> Col {
-    Col { name: name.to_owned(), base: Base::Text, nullable: false, allowed }
+    Col { name: name.to_owned(), base: Base::Text, nullable: false, allowed, later: false }
+}
+
+/// A nullable column added after the first files (see [`Col::later`]), limited to `allowed` when not empty.
+fn later(name: &str, base: Base, allowed: &'static [&'static str]) -> Col {
+    Col { name: name.to_owned(), base, nullable: true, allowed, later: true }
 }
 
 struct Spec {
@@ -313,6 +322,8 @@ fn spec(kind: Kind) -> Spec {
                 n("week_off_rule", Text),
                 n("date_of_joining", Date),
                 n("date_of_leaving", Date),
+                later("card_number", Int, &[]),
+                later("device_privilege", Text, DEVICE_PRIVILEGES),
             ],
             &["employee_id"],
             "COALESCE(t.updated_at, t.created_at) >= $1",
@@ -537,10 +548,15 @@ impl Val {
 /// The canonical JSON text of a record's data (members in column order, which is byte order of their names).
 pub fn canonical_data(def: &KindDef, vals: &[Val], out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (col, v)) in def.cols.iter().zip(vals).enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (col, v) in def.cols.iter().zip(vals) {
+        if col.later && *v == Val::Null {
+            continue;
+        }
+        if !first {
             out.push(b',');
         }
+        first = false;
         let _ = serde_json::to_writer(&mut *out, col.name.as_str());
         out.push(b':');
         write_val(out, v);
