@@ -15,7 +15,8 @@
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::ingest::{insert_sqlite_rows, mark_dirty_sqlite, Inserted};
+use super::ingest::{insert_sqlite_rows, Inserted};
+use super::ingest_sqlite::{mark_days, NewDays};
 use super::rows::BatchRows;
 use super::StoreError;
 
@@ -98,25 +99,28 @@ async fn store_group(
     batches: &[&BatchRows],
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let (before,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM all_logs").fetch_one(&mut *tx).await?;
+    let mut days = NewDays::new();
     let mut results = Vec::with_capacity(batches.len());
     for batch in batches {
-        results.push(store_one(&mut tx, batch).await?);
+        results.push(store_one(&mut tx, batch, &mut days).await?);
     }
-    mark_dirty_sqlite(&mut tx, before).await?;
+    mark_days(&mut tx, &days).await?;
     tx.commit().await?;
     Ok(results)
 }
 
-/// Stores one batch under a savepoint. The outer error means the transaction is unusable; the inner is the batch's.
+/// Stores one batch under a savepoint and adds the days of its new punches to `days` once it is kept. The outer error
+/// means the transaction is unusable; the inner is the batch's.
 async fn store_one(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &BatchRows,
+    days: &mut NewDays,
 ) -> Result<Result<Inserted, StoreError>, StoreError> {
     sqlx::query("SAVEPOINT batch").execute(&mut **tx).await?;
     match insert_sqlite_rows(tx, batch).await {
-        Ok(inserted) => {
+        Ok((inserted, new_days)) => {
             sqlx::query("RELEASE batch").execute(&mut **tx).await?;
+            days.extend(new_days);
             Ok(Ok(inserted))
         }
         Err(e) => {

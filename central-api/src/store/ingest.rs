@@ -1,16 +1,18 @@
 //! The batch insert: set-based, all or nothing per batch, deduplicated by the unique (device, local time, PIN) that
 //! the punch key hashes.
 //!
-//! - PostgreSQL: one transaction and a single statement per batch. `UNNEST` turns column arrays into rows,
+//! - PostgreSQL: one transaction and a single statement per batch. `UNNEST` turns column arrays into rows, already
+//!   in the unique index's order ([`super::rows`] sorts them; the statement inserts in array order, sorting nothing),
 //!   `INSERT ... ON CONFLICT DO NOTHING RETURNING` stores the new ones, and a second data-modifying CTE marks their
-//!   attendance days dirty. One round trip per batch whatever its size. The dirty rows are upserted with
-//!   `DO UPDATE ... WHERE false`: nothing is written for a day already marked, but the row stays locked until the
-//!   batch commits, so an attendance worker claiming days with `SKIP LOCKED` never takes a day whose new punches it
-//!   cannot see yet, and one that claimed it first makes the batch wait and then re-mark the day.
-//! - SQLite: multi-row `INSERT ... ON CONFLICT DO NOTHING` statements of [`SQLITE_ROWS_PER_STATEMENT`] rows, then one
-//!   statement marking the days of every row above the id the transaction started from. Batches that arrive together
-//!   share a transaction ([`super::group_commit`]), each under its own savepoint. SQLite has one writer, so the
-//!   worker that consumes dirty rows never runs beside an uncommitted batch.
+//!   attendance days dirty: the distinct (PIN, local date) of the new rows first, then each date and the day before.
+//!   One round trip per batch whatever its size. The dirty rows are upserted with `DO UPDATE ... WHERE false`:
+//!   nothing is written for a day already marked, but the row stays locked until the batch commits, so an attendance
+//!   worker claiming days with `SKIP LOCKED` never takes a day whose new punches it cannot see yet, and one that
+//!   claimed it first makes the batch wait and then re-mark the day.
+//! - SQLite: one prepared single-row `INSERT ... ON CONFLICT DO NOTHING` stepped per row at C speed
+//!   ([`super::ingest_sqlite`]); the days of the rows that were new are marked once per transaction. Batches that
+//!   arrive together share a transaction ([`super::group_commit`]), each under its own savepoint. SQLite has one
+//!   writer, so the worker that consumes dirty rows never runs beside an uncommitted batch.
 //!
 //! A punch already in `all_logs` (from an earlier delivery, another path, or earlier in the same batch) is counted as
 //! a duplicate. Either the whole batch commits or nothing of it does.
@@ -19,7 +21,6 @@
 //! whose device is registered at another site than the batch's goes to the quarantine ([`super::quarantine`]) and
 //! is counted as `quarantined`, never in `all_logs`; a device registered nowhere is registered at the batch's site.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -40,9 +41,6 @@ pub struct Inserted {
     pub foreign: Vec<ForeignDevice>,
 }
 
-/// Rows per SQLite statement: 18 parameters each stays far below SQLite's 32766-parameter limit.
-pub const SQLITE_ROWS_PER_STATEMENT: usize = 500;
-
 const TRANSIENT_RETRIES: u32 = 5;
 
 const PG_INSERT: &str = r"
@@ -57,13 +55,13 @@ WITH input AS (
                           raw_state, raw_verify)
     SELECT punch_key, $12, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
            $13, agent_seq, $14, $15, $16, raw_state, raw_verify
-    FROM input ORDER BY device_serial, local_time, pin
+    FROM input
     ON CONFLICT (device_serial, local_time, pin) DO NOTHING
-    RETURNING pin, local_time
+    RETURNING pin, local_date
 ), dirty AS (
     INSERT INTO attendance_dirty (employee_id, work_date)
-    SELECT DISTINCT pin, day FROM inserted,
-        LATERAL (VALUES (local_time::date), ((local_time - interval '1 day')::date)) AS d(day)
+    SELECT DISTINCT pin, day FROM (SELECT DISTINCT pin, local_date FROM inserted) AS n,
+        LATERAL (VALUES (local_date), (local_date - 1)) AS d(day)
     ORDER BY 1, 2
     ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false
 )
@@ -204,92 +202,18 @@ async fn insert_postgres_rows(
     Ok(u64::try_from(new).unwrap_or_default())
 }
 
-/// The SQLite insert for `rows` rows. The full-size statement is built once; sqlx caches the prepared statement per
-/// connection, keyed by this text.
-fn sqlite_insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
-    static FULL: OnceLock<String> = OnceLock::new();
-    if rows == SQLITE_ROWS_PER_STATEMENT {
-        std::borrow::Cow::Borrowed(FULL.get_or_init(|| build_sqlite_insert(rows)).as_str())
-    } else {
-        std::borrow::Cow::Owned(build_sqlite_insert(rows))
-    }
-}
-
-fn build_sqlite_insert(rows: usize) -> String {
-    const COLUMNS: usize = 18;
-    let mut sql = String::from(
-        "INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, \
-         work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at, raw_state, \
-         raw_verify) VALUES ",
-    );
-    // Anonymous `?` parameters on purpose: with numbered ones (`?123`) every bind looks the number up in a list of
-    // all the statement's parameter names, which made 8,000-parameter statements quadratic (about 100x slower).
-    let group = format!("({})", vec!["?"; COLUMNS].join(","));
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&group);
-    }
-    sql.push_str(" ON CONFLICT (device_serial, local_time, pin) DO NOTHING");
-    sql
-}
-
-/// Inserts one batch's rows inside `tx` (the caller owns the transaction and the dirty marking): those of devices
-/// registered at the batch's site (or nowhere) into `all_logs`, the others into the quarantine.
+/// Inserts one batch's rows inside `tx` (the caller owns the transaction and marks the days): those of devices
+/// registered at the batch's site (or nowhere) into `all_logs`, the others into the quarantine. Returns the counts and
+/// the distinct (PIN, local date) of the punches that were new.
 pub(super) async fn insert_sqlite_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &BatchRows,
-) -> Result<Inserted, StoreError> {
+) -> Result<(Inserted, Vec<(String, chrono::NaiveDate)>), StoreError> {
     let mut routed = device_guard::route_sqlite(tx, batch).await?;
     let stored = std::mem::take(&mut routed.stored);
-    let received_at = Utc::now();
-    let mut new = 0u64;
-    for chunk in stored.chunks(SQLITE_ROWS_PER_STATEMENT) {
-        let sql = sqlite_insert_sql(chunk.len());
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = query
-                .bind(row.key.as_bytes().as_slice())
-                .bind(batch.site.as_str())
-                .bind(row.device.as_str())
-                .bind(row.pin.as_str())
-                .bind(row.local_time)
-                .bind(row.utc_time)
-                .bind(row.state)
-                .bind(row.verify)
-                .bind(row.work_code)
-                .bind(row.source)
-                .bind(row.direction)
-                .bind(batch.agent.as_str())
-                .bind(row.agent_seq)
-                .bind(batch.first_seq)
-                .bind(batch.last_seq)
-                .bind(received_at)
-                .bind(row.raw_state)
-                .bind(row.raw_verify);
-        }
-        // changes() counts the rows this statement inserted, not the ones its conflict clause skipped.
-        new += query.execute(&mut **tx).await?.rows_affected();
-    }
+    let mut received_at = String::with_capacity(32);
+    super::sqlite_text::push_utc(&mut received_at, Utc::now());
+    let (new, days) = super::ingest_sqlite::insert_rows(tx, batch, &stored, &received_at).await?;
     quarantine::insert_held_sqlite(tx, batch, &routed.held).await?;
-    counts(stored.len(), new, routed)
-}
-
-/// Marks (PIN, local date) and (PIN, local date - 1) of every punch inserted in `tx` after row id `before`.
-const SQLITE_MARK_DIRTY: &str = "
-INSERT INTO attendance_dirty (employee_id, work_date)
-SELECT pin, local_date FROM all_logs WHERE id > ?1
-UNION
-SELECT pin, date(local_date, '-1 day') FROM all_logs WHERE id > ?1
-ORDER BY 1, 2
-ON CONFLICT (employee_id, work_date) DO NOTHING";
-
-/// Marks the attendance days of the punches `tx` inserted (their ids are above `before`: SQLite has one writer).
-pub(super) async fn mark_dirty_sqlite(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    before: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(SQLITE_MARK_DIRTY).bind(before).execute(&mut **tx).await?;
-    Ok(())
+    Ok((counts(stored.len(), new, routed)?, days))
 }

@@ -3,7 +3,8 @@
 //! [`super::device_guard`] as when it is stored alone (in order, so a device two batches name for the first time is
 //! registered at the first one's site), and its new punches are counted by what the statement returned for its agent
 //! and sequence range. The statement is the single-batch one ([`super::ingest`]) with the site, agent and batch
-//! range per row, so the attendance days of the whole group are marked once, in the unique key's order.
+//! range per row, so the attendance days of the whole group are marked once, in key order. The rows are sorted here,
+//! in the unique index's order, and inserted in array order (no sort in the statement).
 //!
 //! A punch that two batches of the group both carry is stored once and counted new for the first of them. If the
 //! group's transaction fails, the caller stores each batch alone (then one batch's failure is never reported for
@@ -32,13 +33,13 @@ WITH input AS (
                           raw_state, raw_verify)
     SELECT punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
            agent_id, agent_seq, batch_first_seq, batch_last_seq, $18, raw_state, raw_verify
-    FROM input ORDER BY device_serial, local_time, pin
+    FROM input
     ON CONFLICT (device_serial, local_time, pin) DO NOTHING
-    RETURNING agent_id, batch_first_seq, batch_last_seq, pin, local_time
+    RETURNING agent_id, batch_first_seq, batch_last_seq, pin, local_date
 ), dirty AS (
     INSERT INTO attendance_dirty (employee_id, work_date)
-    SELECT DISTINCT pin, day FROM inserted,
-        LATERAL (VALUES (local_time::date), ((local_time - interval '1 day')::date)) AS d(day)
+    SELECT DISTINCT pin, day FROM (SELECT DISTINCT pin, local_date FROM inserted) AS n,
+        LATERAL (VALUES (local_date), (local_date - 1)) AS d(day)
     ORDER BY 1, 2
     ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false
 )
@@ -59,8 +60,11 @@ pub async fn insert_group_postgres(
     for batch in batches {
         routed.push(device_guard::route_postgres_known(&mut tx, batch, &mut sites).await?);
     }
-    let stored: Vec<(usize, &PunchRow)> =
+    let mut stored: Vec<(usize, &PunchRow)> =
         routed.iter().enumerate().flat_map(|(b, r)| r.stored.iter().map(move |row| (b, row))).collect();
+    // The unique index's order (each batch is sorted already; a stable sort keeps the earlier batch first among equal
+    // keys, so it is the one that stores the punch): the statement inserts in array order.
+    stored.sort_by(|(_, a), (_, b)| (&a.device, a.local_time, &a.pin).cmp(&(&b.device, b.local_time, &b.pin)));
     let new_by_batch = insert_rows(&mut tx, batches, &stored).await?;
     for (batch, r) in batches.iter().zip(&routed) {
         quarantine::insert_held_postgres(&mut tx, batch, &r.held).await?;

@@ -20,11 +20,13 @@ pub mod group_commit;
 pub mod history;
 pub mod ingest;
 pub mod ingest_group;
+mod ingest_sqlite;
 pub mod inventory;
 pub mod jobs;
 pub mod listing;
 pub mod quarantine;
 pub mod rows;
+pub mod sqlite_text;
 pub mod status;
 
 use std::str::FromStr;
@@ -40,6 +42,9 @@ use crate::config::{backend_of, Backend, Config};
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From SQLite's C interface, used directly by the ingest writer ([`ingest_sqlite`]).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -57,6 +62,9 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying the same transaction may succeed (deadlock, serialization failure, busy database).
     pub fn is_transient(&self) -> bool {
+        if let Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) = self {
+            return matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked);
+        }
         let Self::Database(sqlx::Error::Database(db)) = self else {
             return matches!(self, Self::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)));
         };

@@ -3,9 +3,10 @@
 //! and a checksum of what `all_logs` holds.
 //!
 //! - PostgreSQL: one text `COPY ... FROM STDIN` into `CREATE TABLE ... (LIKE all_logs INCLUDING ALL)`.
-//! - SQLite: one transaction of single-row prepared `INSERT`s (one statement text, prepared once and cached by the
-//!   connection) into a table created from `all_logs`' own `CREATE` statements, in the same database file, with the
-//!   same `synchronous = FULL` as central-api.
+//! - SQLite: one transaction of single-row `INSERT`s, one statement prepared once and stepped per row through SQLite's
+//!   C interface (rusqlite: no per-statement overhead of an async driver), into a table created from `all_logs`' own
+//!   `CREATE` statements, in the same database file, with central-api's durability (WAL, `synchronous = FULL`) and
+//!   cache settings. The text values (times) are formatted before the clock starts, as COPY's text is.
 //!
 //! The rows are those central-api stores (`BatchRows::from_batch` of the same batches: keys computed, sorted per
 //! batch), built before the clock starts, as the bench's request bodies are.
@@ -15,6 +16,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use central_api::store::rows::{BatchRows, PunchRow};
+use central_api::store::sqlite_text;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -44,7 +46,7 @@ pub struct Peer {
 pub async fn measure(db: &CentralDb, batches: &[BatchRows]) -> anyhow::Result<Peer> {
     let peer = match db.backend {
         Backend::Postgres => copy_postgres(&db.url, batches).await?,
-        Backend::Sqlite => insert_sqlite(&db.url, batches).await?,
+        Backend::Sqlite => insert_sqlite(&db.url, batches)?,
     };
     let expected: usize = batches.iter().map(|b| b.rows.len()).sum();
     anyhow::ensure!(peer.rows == expected as u64, "the peer stored {} rows of {expected}", peer.rows);
@@ -107,56 +109,97 @@ fn copy_line(out: &mut String, batch: &BatchRows, row: &PunchRow, received_at: D
     );
 }
 
-async fn insert_sqlite(url: &str, batches: &[BatchRows]) -> anyhow::Result<Peer> {
-    let mut conn = sqlx::SqliteConnection::connect(url).await?;
-    sqlx::query("PRAGMA synchronous = FULL").execute(&mut conn).await?;
-    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut conn).await?;
-    let schema: Vec<(String,)> = sqlx::query_as(
-        "SELECT sql FROM sqlite_master WHERE tbl_name = 'all_logs' AND sql IS NOT NULL ORDER BY type = 'index', name",
-    )
-    .fetch_all(&mut conn)
-    .await?;
+/// The SQLite file behind a `sqlite://` URL.
+fn sqlite_path(url: &str) -> anyhow::Result<&str> {
+    let path = url.strip_prefix("sqlite://").context("the SQLite URL does not start with sqlite://")?;
+    Ok(path.split('?').next().unwrap_or(path))
+}
+
+/// One row's values as SQLite stores them (the text central-api writes), made before the clock starts.
+struct SqliteRow<'a> {
+    batch: &'a BatchRows,
+    row: &'a PunchRow,
+    local: String,
+    utc: String,
+}
+
+/// Runs on this thread (the bench's runtime moves its other tasks away meanwhile).
+fn insert_sqlite(url: &str, batches: &[BatchRows]) -> anyhow::Result<Peer> {
+    let path = sqlite_path(url)?;
+    tokio::task::block_in_place(|| insert_sqlite_blocking(path, batches))
+}
+
+fn insert_sqlite_blocking(path: &str, batches: &[BatchRows]) -> anyhow::Result<Peer> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    // central-api's own settings (`store::Store::connect`): the peer gets the same cache and the same durability.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; \
+         PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; PRAGMA temp_store = memory; \
+         PRAGMA wal_autocheckpoint = 16384;",
+    )?;
+    let schema: Vec<String> = conn
+        .prepare(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'all_logs' AND sql IS NOT NULL \
+             ORDER BY type = 'index', name",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     anyhow::ensure!(!schema.is_empty(), "all_logs has no schema in sqlite_master");
-    sqlx::query(&format!("DROP TABLE IF EXISTS {PEER_TABLE}")).execute(&mut conn).await?;
-    for (sql,) in &schema {
-        sqlx::query(&sql.replace("all_logs", PEER_TABLE)).execute(&mut conn).await?;
+    conn.execute_batch(&format!("DROP TABLE IF EXISTS {PEER_TABLE}"))?;
+    for sql in &schema {
+        conn.execute_batch(&sql.replace("all_logs", PEER_TABLE))?;
     }
-    let sql = format!("INSERT INTO {PEER_TABLE} ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    let received_at = Utc::now();
-    let started = Instant::now();
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut rows = 0u64;
+    let mut received_at = String::new();
+    sqlite_text::push_utc(&mut received_at, Utc::now());
+    let mut values = Vec::with_capacity(batches.iter().map(|b| b.rows.len()).sum());
     for batch in batches {
         for row in &batch.rows {
-            rows += sqlx::query(&sql)
-                .bind(row.key.as_bytes().as_slice())
-                .bind(batch.site.as_str())
-                .bind(row.device.as_str())
-                .bind(row.pin.as_str())
-                .bind(row.local_time)
-                .bind(row.utc_time)
-                .bind(row.state)
-                .bind(row.verify)
-                .bind(row.work_code)
-                .bind(row.source)
-                .bind(row.direction)
-                .bind(batch.agent.as_str())
-                .bind(row.agent_seq)
-                .bind(batch.first_seq)
-                .bind(batch.last_seq)
-                .bind(received_at)
-                .bind(row.raw_state)
-                .bind(row.raw_verify)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let (mut local, mut utc) = (String::new(), String::new());
+            sqlite_text::push_local(&mut local, row.local_time);
+            sqlite_text::push_utc(&mut utc, row.utc_time);
+            values.push(SqliteRow { batch, row, local, utc });
         }
     }
-    tx.commit().await?;
+    let sql = format!(
+        "INSERT INTO {PEER_TABLE} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+         ?13, ?14, ?15, ?16, ?17, ?18)"
+    );
+    let started = Instant::now();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut rows = 0u64;
+    {
+        let mut insert = tx.prepare(&sql)?;
+        for SqliteRow { batch, row, local, utc } in &values {
+            rows += insert.execute(rusqlite::params![
+                row.key.as_bytes().as_slice(),
+                batch.site,
+                row.device,
+                row.pin,
+                local,
+                utc,
+                row.state,
+                row.verify,
+                row.work_code,
+                row.source,
+                row.direction,
+                batch.agent,
+                row.agent_seq,
+                batch.first_seq,
+                batch.last_seq,
+                received_at,
+                row.raw_state,
+                row.raw_verify,
+            ])? as u64;
+        }
+    }
+    tx.commit()?;
     let seconds = started.elapsed().as_secs_f64();
-    sqlx::query(&format!("DROP TABLE {PEER_TABLE}")).execute(&mut conn).await?;
-    conn.close().await?;
-    Ok(Peer { what: "SQLite single-transaction prepared INSERT into a copy of all_logs", rows, seconds })
+    conn.execute_batch(&format!("DROP TABLE {PEER_TABLE}"))?;
+    Ok(Peer {
+        what: "SQLite single-transaction prepared single-row INSERT (C interface, rusqlite) into a copy of all_logs",
+        rows,
+        seconds,
+    })
 }
 
 const CHECKSUM_SQL: &str = "SELECT punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, \

@@ -1,0 +1,132 @@
+//! SQLite: a batch's rows into `all_logs`, and the attendance days of the new ones into `attendance_dirty`, at the
+//! speed of SQLite's own C interface.
+//!
+//! Through sqlx every statement is a message to the connection's worker thread and every bound value a boxed
+//! argument; at ingest rates that costs more than SQLite's insert itself. Here the writer connection's handle is
+//! taken from sqlx ([`sqlx::sqlite::SqliteConnection::lock_handle`]: its worker makes no call meanwhile) and
+//! wrapped by rusqlite, which prepares one single-row statement and steps it per row. The statements run inside
+//! the transaction (and savepoint) sqlx opened, and are finalized before the handle goes back.
+//!
+//! A row's step tells whether it was new (`ON CONFLICT DO NOTHING` changes nothing for a duplicate), so the days to
+//! mark come from the rows actually inserted, without reading `all_logs` back: each new punch marks its (PIN, local
+//! date) and (PIN, local date - 1), once per transaction, in key order.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use sqlx::SqliteConnection;
+
+use super::rows::{BatchRows, PunchRow};
+use super::sqlite_text::{push_date, push_local, push_utc};
+use super::StoreError;
+
+/// (PIN, local date) of the punches a transaction inserted, distinct.
+pub(super) type NewDays = BTreeSet<(String, NaiveDate)>;
+
+const INSERT_ROW: &str = "INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, \
+     verify, work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at, raw_state, \
+     raw_verify) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+     ON CONFLICT (device_serial, local_time, pin) DO NOTHING";
+
+const MARK_DAY: &str = "INSERT INTO attendance_dirty (employee_id, work_date) VALUES (?1, ?2) \
+     ON CONFLICT (employee_id, work_date) DO NOTHING";
+
+/// Runs `work` on the raw handle of `conn` (inside its open transaction), off the async executor when it can.
+async fn with_handle<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut locked = conn.lock_handle().await?;
+    let raw = locked.as_raw_handle();
+    let run = move || {
+        // SAFETY: `locked` keeps sqlx's worker thread away from this handle until it is dropped, after this closure
+        // returned; rusqlite does not close a handle it did not open (`from_handle`), and dropping `db` finalizes
+        // every statement prepared on it before the handle goes back to sqlx.
+        let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }?;
+        work(&db)
+    };
+    let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        // A group's rows take a while: let the runtime move its other tasks to another thread meanwhile.
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
+    };
+    drop(locked);
+    result
+}
+
+/// Inserts `rows` (of `batch`) into `all_logs` with `received_at`; returns how many were new and their distinct
+/// (PIN, local date).
+pub(super) async fn insert_rows(
+    conn: &mut SqliteConnection,
+    batch: &BatchRows,
+    rows: &[PunchRow],
+    received_at: &str,
+) -> Result<(u64, Vec<(String, NaiveDate)>), StoreError> {
+    if rows.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    with_handle(conn, |db| {
+        let mut insert = db.prepare_cached(INSERT_ROW)?;
+        let (mut local, mut utc) = (String::with_capacity(20), String::with_capacity(26));
+        let mut new_days: Vec<(&str, NaiveDate)> = Vec::new();
+        for row in rows {
+            local.clear();
+            push_local(&mut local, row.local_time);
+            utc.clear();
+            push_utc(&mut utc, row.utc_time);
+            let changed = insert.execute(rusqlite::params![
+                row.key.as_bytes().as_slice(),
+                batch.site,
+                row.device,
+                row.pin,
+                local,
+                utc,
+                row.state,
+                row.verify,
+                row.work_code,
+                row.source,
+                row.direction,
+                batch.agent,
+                row.agent_seq,
+                batch.first_seq,
+                batch.last_seq,
+                received_at,
+                row.raw_state,
+                row.raw_verify,
+            ])?;
+            if changed > 0 {
+                new_days.push((row.pin.as_str(), row.local_time.date()));
+            }
+        }
+        let new = u64::try_from(new_days.len()).unwrap_or(u64::MAX);
+        new_days.sort_unstable();
+        new_days.dedup();
+        Ok((new, new_days.into_iter().map(|(pin, day)| (pin.to_owned(), day)).collect()))
+    })
+    .await
+}
+
+/// Marks (PIN, date) and (PIN, date - 1) of every entry of `days`, in key order; a day already marked stays as it is.
+pub(super) async fn mark_days(conn: &mut SqliteConnection, days: &NewDays) -> Result<(), StoreError> {
+    let mut marks: BTreeSet<(&str, NaiveDate)> = BTreeSet::new();
+    for (pin, day) in days {
+        marks.insert((pin.as_str(), *day));
+        if let Some(before) = day.pred_opt() {
+            marks.insert((pin.as_str(), before));
+        }
+    }
+    if marks.is_empty() {
+        return Ok(());
+    }
+    with_handle(conn, |db| {
+        let mut mark = db.prepare_cached(MARK_DAY)?;
+        let mut date = String::with_capacity(10);
+        for (pin, day) in &marks {
+            date.clear();
+            push_date(&mut date, *day);
+            mark.execute(rusqlite::params![pin, date])?;
+        }
+        Ok(())
+    })
+    .await
+}
