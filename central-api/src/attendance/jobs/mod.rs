@@ -243,7 +243,12 @@ pub async fn recompute(
         let Some((from, until)) = spans.get(id) else { continue };
         if *from <= punch.local_time && punch.local_time < *until {
             loaded += usize::from(n < device_punches);
-            by_pin.entry(id.to_owned()).or_default().push(punch);
+            match by_pin.get_mut(id) {
+                Some(mine) => mine.push(punch),
+                None => {
+                    by_pin.insert(id.to_owned(), vec![punch]);
+                }
+            }
         }
     }
 

@@ -5,6 +5,11 @@
 //! asked for, never a scan of other employees' punches (the statements are shaped so that the planner cannot pick a
 //! scan of the whole date range instead, whatever its statistics say).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{NaiveDate, NaiveDateTime};
 use protocol::{DeviceSerial, Direction, Pin, PunchSource, PunchState};
 
@@ -13,11 +18,20 @@ use crate::store::{StoreError, Tx};
 
 use super::parse_approval;
 
-/// (pin, local_time, state, direction, device_serial, source)
-type PunchRow = (String, NaiveDateTime, i16, String, String, String);
-
 /// One punch as SQLite's per-employee JSON array carries it: (local_time, state, direction, device_serial, source).
-type SqlitePunch = (String, i16, String, String, String);
+/// The texts borrow from the JSON (none of them needs an escape).
+#[derive(serde::Deserialize)]
+struct SqlitePunch<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    i16,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+);
+
+/// One PIN's punches as PostgreSQL's per-employee arrays carry them: (pin, local_time, state, direction,
+/// device_serial, source), the arrays of one row all as long.
+type PgPunches = (String, Vec<NaiveDateTime>, Vec<i16>, Vec<String>, Vec<String>, Vec<String>);
 
 /// Whose manual logs to load.
 #[derive(Debug, Clone, Copy)]
@@ -30,14 +44,18 @@ fn json(ids: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// PostgreSQL: one index scan per PIN over the dates (`LATERAL ... OFFSET 0` keeps the PIN list as the outer loop,
-/// so the PIN is always an index condition). A flat `local_date = ANY(..) AND pin = ANY(..)` was planned, on a fresh
-/// table without statistics or one holding little more than the range asked for, as a scan of every punch of the
-/// date range filtered by PIN (or a sequential scan): ten times slower for a chunk of 500 employees.
-const PG_PUNCHES: &str = "SELECT l.pin, l.local_time, l.state, l.direction, l.device_serial, l.source \
+/// PostgreSQL: one index scan per PIN over the dates (the PIN list is the outer loop of a `LATERAL` join, so the PIN
+/// is always an index condition; an aggregate is never flattened into the outer query). A flat `local_date = ANY(..)
+/// AND pin = ANY(..)` was planned, on a fresh table without statistics or one holding little more than the range
+/// asked for, as a scan of every punch of the date range filtered by PIN (or a sequential scan): ten times slower
+/// for a chunk of 500 employees. One row per PIN carrying its punches as arrays: the driver's cost is per row, and
+/// one row per punch made it most of the load time.
+const PG_PUNCHES: &str = "SELECT e.pin, l.times, l.states, l.directions, l.serials, l.sources \
      FROM UNNEST($2::text[]) AS e(pin) CROSS JOIN LATERAL (\
-         SELECT pin, local_time, state, direction, device_serial, source FROM all_logs \
-         WHERE local_date = ANY($1) AND pin = e.pin AND local_time >= $3 AND local_time < $4 OFFSET 0) AS l";
+         SELECT array_agg(local_time) AS times, array_agg(state) AS states, array_agg(direction) AS directions, \
+                array_agg(device_serial) AS serials, array_agg(source) AS sources FROM all_logs \
+         WHERE local_date = ANY($1) AND pin = e.pin AND local_time >= $3 AND local_time < $4) AS l \
+     WHERE l.times IS NOT NULL";
 
 /// SQLite: one row per PIN carrying its punches as a JSON array (built in SQLite's C code): the driver's cost is per
 /// row, and one row per punch made it most of the load time. The lists drive one index probe per (PIN, date).
@@ -63,9 +81,18 @@ pub async fn load_punches(
     if dates.is_empty() || pins.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<PunchRow> = match tx {
+    let mut decoder = Decoder::default();
+    match tx {
         Tx::Postgres(t) => {
-            sqlx::query_as(PG_PUNCHES).bind(&dates).bind(pins).bind(from).bind(to).fetch_all(&mut **t).await?
+            let lists: Vec<PgPunches> =
+                sqlx::query_as(PG_PUNCHES).bind(&dates).bind(pins).bind(from).bind(to).fetch_all(&mut **t).await?;
+            for (pin, times, states, directions, serials, sources) in &lists {
+                let Some(pin) = decoder.pin(pin) else { continue };
+                let columns = times.iter().zip(states).zip(directions).zip(serials).zip(sources);
+                for ((((local_time, state), direction), serial), source) in columns {
+                    decoder.punch(&pin, *local_time, *state, direction, serial, source);
+                }
+            }
         }
         Tx::Sqlite(t) => {
             let dates: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
@@ -76,46 +103,81 @@ pub async fn load_punches(
                 .bind(to)
                 .fetch_all(&mut **t)
                 .await?;
-            let mut rows = Vec::new();
-            for (pin, list) in lists {
-                let punches: Vec<SqlitePunch> = serde_json::from_str(&list)
+            for (pin, list) in &lists {
+                let punches: Vec<SqlitePunch<'_>> = serde_json::from_str(list)
                     .map_err(|e| StoreError::Invalid(format!("punches of {pin:?} as JSON: {e}")))?;
-                for (local_time, state, direction, serial, source) in punches {
+                let Some(pin) = decoder.pin(pin) else { continue };
+                for SqlitePunch(local_time, state, direction, serial, source) in punches {
                     let Some(local_time) = sqlite_time(&local_time) else {
                         tracing::warn!(%pin, %local_time, "skipping an all_logs row whose local time does not parse");
                         continue;
                     };
-                    rows.push((pin.clone(), local_time, state, direction, serial, source));
+                    decoder.punch(&pin, local_time, state, &direction, &serial, &source);
                 }
             }
-            rows
         }
-    };
-    let mut punches = Vec::with_capacity(rows.len());
-    for (pin, local_time, state, direction, serial, source) in rows {
-        let (Ok(pin), Ok(serial), Some(source)) =
-            (pin.parse::<Pin>(), serial.parse::<DeviceSerial>(), source_of(&source))
-        else {
-            tracing::warn!(%pin, %local_time, %serial, %source, "skipping an all_logs row that does not parse");
-            continue;
+    }
+    Ok(decoder.punches)
+}
+
+/// Turns `all_logs` columns into punches, parsing each distinct device serial once (a chunk's punches come from a
+/// few devices).
+#[derive(Default)]
+struct Decoder {
+    serials: HashMap<String, Option<DeviceSerial>>,
+    punches: Vec<AttendancePunch>,
+}
+
+impl Decoder {
+    /// The PIN of a row, `None` (with a warning) when it no longer parses.
+    fn pin(&self, text: &str) -> Option<Pin> {
+        text.parse::<Pin>()
+            .inspect_err(
+                |e| tracing::warn!(pin = %text, error = %e, "skipping the all_logs rows of a PIN that does not parse"),
+            )
+            .ok()
+    }
+
+    /// Adds a punch. A row whose serial or source no longer parses (it was validated at ingest) is skipped with a
+    /// warning rather than failing the day.
+    fn punch(&mut self, pin: &Pin, local_time: NaiveDateTime, state: i16, direction: &str, serial: &str, source: &str) {
+        let serial_parsed = match self.serials.get(serial) {
+            Some(parsed) => parsed.clone(),
+            None => {
+                let parsed = serial.parse::<DeviceSerial>().ok();
+                self.serials.insert(serial.to_owned(), parsed.clone());
+                parsed
+            }
         };
-        punches.push(AttendancePunch::from_device(
-            pin,
+        let (Some(serial), Some(source)) = (serial_parsed, source_of(source)) else {
+            tracing::warn!(%pin, %local_time, %serial, %source, "skipping an all_logs row that does not parse");
+            return;
+        };
+        self.punches.push(AttendancePunch::from_device(
+            pin.clone(),
             local_time,
             PunchState::from_code(u8::try_from(state).unwrap_or(u8::MAX)),
-            direction_of(&direction),
+            direction_of(direction),
             serial,
             source,
         ));
     }
-    Ok(punches)
 }
 
 /// A local time as sqlx stores a `NaiveDateTime` in SQLite (`YYYY-MM-DD HH:MM:SS[.fff]`, or with a `T`).
 fn sqlite_time(text: &str) -> Option<NaiveDateTime> {
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    // `NaiveDateTime::parse_from_str` parses its format string on every call: here each is parsed once.
+    static FORMATS: LazyLock<Vec<Vec<Item<'static>>>> = LazyLock::new(|| {
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+            .into_iter()
+            .filter_map(|format| StrftimeItems::new(format).parse().ok())
+            .collect()
+    });
+    FORMATS.iter().find_map(|items| {
+        let mut parsed = Parsed::new();
+        chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
+        parsed.to_naive_datetime_with_offset(0).ok()
+    })
 }
 
 /// Every local date a time in `from..to` can fall on.
