@@ -606,7 +606,10 @@ mod tests {
         let mut text = Vec::new();
         canonical_data(def, &vals, &mut text);
         let text = String::from_utf8_lossy(&text).into_owned();
-        assert!(text.contains("\"card_number\":4294967295,") && text.contains("\"device_privilege\":\"admin\""), "{text}");
+        assert!(
+            text.contains("\"card_number\":4294967295,") && text.contains("\"device_privilege\":\"admin\""),
+            "{text}"
+        );
         let read = fuzz_read(&employee_doc(&text)).unwrap_or_default_for_test();
         assert_eq!((read.records, read.problems.len()), (1, 0), "{:?}", read.problems);
         let zero = text.replace("4294967295", "0");
