@@ -176,7 +176,42 @@ pub async fn write_days(tx: &mut Tx, ranges: &[DayRange], days: &[AttendanceDay]
                 .execute(&mut *conn)
                 .await?;
             }
-            insert_attendance_sqlite(conn, &records, computed_at).await?;
+            let columns: Vec<String> = ATTENDANCE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+            for chunk in records.chunks(SQLITE_ROWS) {
+                let sql = sqlite_insert("attendance", &columns, chunk.len());
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(&r.employee_id)
+                        .bind(r.work_date)
+                        .bind(&r.shift_code)
+                        .bind(&r.day_kind)
+                        .bind(&r.status)
+                        .bind(r.provisional)
+                        .bind(r.closes_at)
+                        .bind(r.in_time)
+                        .bind(r.out_time)
+                        .bind(r.total_work_secs)
+                        .bind(r.lunch_deducted_secs)
+                        .bind(r.overtime_secs)
+                        .bind(r.late_by_secs)
+                        .bind(r.early_exit_by_secs)
+                        .bind(&r.flags)
+                        .bind(r.punches_counted)
+                        .bind(r.punches_collapsed)
+                        .bind(r.punches_unmatched)
+                        .bind(r.punches_outside_window)
+                        .bind(r.punches_unapproved)
+                        .bind(&r.leave_kind)
+                        .bind(r.leave_paid)
+                        .bind(&r.sandwich_original)
+                        .bind(r.sandwich_before)
+                        .bind(r.sandwich_after)
+                        .bind(&r.explanation)
+                        .bind(computed_at);
+                }
+                q.execute(&mut *conn).await?;
+            }
             let columns = man_days_columns();
             for chunk in man_days.chunks(SQLITE_ROWS) {
                 let sql = sqlite_insert("man_days", &columns, chunk.len());
@@ -199,103 +234,6 @@ pub async fn write_days(tx: &mut Tx, ranges: &[DayRange], days: &[AttendanceDay]
             }
         }
     }
-    Ok(())
-}
-
-/// A time as sqlx writes a `NaiveDateTime` into SQLite (`YYYY-MM-DD HH:MM:SS[.fff]`), so that rows inserted from
-/// JSON are stored exactly as bound ones were.
-struct SqliteTime(NaiveDateTime);
-
-impl Serialize for SqliteTime {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0.format("%F %T%.f"))
-    }
-}
-
-/// An attendance row as a JSON array in [`ATTENDANCE_COLUMNS`] order (without `computed_at`): dates as
-/// `YYYY-MM-DD`, booleans as JSON booleans (SQLite reads them as 1 and 0), absent values as null.
-#[derive(Serialize)]
-struct SqliteAttendanceRow<'a>(
-    &'a str,
-    NaiveDate,
-    &'a str,
-    &'a str,
-    Option<&'a str>,
-    bool,
-    SqliteTime,
-    Option<SqliteTime>,
-    Option<SqliteTime>,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    &'a str,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<&'a str>,
-    Option<bool>,
-    Option<&'a str>,
-    Option<NaiveDate>,
-    Option<NaiveDate>,
-    &'a str,
-);
-
-impl<'a> SqliteAttendanceRow<'a> {
-    fn of(r: &'a AttendanceRecord) -> Self {
-        Self(
-            &r.employee_id,
-            r.work_date,
-            &r.shift_code,
-            &r.day_kind,
-            r.status.as_deref(),
-            r.provisional,
-            SqliteTime(r.closes_at),
-            r.in_time.map(SqliteTime),
-            r.out_time.map(SqliteTime),
-            r.total_work_secs,
-            r.lunch_deducted_secs,
-            r.overtime_secs,
-            r.late_by_secs,
-            r.early_exit_by_secs,
-            &r.flags,
-            r.punches_counted,
-            r.punches_collapsed,
-            r.punches_unmatched,
-            r.punches_outside_window,
-            r.punches_unapproved,
-            r.leave_kind.as_deref(),
-            r.leave_paid,
-            r.sandwich_original.as_deref(),
-            r.sandwich_before,
-            r.sandwich_after,
-            &r.explanation,
-        )
-    }
-}
-
-/// SQLite: inserts `records` in one statement reading a JSON array of rows (in SQLite's C code): binding every
-/// value of a multi-row insert one by one made most of the write time.
-async fn insert_attendance_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    records: &[AttendanceRecord],
-    computed_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<SqliteAttendanceRow<'_>> = records.iter().map(SqliteAttendanceRow::of).collect();
-    let json = serde_json::to_string(&rows).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let values: Vec<String> = (0..26).map(|n| format!("value ->> {n}")).collect();
-    let sql = format!(
-        "INSERT INTO attendance ({}) SELECT {}, ?2 FROM json_each(?1)",
-        ATTENDANCE_COLUMNS.join(", "),
-        values.join(", ")
-    );
-    sqlx::query(&sql).bind(json).bind(computed_at).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -325,16 +263,9 @@ async fn insert_attendance_pg(
     if records.is_empty() {
         return Ok(());
     }
-    // Each column borrows from the records: no text is copied before sqlx encodes it.
     macro_rules! col {
-        (&$field:ident) => {
-            records.iter().map(|r| r.$field.as_str()).collect::<Vec<&str>>()
-        };
-        (?$field:ident) => {
-            records.iter().map(|r| r.$field.as_deref()).collect::<Vec<Option<&str>>>()
-        };
         ($field:ident) => {
-            records.iter().map(|r| r.$field).collect::<Vec<_>>()
+            records.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
         };
     }
     let columns = &ATTENDANCE_COLUMNS[..26];
@@ -373,11 +304,11 @@ async fn insert_attendance_pg(
         params.join(", ")
     );
     sqlx::query(&sql)
-        .bind(col!(&employee_id))
+        .bind(col!(employee_id))
         .bind(col!(work_date))
-        .bind(col!(&shift_code))
-        .bind(col!(&day_kind))
-        .bind(col!(?status))
+        .bind(col!(shift_code))
+        .bind(col!(day_kind))
+        .bind(col!(status))
         .bind(col!(provisional))
         .bind(col!(closes_at))
         .bind(col!(in_time))
@@ -387,18 +318,18 @@ async fn insert_attendance_pg(
         .bind(col!(overtime_secs))
         .bind(col!(late_by_secs))
         .bind(col!(early_exit_by_secs))
-        .bind(col!(&flags))
+        .bind(col!(flags))
         .bind(col!(punches_counted))
         .bind(col!(punches_collapsed))
         .bind(col!(punches_unmatched))
         .bind(col!(punches_outside_window))
         .bind(col!(punches_unapproved))
-        .bind(col!(?leave_kind))
+        .bind(col!(leave_kind))
         .bind(col!(leave_paid))
-        .bind(col!(?sandwich_original))
+        .bind(col!(sandwich_original))
         .bind(col!(sandwich_before))
         .bind(col!(sandwich_after))
-        .bind(col!(&explanation))
+        .bind(col!(explanation))
         .bind(computed_at)
         .execute(&mut *conn)
         .await?;
