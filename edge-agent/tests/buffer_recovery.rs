@@ -85,7 +85,17 @@ async fn each_damage_is_detected_and_the_sequence_goes_on() {
         damage(&dir.path().join("buffer"), how);
         let faults = Faults::new();
         let buffer = Buffer::open(options(dir.path()), faults.clone()).unwrap();
-        let found = buffer.damage().unwrap_or_else(|| panic!("{how:?}: damage not detected"));
+        let Some(found) = buffer.damage() else {
+            // Garbled bytes may land on what the store no longer needs (an older version of a node): then nothing
+            // may be missing, which is what must hold when no damage is reported.
+            let held = buffer.read_after(500, 100_000).unwrap();
+            eprintln!("{how:?}: no damage reported; {} punches held", held.len());
+            assert!(matches!(how, Damage::GarbleNearEnd), "{how:?}: damage not detected");
+            assert_eq!(held.len(), 19_500, "{how:?}: no damage reported, yet punches are missing");
+            assert_eq!(held.first().map(|(s, _)| *s), Some(501));
+            assert_eq!(held.last().map(|(s, _)| *s), Some(20_000));
+            continue;
+        };
         assert!(found.missing > 0, "{how:?}: {found:?}");
         assert!(faults.is_raised(faults::BUFFER_DAMAGED), "{how:?}");
         assert!(buffer.stats().unwrap().damaged);
