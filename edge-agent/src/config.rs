@@ -293,7 +293,7 @@ struct RawBuffer {
 
 impl Default for RawBuffer {
     fn default() -> Self {
-        Self { max_disk_mb: 2048, cache_mb: 8, key_retention_days: 45 }
+        Self { max_disk_mb: 2048, cache_mb: 16, key_retention_days: 45 }
     }
 }
 
