@@ -5,6 +5,7 @@ use protocol::PunchKey;
 
 use super::keyset::KeySet;
 use super::layout::{chunk_start, decode_keys, read_u64, seq_key, KEY};
+use super::scan;
 
 /// Keys a key chunk's value holds.
 pub fn key_count(value: &[u8]) -> u64 {
@@ -19,13 +20,13 @@ pub fn key_count(value: &[u8]) -> u64 {
 pub fn load(db: &sled::Db, next_seq: u64) -> Result<KeySet, sled::Error> {
     let mut count = 0;
     let mut floor = None;
-    for item in db.scan_prefix([KEY]) {
+    for item in scan::touching(db, db.scan_prefix([KEY])) {
         let (key, value) = item?;
         floor = floor.or_else(|| read_u64(&key));
         count += value.len() / 16;
     }
     let mut failure = None;
-    let entries = db.scan_prefix([KEY]).map_while(|item| match item {
+    let entries = scan::touching(db, db.scan_prefix([KEY])).map_while(|item| match item {
         Ok(pair) => Some(pair),
         Err(e) => {
             failure = Some(e);

@@ -40,6 +40,7 @@ mod layout;
 pub mod marker;
 mod recovery;
 mod retention;
+mod scan;
 mod startup;
 pub mod store;
 

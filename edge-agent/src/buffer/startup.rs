@@ -17,7 +17,6 @@ use std::panic::AssertUnwindSafe;
 
 use protocol::{Punch, PunchKey};
 
-use super::keylookup;
 use super::layout::{
     chunk_count, read_u64, seq_key, DEAD_LETTER, KEY, META_ACKED, META_LIVE_BYTES, META_NEXT_SEQ, PUNCH, QUARANTINE,
     RETRIED,
@@ -25,6 +24,7 @@ use super::layout::{
 use super::layout::{dead_letter_count, decode_chunk, encode_chunk, encode_keys, entry_bytes, CHUNK_PUNCHES};
 use super::marker::{MarkerRead, MarkerValue};
 use super::WriteState;
+use super::{keylookup, scan};
 
 /// What the store held when it was opened.
 pub(super) struct Loaded {
@@ -58,7 +58,7 @@ pub(super) fn load(db: &sled::Db) -> Result<Loaded, sled::Error> {
     let mut pending = 0u64;
     let mut unsettled = Vec::new();
     for prefix in [PUNCH, QUARANTINE, DEAD_LETTER] {
-        for item in db.range(seq_key(prefix, 0)..=seq_key(prefix, u64::MAX)) {
+        for item in scan::touching(db, db.range(seq_key(prefix, 0)..=seq_key(prefix, u64::MAX))) {
             let (key, value) = item?;
             let Some(first) = read_u64(&key) else { continue };
             let count = if prefix == DEAD_LETTER { dead_letter_count(&value) } else { chunk_count(&value) };
