@@ -24,8 +24,10 @@ mod ingest_sqlite;
 pub mod inventory;
 pub mod jobs;
 pub mod listing;
+mod pg_copy;
 pub mod quarantine;
 pub mod rows;
+mod sqlite_handle;
 pub mod sqlite_text;
 pub mod status;
 

@@ -18,6 +18,7 @@ pub mod punches;
 pub mod reads;
 pub mod requests;
 pub mod results;
+mod results_sqlite;
 pub mod shifts;
 mod week_off_spec;
 

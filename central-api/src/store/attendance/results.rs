@@ -1,13 +1,14 @@
 //! The computed rows: `attendance` (one per employee-day) and `man_days` (ManDays shifts only).
 //!
 //! [`write_days`] replaces every row of the given (employee, date range)s by the engine's rows, so a day that no
-//! longer exists (outside a changed employment) disappears. It is set-based: `UNNEST` arrays on PostgreSQL,
-//! multi-row inserts on SQLite.
+//! longer exists (outside a changed employment) disappears. It is set-based: a binary `COPY` on PostgreSQL ([`crate::store::pg_copy`]); on
+//! SQLite one prepared single-row insert stepped per row through SQLite's C interface ([`super::results_sqlite`]).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::attendance::engine::{AttendanceDay, DayKind, ManDaysRow, MAX_MAN_DAYS_SLOTS};
+use crate::store::pg_copy::CopyRows;
 use crate::store::{StoreError, Tx};
 
 /// An attendance row as stored (everything but the time it was computed).
@@ -122,8 +123,6 @@ pub struct DayRange {
     pub to: NaiveDate,
 }
 
-const SQLITE_ROWS: usize = 400;
-
 pub(crate) fn man_days_columns() -> Vec<String> {
     let mut cols = vec!["employee_id".to_owned(), "work_date".to_owned(), "slot_count".to_owned()];
     for n in 1..=MAX_MAN_DAYS_SLOTS {
@@ -131,18 +130,6 @@ pub(crate) fn man_days_columns() -> Vec<String> {
     }
     cols.push("total_secs".to_owned());
     cols
-}
-
-fn sqlite_insert(table: &str, columns: &[String], rows: usize) -> String {
-    let group = format!("({})", vec!["?"; columns.len()].join(","));
-    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&group);
-    }
-    sql
 }
 
 /// Replaces the rows of every range in `ranges` by `days` (which must lie inside them).
@@ -161,77 +148,7 @@ pub async fn write_days(tx: &mut Tx, ranges: &[DayRange], days: &[AttendanceDay]
             insert_man_days_pg(conn, &man_days).await?;
         }
         Tx::Sqlite(t) => {
-            let conn: &mut sqlx::SqliteConnection = t;
-            // One statement per table: the JSON list of ranges drives primary-key range scans.
-            let list: Vec<(&str, NaiveDate, NaiveDate)> =
-                ranges.iter().map(|r| (r.employee_id.as_str(), r.from, r.to)).collect();
-            let json = serde_json::to_string(&list).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            for table in ["attendance", "man_days"] {
-                sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE (employee_id, work_date) IN (SELECT a.employee_id, a.work_date \
-                     FROM json_each(?1) AS r CROSS JOIN {table} AS a ON a.employee_id = r.value ->> 0 \
-                     AND a.work_date >= r.value ->> 1 AND a.work_date <= r.value ->> 2)"
-                ))
-                .bind(&json)
-                .execute(&mut *conn)
-                .await?;
-            }
-            let columns: Vec<String> = ATTENDANCE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-            for chunk in records.chunks(SQLITE_ROWS) {
-                let sql = sqlite_insert("attendance", &columns, chunk.len());
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q
-                        .bind(&r.employee_id)
-                        .bind(r.work_date)
-                        .bind(&r.shift_code)
-                        .bind(&r.day_kind)
-                        .bind(&r.status)
-                        .bind(r.provisional)
-                        .bind(r.closes_at)
-                        .bind(r.in_time)
-                        .bind(r.out_time)
-                        .bind(r.total_work_secs)
-                        .bind(r.lunch_deducted_secs)
-                        .bind(r.overtime_secs)
-                        .bind(r.late_by_secs)
-                        .bind(r.early_exit_by_secs)
-                        .bind(&r.flags)
-                        .bind(r.punches_counted)
-                        .bind(r.punches_collapsed)
-                        .bind(r.punches_unmatched)
-                        .bind(r.punches_outside_window)
-                        .bind(r.punches_unapproved)
-                        .bind(&r.leave_kind)
-                        .bind(r.leave_paid)
-                        .bind(&r.sandwich_original)
-                        .bind(r.sandwich_before)
-                        .bind(r.sandwich_after)
-                        .bind(&r.explanation)
-                        .bind(computed_at);
-                }
-                q.execute(&mut *conn).await?;
-            }
-            let columns = man_days_columns();
-            for chunk in man_days.chunks(SQLITE_ROWS) {
-                let sql = sqlite_insert("man_days", &columns, chunk.len());
-                let mut q = sqlx::query(&sql);
-                for row in chunk {
-                    q = q
-                        .bind(row.employee_id.as_str())
-                        .bind(row.date)
-                        .bind(i64::try_from(row.slots.len()).unwrap_or(i64::MAX));
-                    for n in 0..MAX_MAN_DAYS_SLOTS {
-                        let slot = row.slots.get(n);
-                        q = q
-                            .bind(slot.map(|s| s.in_time))
-                            .bind(slot.map(|s| s.out_time))
-                            .bind(slot.map_or(0, |s| s.worked.num_seconds()));
-                    }
-                    q = q.bind(row.total.num_seconds());
-                }
-                q.execute(&mut *conn).await?;
-            }
+            super::results_sqlite::replace_days(t, ranges, &records, &man_days, computed_at).await?;
         }
     }
     Ok(())
@@ -255,6 +172,8 @@ async fn delete_pg(conn: &mut sqlx::PgConnection, ranges: &[DayRange]) -> Result
     Ok(())
 }
 
+/// Inserts `records` with a binary `COPY` ([`CopyRows`]): the server stores its own binary values without an
+/// `INSERT`'s per-row executor (an `UNNEST` of 27 arrays was most of the month's write time).
 async fn insert_attendance_pg(
     conn: &mut sqlx::PgConnection,
     records: &[AttendanceRecord],
@@ -263,106 +182,63 @@ async fn insert_attendance_pg(
     if records.is_empty() {
         return Ok(());
     }
-    macro_rules! col {
-        ($field:ident) => {
-            records.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
-        };
+    let mut rows = CopyRows::with_capacity(records.len() * 400);
+    for r in records {
+        rows.row(27);
+        rows.text(&r.employee_id);
+        rows.date(r.work_date);
+        rows.text(&r.shift_code);
+        rows.text(&r.day_kind);
+        rows.opt_text(r.status.as_deref());
+        rows.bool(r.provisional);
+        rows.timestamp(r.closes_at);
+        rows.opt_timestamp(r.in_time);
+        rows.opt_timestamp(r.out_time);
+        for value in [r.total_work_secs, r.lunch_deducted_secs, r.overtime_secs, r.late_by_secs, r.early_exit_by_secs] {
+            rows.int8(value);
+        }
+        rows.text(&r.flags);
+        for value in [
+            r.punches_counted,
+            r.punches_collapsed,
+            r.punches_unmatched,
+            r.punches_outside_window,
+            r.punches_unapproved,
+        ] {
+            rows.int8(value);
+        }
+        rows.opt_text(r.leave_kind.as_deref());
+        rows.opt_bool(r.leave_paid);
+        rows.opt_text(r.sandwich_original.as_deref());
+        rows.opt_date(r.sandwich_before);
+        rows.opt_date(r.sandwich_after);
+        rows.text(&r.explanation);
+        rows.timestamptz(computed_at);
     }
-    let columns = &ATTENDANCE_COLUMNS[..26];
-    let types = [
-        "text",
-        "date",
-        "text",
-        "text",
-        "text",
-        "bool",
-        "timestamp",
-        "timestamp",
-        "timestamp",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "text",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "int8",
-        "text",
-        "bool",
-        "text",
-        "date",
-        "date",
-        "text",
-    ];
-    let params: Vec<String> = types.iter().enumerate().map(|(i, t)| format!("${}::{t}[]", i + 1)).collect();
-    let sql = format!(
-        "INSERT INTO attendance ({}, computed_at) SELECT *, $27 FROM UNNEST({})",
-        columns.join(", "),
-        params.join(", ")
-    );
-    sqlx::query(&sql)
-        .bind(col!(employee_id))
-        .bind(col!(work_date))
-        .bind(col!(shift_code))
-        .bind(col!(day_kind))
-        .bind(col!(status))
-        .bind(col!(provisional))
-        .bind(col!(closes_at))
-        .bind(col!(in_time))
-        .bind(col!(out_time))
-        .bind(col!(total_work_secs))
-        .bind(col!(lunch_deducted_secs))
-        .bind(col!(overtime_secs))
-        .bind(col!(late_by_secs))
-        .bind(col!(early_exit_by_secs))
-        .bind(col!(flags))
-        .bind(col!(punches_counted))
-        .bind(col!(punches_collapsed))
-        .bind(col!(punches_unmatched))
-        .bind(col!(punches_outside_window))
-        .bind(col!(punches_unapproved))
-        .bind(col!(leave_kind))
-        .bind(col!(leave_paid))
-        .bind(col!(sandwich_original))
-        .bind(col!(sandwich_before))
-        .bind(col!(sandwich_after))
-        .bind(col!(explanation))
-        .bind(computed_at)
-        .execute(&mut *conn)
-        .await?;
+    rows.send(conn, &format!("attendance ({})", ATTENDANCE_COLUMNS.join(", "))).await?;
     Ok(())
 }
 
+/// Inserts the ManDays `rows` with a binary `COPY`.
 async fn insert_man_days_pg(conn: &mut sqlx::PgConnection, rows: &[ManDaysRow]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let columns = man_days_columns();
-    let mut params = vec!["$1::text[]".to_owned(), "$2::date[]".to_owned(), "$3::int8[]".to_owned()];
-    let mut n = 4;
-    for _ in 0..MAX_MAN_DAYS_SLOTS {
-        params.extend([
-            format!("${n}::timestamp[]"),
-            format!("${}::timestamp[]", n + 1),
-            format!("${}::int8[]", n + 2),
-        ]);
-        n += 3;
+    let fields = i16::try_from(4 + 3 * MAX_MAN_DAYS_SLOTS).unwrap_or(i16::MAX);
+    let mut copy = CopyRows::with_capacity(rows.len() * 400);
+    for row in rows {
+        copy.row(fields);
+        copy.text(row.employee_id.as_str());
+        copy.date(row.date);
+        copy.int8(i64::try_from(row.slots.len()).unwrap_or(i64::MAX));
+        for n in 0..MAX_MAN_DAYS_SLOTS {
+            let slot = row.slots.get(n);
+            copy.opt_timestamp(slot.map(|s| s.in_time));
+            copy.opt_timestamp(slot.map(|s| s.out_time));
+            copy.int8(slot.map_or(0, |s| s.worked.num_seconds()));
+        }
+        copy.int8(row.total.num_seconds());
     }
-    params.push(format!("${n}::int8[]"));
-    let sql = format!("INSERT INTO man_days ({}) SELECT * FROM UNNEST({})", columns.join(", "), params.join(", "));
-    let mut q = sqlx::query(&sql)
-        .bind(rows.iter().map(|r| r.employee_id.as_str().to_owned()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.date).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| i64::try_from(r.slots.len()).unwrap_or(i64::MAX)).collect::<Vec<_>>());
-    for slot in 0..MAX_MAN_DAYS_SLOTS {
-        q = q
-            .bind(rows.iter().map(|r| r.slots.get(slot).map(|s| s.in_time)).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.slots.get(slot).map(|s| s.out_time)).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.slots.get(slot).map_or(0, |s| s.worked.num_seconds())).collect::<Vec<_>>());
-    }
-    q.bind(rows.iter().map(|r| r.total.num_seconds()).collect::<Vec<_>>()).execute(&mut *conn).await?;
+    copy.send(conn, &format!("man_days ({})", man_days_columns().join(", "))).await?;
     Ok(())
 }
