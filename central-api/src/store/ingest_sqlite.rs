@@ -3,9 +3,8 @@
 //!
 //! Through sqlx every statement is a message to the connection's worker thread and every bound value a boxed
 //! argument; at ingest rates that costs more than SQLite's insert itself. Here the writer connection's handle is
-//! taken from sqlx ([`sqlx::sqlite::SqliteConnection::lock_handle`]: its worker makes no call meanwhile) and
-//! wrapped by rusqlite, which prepares one single-row statement and steps it per row. The statements run inside
-//! the transaction (and savepoint) sqlx opened, and are finalized before the handle goes back.
+//! wrapped by rusqlite ([`super::sqlite_raw::with_handle`]), which prepares one single-row statement and steps it
+//! per row, inside the transaction (and savepoint) sqlx opened.
 //!
 //! A row's step tells whether it was new (`ON CONFLICT DO NOTHING` changes nothing for a duplicate), so the days to
 //! mark come from the rows actually inserted, without reading `all_logs` back: each new punch marks its (PIN, local
@@ -17,6 +16,7 @@ use chrono::NaiveDate;
 use sqlx::SqliteConnection;
 
 use super::rows::{BatchRows, PunchRow};
+use super::sqlite_raw::with_handle;
 use super::sqlite_text::{push_date, push_local, push_utc};
 use super::StoreError;
 
@@ -30,29 +30,6 @@ const INSERT_ROW: &str = "INSERT INTO all_logs (punch_key, site_id, device_seria
 
 const MARK_DAY: &str = "INSERT INTO attendance_dirty (employee_id, work_date) VALUES (?1, ?2) \
      ON CONFLICT (employee_id, work_date) DO NOTHING";
-
-/// Runs `work` on the raw handle of `conn` (inside its open transaction), off the async executor when it can.
-async fn with_handle<T>(
-    conn: &mut SqliteConnection,
-    work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let mut locked = conn.lock_handle().await?;
-    let raw = locked.as_raw_handle();
-    let run = move || {
-        // SAFETY: `locked` keeps sqlx's worker thread away from this handle until it is dropped, after this closure
-        // returned; rusqlite does not close a handle it did not open (`from_handle`), and dropping `db` finalizes
-        // every statement prepared on it before the handle goes back to sqlx.
-        let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }?;
-        work(&db)
-    };
-    let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        // A group's rows take a while: let the runtime move its other tasks to another thread meanwhile.
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-        _ => run(),
-    };
-    drop(locked);
-    result
-}
 
 /// Inserts `rows` (of `batch`) into `all_logs` with `received_at`; returns how many were new and their distinct
 /// (PIN, local date).
