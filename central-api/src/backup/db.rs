@@ -2,38 +2,18 @@
 //! [`super::schema`]: reading a kind's rows (in key order, `COLLATE "C"` on PostgreSQL so both backends give the same
 //! order), looking up the rows a chunk of records names, inserting and updating.
 //!
-//! Statement bodies run through [`on_tx!`](crate::store::on_tx), which expands them once per backend; [`RowExt`]
-//! and [`BindExt`] turn a [`Val`] into each backend's types (exact integer widths on PostgreSQL). Placeholders are
-//! `$n` on PostgreSQL and anonymous `?` on SQLite (numbered ones make long statements quadratic there).
+//! On PostgreSQL statements run through sqlx: [`RowExt`] and [`BindExt`] turn a [`Val`] into its types (exact integer
+//! widths), and a chunk's columns are bound as arrays ([`bind_pg_columns`]). On SQLite they are stepped on the raw
+//! handle ([`super::sqlite`]). Placeholders are `$n` on PostgreSQL and anonymous `?` on SQLite.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Postgres, Row, Sqlite};
+use sqlx::{Postgres, Row};
 
 use super::schema::{Base, Col, KindDef, Val};
-use super::values::{fast_date, fast_local, fast_time, fast_utc};
-
-/// Which SQL dialect a connection speaks.
-pub trait Dialect {
-    const PG: bool;
-}
-
-impl Dialect for sqlx::SqliteConnection {
-    const PG: bool = false;
-}
-
-impl Dialect for sqlx::PgConnection {
-    const PG: bool = true;
-}
-
-/// Whether `conn` is a PostgreSQL connection.
-pub fn is_pg<C: Dialect + ?Sized>(_conn: &C) -> bool {
-    C::PG
-}
 
 /// Reads a column into a [`Val`].
 pub trait RowExt {
@@ -66,42 +46,6 @@ macro_rules! decode_common {
             Base::Int | Base::Int4 | Base::Int2 => unreachable!("integers are decoded per backend"),
         }
     };
-}
-
-/// A SQLite date or time stored as text in the form sqlx writes it (`2024-01-31`, `08:00:00.5`,
-/// `2024-01-31 08:00:00`, `2024-01-31T08:00:00+00:00`), read without sqlx's decoder, which tries format after format
-/// with chrono's parser. `None`: not text, or another form (sqlx's decoder then reads it).
-fn sqlite_fast_time(row: &SqliteRow, i: usize, base: Base) -> Option<Val> {
-    let text = match row.try_get::<Option<&str>, _>(i) {
-        Ok(Some(text)) => text.as_bytes(),
-        Ok(None) => return Some(Val::Null),
-        Err(_) => return None,
-    };
-    match base {
-        Base::Date => fast_date(text).map(Val::Date),
-        Base::Time => fast_time(text).map(Val::Time),
-        Base::Local => fast_local(text, b' ').or_else(|| fast_local(text, b'T')).map(Val::Local),
-        Base::Utc => fast_utc(text).map(Val::Utc),
-        _ => None,
-    }
-}
-
-impl RowExt for SqliteRow {
-    fn val(&self, i: usize, col: &Col) -> Result<Val, sqlx::Error> {
-        Ok(match col.base {
-            Base::Int | Base::Int4 | Base::Int2 => opt(self.try_get::<Option<i64>, _>(i)?, Val::Int),
-            Base::Date | Base::Time | Base::Local | Base::Utc => match sqlite_fast_time(self, i, col.base) {
-                Some(v) => v,
-                None => decode_common!(self, i, col),
-            },
-            _ => decode_common!(self, i, col),
-        }
-        .normalized())
-    }
-
-    fn id(&self, i: usize) -> Result<i64, sqlx::Error> {
-        self.try_get(i)
-    }
 }
 
 impl RowExt for PgRow {
@@ -146,16 +90,6 @@ macro_rules! bind_common {
             (Val::Null | Val::Int(_), _) => $q.bind(None::<String>),
         }
     };
-}
-
-impl<'q> BindExt<'q> for Query<'q, Sqlite, SqliteArguments<'q>> {
-    fn bind_val(self, v: &'q Val, base: Base) -> Self {
-        match (v, base) {
-            (Val::Int(i), _) => self.bind(*i),
-            (Val::Null, Base::Int | Base::Int4 | Base::Int2) => self.bind(None::<i64>),
-            _ => bind_common!(self, v, base),
-        }
-    }
 }
 
 impl<'q> BindExt<'q> for Query<'q, Postgres, PgArguments> {
@@ -234,17 +168,6 @@ pub fn select_sql(def: &KindDef, pg: bool, incremental: bool) -> String {
 pub fn count_sql(def: &KindDef, incremental: bool) -> String {
     let filter = if incremental { format!(" WHERE {}", def.changed_since) } else { String::new() };
     format!("SELECT count(*) FROM {} t{filter}", def.table)
-}
-
-/// Finds the rows whose keys are those of `rows` records: every column, then the locator (if any).
-pub fn lookup_sql(def: &KindDef, pg: bool, rows: usize) -> String {
-    let mut p = Params::new(pg);
-    let mut values = Vec::with_capacity(rows);
-    for _ in 0..rows {
-        let row: Vec<String> = def.key.iter().map(|k| p.next(Some(def.cols[*k].base))).collect();
-        values.push(format!("({})", row.join(", ")));
-    }
-    lookup_from(def, pg, &format!("(VALUES {}) AS v", values.join(", ")))
 }
 
 /// The rows of `def` whose key is a row of `source`, a set of keys `v` with columns `column1`, `column2`, ...

@@ -2,7 +2,8 @@
 //! streamed into a [`Writer`].
 //!
 //! The snapshot is a read transaction: PostgreSQL `REPEATABLE READ READ ONLY`, SQLite a read transaction on a
-//! reader connection (WAL keeps its view while ingest goes on). The counts in the metadata are read in the same
+//! reader connection (WAL keeps its view while ingest goes on), whose rows are stepped on its raw handle
+//! ([`super::sqlite`]). The counts in the metadata are read in the same
 //! snapshot, so they equal the records that follow.
 
 use std::collections::BTreeMap;
@@ -13,11 +14,12 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 
-use super::db::{count_sql, is_pg, select_sql, RowExt};
+use super::db::{count_sql, select_sql, RowExt};
 use super::format::{BackupType, Metadata, Writer, CHECKSUM_FORM, FORMAT_VERSION};
 use super::schema::{Kind, KINDS};
 use super::BackupError;
 use crate::jobs::Progress;
+use crate::store::sqlite_raw::with_handle;
 use crate::store::{on_tx, Store, Tx};
 
 /// What to back up.
@@ -160,31 +162,49 @@ pub async fn backup(
     for kind in &kinds {
         let def = kind.def();
         let mut written = 0u64;
-        on_tx!(&mut tx, |conn| {
-            let sql = select_sql(def, is_pg(&*conn), incremental);
-            let mut q = sqlx::query(&sql);
-            if let Some(s) = since {
-                q = q.bind(s);
-            }
-            let mut rows = q.fetch(&mut *conn);
-            while let Some(row) = rows.try_next().await.map_err(crate::store::StoreError::from)? {
-                let vals = def
-                    .cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, col)| row.val(i, col))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(crate::store::StoreError::from)?;
-                writer.record(def, &vals).await?;
-                written += 1;
-                if written % 1024 == 0 {
-                    progress.advance(1024);
-                    if progress.should_stop() {
-                        return Err(BackupError::Stopped);
-                    }
+        // Every 1,024 records: progress, and whether to stop.
+        let wrote_one = |written: &mut u64| -> Result<(), BackupError> {
+            *written += 1;
+            if *written % 1024 == 0 {
+                progress.advance(1024);
+                if progress.should_stop() {
+                    return Err(BackupError::Stopped);
                 }
             }
-        });
+            Ok(())
+        };
+        match &mut tx {
+            Tx::Sqlite(t) => {
+                let sql = select_sql(def, false, incremental);
+                let writer = &mut writer;
+                with_handle(t, |db| {
+                    super::sqlite::scan(db, def, &sql, since, |vals| {
+                        writer.record_blocking(def, vals)?;
+                        wrote_one(&mut written)
+                    })
+                })
+                .await?;
+            }
+            Tx::Postgres(t) => {
+                let sql = select_sql(def, true, incremental);
+                let mut q = sqlx::query(&sql);
+                if let Some(s) = since {
+                    q = q.bind(s);
+                }
+                let mut rows = q.fetch(&mut **t);
+                while let Some(row) = rows.try_next().await.map_err(crate::store::StoreError::from)? {
+                    let vals = def
+                        .cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, col)| row.val(i, col))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(crate::store::StoreError::from)?;
+                    writer.record(def, &vals).await?;
+                    wrote_one(&mut written)?;
+                }
+            }
+        }
         progress.advance(written % 1024);
         let stated = counts.get(kind.name()).copied().unwrap_or(0);
         if written != stated {

@@ -158,6 +158,28 @@ impl Writer {
     /// # Errors
     /// When the writing thread failed.
     pub async fn record(&mut self, def: &KindDef, vals: &[Val]) -> std::io::Result<()> {
+        if self.encode(def, vals) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Appends one record from synchronous code (a reader stepping SQLite's rows on a blocking thread): as
+    /// [`Writer::record`], waiting on the calling thread while the writing thread is behind.
+    ///
+    /// # Errors
+    /// When the writing thread failed.
+    pub fn record_blocking(&mut self, def: &KindDef, vals: &[Val]) -> std::io::Result<()> {
+        if self.encode(def, vals) {
+            // The writing thread is a blocking thread of its own, not a task of this runtime, so waiting here for
+            // room in its channel cannot wait for ourselves.
+            futures::executor::block_on(self.flush())?;
+        }
+        Ok(())
+    }
+
+    /// Encodes one record into the buffer; `true` when a chunk is full and should be flushed.
+    fn encode(&mut self, def: &KindDef, vals: &[Val]) -> bool {
         self.data.clear();
         canonical_data(def, vals, &mut self.data);
         let sum = checksum_of(def.kind, &self.data);
@@ -169,13 +191,13 @@ impl Writer {
         self.buf.extend_from_slice(b"\",\"data\":");
         self.buf.extend_from_slice(&self.data);
         self.buf.extend_from_slice(b",\"sha256\":\"");
-        self.buf.extend_from_slice(hex::encode(sum).as_bytes());
+        let mut hex_sum = [0u8; 64];
+        // The output is exactly twice the checksum's length, all encode_to_slice needs.
+        let _ = hex::encode_to_slice(sum, &mut hex_sum);
+        self.buf.extend_from_slice(&hex_sum);
         self.buf.extend_from_slice(b"\"}");
         self.records += 1;
-        if self.buf.len() >= CHUNK {
-            self.flush().await?;
-        }
-        Ok(())
+        self.buf.len() >= CHUNK
     }
 
     /// Records written so far.

@@ -10,7 +10,8 @@
 //! - [`export`]: a full or incremental backup from one snapshot; [`restore`]: validate, preview and restore with
 //!   a strategy (`backup_wins`, `database_wins`, `manual`) in one transaction, marking affected attendance
 //!   ([`marks`]).
-//! - [`db`]: the SQL, written once for both backends; [`files`]: the server's backups directory; [`jobs`]: backup
+//! - [`db`]: the SQL, written once for both backends; [`sqlite`]: SQLite's reads and writes on the raw handle;
+//!   [`files`]: the server's backups directory; [`jobs`]: backup
 //!   and restore as tracked jobs (the API and the web pages start them).
 //!
 //! Every backup and restore is audited (who, when, file, type, counts, success or the error): the command line as
@@ -26,6 +27,7 @@ pub mod reader;
 pub mod record;
 pub mod restore;
 pub mod schema;
+pub mod sqlite;
 pub mod values;
 
 use std::path::Path;

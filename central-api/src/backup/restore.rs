@@ -11,7 +11,10 @@
 //!
 //! Records come in [`KINDS`](super::schema::KINDS) order, so the sites, shifts and employees a record needs are
 //! created before it. The reader runs on a blocking thread and hands chunks of records of one kind over a bounded
-//! channel; each chunk is one lookup statement, one multi-row insert and one update per changed row.
+//! channel. On PostgreSQL each chunk is one lookup statement, one multi-row insert and one update per changed row; on
+//! SQLite prepared single-row statements (a lookup per record, an insert per new one, an update per changed one) are
+//! stepped on the connection's raw handle ([`super::sqlite`]). A record whose values equal its row's is skipped
+//! without computing the row's checksum.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -21,8 +24,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::db::{
-    bind_pg_columns, insert_sql, is_pg, lookup_sql, max_rows, pg_insert_sql, pg_lookup_sql, update_sql, BindExt,
-    Existing, Found, RowExt,
+    bind_pg_columns, max_rows, pg_insert_sql, pg_lookup_sql, update_sql, BindExt, Existing, Found, RowExt,
 };
 use super::format::Metadata;
 use super::marks::Effects;
@@ -31,7 +33,8 @@ use super::schema::{checksum, key_text, Kind, KindDef, Val};
 use super::BackupError;
 use crate::audit::{Actor, Entry};
 use crate::jobs::Progress;
-use crate::store::{on_tx, Store, StoreError, Tx};
+use crate::store::sqlite_raw::with_handle;
+use crate::store::{Store, StoreError, Tx};
 
 /// What happens to a record whose key exists with other data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -440,25 +443,20 @@ impl Sink for Chunker {
     }
 }
 
-/// Reads rows of `def` whose keys are those of `records`.
-async fn lookup(tx: &mut Tx, def: &KindDef, records: &[Record]) -> Result<Found, StoreError> {
-    Ok(match tx {
+/// The row of each record's key (aligned with `records`), or `None`.
+async fn lookup(tx: &mut Tx, def: &KindDef, records: &[Record]) -> Result<Vec<Option<Existing>>, StoreError> {
+    match tx {
         Tx::Postgres(t) => {
             let sql = pg_lookup_sql(def);
             let keys: Vec<&[Val]> = records.iter().map(|r| r.vals.as_slice()).collect();
-            found_rows(def, bind_pg_columns(sqlx::query(&sql), def, &def.key, &keys)?.fetch_all(&mut **t).await?)?
+            let rows = bind_pg_columns(sqlx::query(&sql), def, &def.key, &keys)?.fetch_all(&mut **t).await?;
+            let mut found = found_rows(def, rows)?;
+            Ok(records.iter().map(|r| found.remove(&key_text(def, &r.vals))).collect())
         }
         Tx::Sqlite(t) => {
-            let sql = lookup_sql(def, false, records.len());
-            let mut q = sqlx::query(&sql);
-            for r in records {
-                for k in &def.key {
-                    q = q.bind_val(&r.vals[*k], def.cols[*k].base);
-                }
-            }
-            found_rows(def, q.fetch_all(&mut **t).await?)?
+            with_handle(t, |db| super::sqlite::lookup(db, def, records.iter().map(|r| r.vals.as_slice()))).await
         }
-    })
+    }
 }
 
 /// The rows a lookup read, by key (the first row of a key when there are several).
@@ -475,49 +473,63 @@ fn found_rows<R: RowExt>(def: &KindDef, rows: Vec<R>) -> Result<Found, sqlx::Err
     Ok(found)
 }
 
-async fn insert(tx: &mut Tx, def: &KindDef, records: &[&Record]) -> Result<(), StoreError> {
-    if records.is_empty() {
-        return Ok(());
-    }
+/// Inserts `adds` and updates the rows of `updates` (each record with the row its key found).
+async fn write(
+    tx: &mut Tx,
+    def: &KindDef,
+    adds: &[&Record],
+    updates: &[(&Record, Existing)],
+) -> Result<(), StoreError> {
     match tx {
         Tx::Postgres(t) => {
-            let sql = pg_insert_sql(def);
-            let rows: Vec<&[Val]> = records.iter().map(|r| r.vals.as_slice()).collect();
-            let all: Vec<usize> = (0..def.cols.len()).collect();
-            bind_pg_columns(sqlx::query(&sql), def, &all, &rows)?.execute(&mut **t).await?;
+            if !adds.is_empty() {
+                let sql = pg_insert_sql(def);
+                let rows: Vec<&[Val]> = adds.iter().map(|r| r.vals.as_slice()).collect();
+                let all: Vec<usize> = (0..def.cols.len()).collect();
+                bind_pg_columns(sqlx::query(&sql), def, &all, &rows)?.execute(&mut **t).await?;
+            }
+            for (record, existing) in updates {
+                pg_update(t, def, record, existing).await?;
+            }
+            Ok(())
         }
         Tx::Sqlite(t) => {
-            let sql = insert_sql(def, false, records.len());
-            let mut q = sqlx::query(&sql);
-            for r in records {
-                for (v, c) in r.vals.iter().zip(&def.cols) {
-                    q = q.bind_val(v, c.base);
-                }
+            if adds.is_empty() && updates.is_empty() {
+                return Ok(());
             }
-            q.execute(&mut **t).await?;
+            with_handle(t, |db| {
+                super::sqlite::insert(db, def, adds.iter().map(|r| r.vals.as_slice()))?;
+                for (record, existing) in updates {
+                    super::sqlite::update(db, def, &record.vals, existing)?;
+                }
+                Ok(())
+            })
+            .await
         }
     }
-    Ok(())
 }
 
-async fn update(tx: &mut Tx, def: &KindDef, record: &Record, existing: &Existing) -> Result<(), StoreError> {
+async fn pg_update(
+    conn: &mut sqlx::PgConnection,
+    def: &KindDef,
+    record: &Record,
+    existing: &Existing,
+) -> Result<(), StoreError> {
     let id_val = existing.id.map(Val::Int);
-    on_tx!(tx, |conn| {
-        let sql = update_sql(def, is_pg(&*conn));
-        let mut q = sqlx::query(&sql);
-        for i in def.non_key() {
-            q = q.bind_val(&record.vals[i], def.cols[i].base);
-        }
-        match &id_val {
-            Some(id) => q = q.bind_val(id, super::schema::Base::Int),
-            None => {
-                for k in &def.key {
-                    q = q.bind_val(&record.vals[*k], def.cols[*k].base);
-                }
+    let sql = update_sql(def, true);
+    let mut q = sqlx::query(&sql);
+    for i in def.non_key() {
+        q = q.bind_val(&record.vals[i], def.cols[i].base);
+    }
+    match &id_val {
+        Some(id) => q = q.bind_val(id, super::schema::Base::Int),
+        None => {
+            for k in &def.key {
+                q = q.bind_val(&record.vals[*k], def.cols[*k].base);
             }
         }
-        q.execute(&mut *conn).await?;
-    });
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -605,40 +617,38 @@ async fn apply(
             let mut adds = Vec::new();
             let mut updates = Vec::new();
             let c = counts.entry(kind).or_default();
-            for r in &chunk {
-                let key = key_text(def, &r.vals);
-                match found.get(&key) {
-                    None => {
-                        c.added += 1;
-                        adds.push(r);
-                    }
-                    Some(e) => {
-                        let theirs = checksum(def, &e.vals);
-                        if theirs == r.sha256 {
-                            c.skipped += 1;
-                        } else if options.strategy == Strategy::BackupWins {
-                            c.updated += 1;
-                            updates.push((r, e));
-                        } else {
-                            c.conflicts += 1;
-                            if summary.conflicts.len() < MAX_LISTED_CONFLICTS {
-                                summary.conflicts.push(Conflict {
-                                    kind: kind.name().to_owned(),
-                                    key,
-                                    record: r.number,
-                                    backup_sha256: hex::encode(r.sha256),
-                                    database_sha256: hex::encode(theirs),
-                                });
-                            }
-                        }
+            for (r, existing) in chunk.iter().zip(found) {
+                let Some(e) = existing else {
+                    c.added += 1;
+                    adds.push(r);
+                    continue;
+                };
+                // Equal values have equal checksums; only different ones need the database row's.
+                if e.vals == r.vals {
+                    c.skipped += 1;
+                    continue;
+                }
+                let theirs = checksum(def, &e.vals);
+                if theirs == r.sha256 {
+                    c.skipped += 1;
+                } else if options.strategy == Strategy::BackupWins {
+                    c.updated += 1;
+                    updates.push((r, e));
+                } else {
+                    c.conflicts += 1;
+                    if summary.conflicts.len() < MAX_LISTED_CONFLICTS {
+                        summary.conflicts.push(Conflict {
+                            kind: kind.name().to_owned(),
+                            key: key_text(def, &r.vals),
+                            record: r.number,
+                            backup_sha256: hex::encode(r.sha256),
+                            database_sha256: hex::encode(theirs),
+                        });
                     }
                 }
             }
             if restore {
-                insert(tx, def, &adds).await?;
-                for (r, e) in &updates {
-                    update(tx, def, r, e).await?;
-                }
+                write(tx, def, &adds, &updates).await?;
                 if !options.keep_computed {
                     for r in &adds {
                         note_effects(&mut effects, def, r, true);

@@ -2,8 +2,9 @@
 //! speed of SQLite's own C interface.
 //!
 //! Through sqlx every statement is a message to the connection's worker thread and every bound value a boxed
-//! argument; at ingest rates that costs more than SQLite's insert itself. Here rusqlite, on the writer connection's
-//! raw handle ([`super::sqlite_handle`]), prepares one single-row statement and steps it per row.
+//! argument; at ingest rates that costs more than SQLite's insert itself. Here the writer connection's handle is
+//! wrapped by rusqlite ([`super::sqlite_raw::with_handle`]), which prepares one single-row statement and steps it
+//! per row, inside the transaction (and savepoint) sqlx opened.
 //!
 //! A row's step tells whether it was new (`ON CONFLICT DO NOTHING` changes nothing for a duplicate), so the days to
 //! mark come from the rows actually inserted, without reading `all_logs` back: each new punch marks its (PIN, local
@@ -15,7 +16,7 @@ use chrono::NaiveDate;
 use sqlx::SqliteConnection;
 
 use super::rows::{BatchRows, PunchRow};
-use super::sqlite_handle::with_handle;
+use super::sqlite_raw::with_handle;
 use super::sqlite_text::{push_date, push_local, push_utc};
 use super::StoreError;
 

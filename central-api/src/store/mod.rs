@@ -27,7 +27,7 @@ pub mod listing;
 mod pg_copy;
 pub mod quarantine;
 pub mod rows;
-mod sqlite_handle;
+pub(crate) mod sqlite_raw;
 pub mod sqlite_text;
 pub mod status;
 
@@ -44,7 +44,7 @@ use crate::config::{backend_of, Backend, Config};
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// From SQLite's C interface, used directly by the ingest writer ([`ingest_sqlite`]).
+    /// From SQLite's C interface, used directly by the ingest writer, backup and restore ([`sqlite_raw`]).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]

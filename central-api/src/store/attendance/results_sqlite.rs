@@ -1,5 +1,5 @@
 //! SQLite: replacing the computed rows of a set of (employee, date range)s, through rusqlite on the writer
-//! connection's raw handle ([`crate::store::sqlite_handle`]).
+//! connection's raw handle ([`crate::store::sqlite_raw::with_handle`]).
 //!
 //! A month of 10,000 employees is 310,000 attendance rows of 27 columns: through sqlx, boxing every bound value and
 //! sending each statement to the connection's worker cost more than SQLite's insert itself (a multi-row insert
@@ -12,7 +12,7 @@ use sqlx::SqliteConnection;
 
 use super::results::{man_days_columns, AttendanceRecord, DayRange, ATTENDANCE_COLUMNS};
 use crate::attendance::engine::{ManDaysRow, MAX_MAN_DAYS_SLOTS};
-use crate::store::sqlite_handle::with_handle;
+use crate::store::sqlite_raw::with_handle;
 use crate::store::sqlite_text::{push_date, push_local, push_utc};
 use crate::store::StoreError;
 
