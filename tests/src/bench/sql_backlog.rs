@@ -50,7 +50,7 @@ fn vendor(name: &str) -> anyhow::Result<Vendor> {
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options { rows: 1_000_000, vendor: Vendor::MariaDb, batch: 5_000, peer: true };
+    let mut options = Options { rows: 1_000_000, vendor: Vendor::MariaDb, batch: 2_000, peer: true };
     let mut positional = 0;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
