@@ -46,8 +46,21 @@ impl FleetRig {
     /// # Errors
     /// When a step fails.
     pub async fn new(backend: Backend, transport: Transport) -> anyhow::Result<Self> {
+        Self::with_env(backend, transport, Vec::new()).await
+    }
+
+    /// [`FleetRig::new`] with more environment for central (an SMTP server, alert intervals).
+    ///
+    /// # Errors
+    /// When a step fails.
+    pub async fn with_env(
+        backend: Backend,
+        transport: Transport,
+        extra: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let prefix = format!("fleet-{:012x}", rand::random::<u64>() >> 16);
         let mut env: Vec<(String, String)> = vec![("CENTRAL_API_AUTH_CACHE_TTL_SECS".into(), "0".into())];
+        env.extend(extra);
         if transport == Transport::Mqtt {
             let addr = require_mqtt();
             let (host, port) = addr.rsplit_once(':').context("host:port")?;
