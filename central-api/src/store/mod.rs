@@ -24,6 +24,7 @@ mod ingest_sqlite;
 pub mod inventory;
 pub mod jobs;
 pub mod listing;
+mod pg_array;
 mod pg_copy;
 pub mod quarantine;
 pub mod rows;
