@@ -133,14 +133,31 @@ pub type Plan<'p> = dyn Fn(&EmployeeContext<'_>, NaiveDateTime) -> BTreeSet<Naiv
 /// A transformation applied to the computed rows before they are written (the sandwich revert).
 pub type Finish = fn(&mut [AttendanceDay]);
 
-/// Groups employees whose punch spans overlap (or touch): one query per group covers the union of its spans.
-fn span_groups(
-    spans: &HashMap<String, (NaiveDateTime, NaiveDateTime)>,
-) -> Vec<((NaiveDateTime, NaiveDateTime), Vec<String>)> {
-    let mut sorted: Vec<(&String, &(NaiveDateTime, NaiveDateTime))> = spans.iter().collect();
-    sorted.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
-    let mut groups: Vec<((NaiveDateTime, NaiveDateTime), Vec<String>)> = Vec::new();
-    for (id, &(from, until)) in sorted {
+/// A span of local wall-clock time, `from <= local_time < until`.
+type Span = (NaiveDateTime, NaiveDateTime);
+
+/// Adds `span` to an employee's spans (kept sorted and apart), merging it with those it overlaps or touches.
+fn add_span(spans: &mut Vec<Span>, span: Span) {
+    spans.push(span);
+    spans.sort();
+    let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
+    for &(from, until) in spans.iter() {
+        match merged.last_mut() {
+            Some((_, end)) if from <= *end => *end = (*end).max(until),
+            _ => merged.push((from, until)),
+        }
+    }
+    *spans = merged;
+}
+
+/// Groups the employees' spans that overlap (or touch): one query per group covers the union of its spans. An
+/// employee with far-apart spans (the worker's claim of a month's first and last days) is in several groups.
+fn span_groups(spans: &HashMap<String, Vec<Span>>) -> Vec<(Span, Vec<String>)> {
+    let mut sorted: Vec<(&Span, &String)> =
+        spans.iter().flat_map(|(id, own)| own.iter().map(move |span| (span, id))).collect();
+    sorted.sort();
+    let mut groups: Vec<(Span, Vec<String>)> = Vec::new();
+    for (&(from, until), id) in sorted {
         match groups.last_mut() {
             Some(((_, end), ids)) if from <= *end => {
                 *end = (*end).max(until);
@@ -151,6 +168,7 @@ fn span_groups(
     }
     for (_, ids) in &mut groups {
         ids.sort();
+        ids.dedup();
     }
     groups
 }
@@ -185,8 +203,8 @@ pub async fn recompute(
     }
     let no_leave: Vec<Leave> = Vec::new();
     let mut planned = Vec::with_capacity(employees.len());
-    // Each employee's span of punches, `from <= local_time < until`.
-    let mut spans: HashMap<String, (NaiveDateTime, NaiveDateTime)> = HashMap::with_capacity(employees.len());
+    // Each employee's spans of punches, one per run of days (merged where they overlap).
+    let mut spans: HashMap<String, Vec<Span>> = HashMap::with_capacity(employees.len());
     for employee in &employees {
         let (Some(shift), Some(site)) =
             (reference.shifts.get(&employee.shift), reference.sites.get(employee.site.as_str()))
@@ -205,23 +223,23 @@ pub async fn recompute(
         };
         let now = site_now(site, at);
         let runs = runs(&plan(&ctx, now));
-        let mut own: Option<(NaiveDateTime, NaiveDateTime)> = None;
+        let mut own: Vec<Span> = Vec::new();
         for &(from, to) in &runs {
             let (lo, hi) = engine::punch_span(&ctx, from, to);
-            own = Some(own.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            add_span(&mut own, (lo, hi + Duration::seconds(1)));
         }
-        if let Some((lo, hi)) = own {
-            spans.insert(employee.employee_id.to_string(), (lo, hi + Duration::seconds(1)));
+        if !own.is_empty() {
+            spans.insert(employee.employee_id.to_string(), own);
             planned.push(Planned { employee, runs, now });
         }
     }
-    let Some((lo, hi)) = spans.values().copied().reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
+    let Some((lo, hi)) = spans.values().flatten().copied().reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
         return Ok(result);
     };
     let planned_ids: Vec<String> = planned.iter().map(|p| p.employee.employee_id.as_str().to_owned()).collect();
     // One query per group of overlapping spans (a claim mixing the month's first and last days then does not load
-    // the whole month for everyone; a bulk chunk, whose spans all overlap, is one query). Each employee then keeps
-    // only the punches of their own span.
+    // the whole month, neither for everyone nor for an employee claimed on both; a bulk chunk, whose spans all
+    // overlap, is one query). Each employee then keeps only the punches of their own spans.
     let mut groups = span_groups(&spans);
     if groups.len() > MAX_SPAN_QUERIES {
         groups = vec![((lo, hi), planned_ids.clone())];
@@ -240,8 +258,8 @@ pub async fn recompute(
     let mut loaded = 0;
     for (n, punch) in punches.into_iter().enumerate() {
         let id = punch.employee_id.as_str();
-        let Some((from, until)) = spans.get(id) else { continue };
-        if *from <= punch.local_time && punch.local_time < *until {
+        let Some(own) = spans.get(id) else { continue };
+        if own.iter().any(|(from, until)| *from <= punch.local_time && punch.local_time < *until) {
             loaded += usize::from(n < device_punches);
             match by_pin.get_mut(id) {
                 Some(mine) => mine.push(punch),
@@ -315,23 +333,32 @@ mod tests {
 
     #[test]
     fn overlapping_spans_share_a_query_and_distant_ones_do_not() {
-        let spans: HashMap<String, (NaiveDateTime, NaiveDateTime)> = [
-            ("b", (at(1, 0), at(3, 0))),
-            ("a", (at(2, 12), at(4, 0))),
-            ("c", (at(4, 0), at(5, 0))),
-            ("d", (at(20, 0), at(21, 0))),
+        let spans: HashMap<String, Vec<Span>> = [
+            ("b", vec![(at(1, 0), at(3, 0))]),
+            ("a", vec![(at(2, 12), at(4, 0))]),
+            ("c", vec![(at(4, 0), at(5, 0))]),
+            ("d", vec![(at(20, 0), at(21, 0))]),
+            ("e", vec![(at(1, 0), at(1, 6)), (at(20, 12), at(22, 0))]),
         ]
         .into_iter()
         .map(|(id, span)| (id.to_owned(), span))
         .collect();
         let groups = span_groups(&spans);
+        let ids = |list: &[&str]| list.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
         assert_eq!(
             groups,
-            vec![
-                ((at(1, 0), at(5, 0)), vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]),
-                ((at(20, 0), at(21, 0)), vec!["d".to_owned()]),
-            ]
+            vec![((at(1, 0), at(5, 0)), ids(&["a", "b", "c", "e"])), ((at(20, 0), at(22, 0)), ids(&["d", "e"])),]
         );
         assert!(span_groups(&HashMap::new()).is_empty());
+    }
+
+    #[test]
+    fn an_employees_spans_merge_only_where_they_meet() {
+        let mut spans = Vec::new();
+        add_span(&mut spans, (at(20, 0), at(21, 0)));
+        add_span(&mut spans, (at(1, 0), at(2, 0)));
+        assert_eq!(spans, vec![(at(1, 0), at(2, 0)), (at(20, 0), at(21, 0))]);
+        add_span(&mut spans, (at(2, 0), at(3, 0)));
+        assert_eq!(spans, vec![(at(1, 0), at(3, 0)), (at(20, 0), at(21, 0))]);
     }
 }

@@ -41,10 +41,12 @@ pub async fn process_once(store: &Store, limit: u32, at: DateTime<Utc>) -> Resul
     for day in &claimed {
         by_employee.entry(day.employee_id.clone()).or_default().push(day.clone());
     }
+    let wanted: Vec<String> = by_employee.keys().cloned().collect();
+    let locked: BTreeSet<String> = dirty::try_lock_employees(&mut tx, &wanted).await?.into_iter().collect();
     let mut mine: Vec<DirtyDay> = Vec::with_capacity(claimed.len());
     let mut dates: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
     for (employee, days) in by_employee {
-        if !dirty::lock_employee(&mut tx, &employee, false).await? {
+        if !locked.contains(&employee) {
             tracing::debug!(%employee, "employee held by another transaction; left for the next round");
             continue;
         }

@@ -175,6 +175,26 @@ pub async fn lock_employee(tx: &mut Tx, employee_id: &str, wait: bool) -> Result
     }
 }
 
+/// Takes, for the rest of the transaction, the locks of those of `ids` no other transaction holds (as
+/// [`lock_employee`] without `wait`, in one statement) and returns their ids. All of them on SQLite (one writer).
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn try_lock_employees(tx: &mut Tx, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    match tx {
+        Tx::Postgres(t) => {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT e FROM UNNEST($1::text[]) AS u(e) WHERE pg_try_advisory_xact_lock(hashtextextended(e, 7001))",
+            )
+            .bind(ids)
+            .fetch_all(&mut **t)
+            .await?;
+            Ok(rows.into_iter().map(|(id,)| id).collect())
+        }
+        Tx::Sqlite(_) => Ok(ids.to_vec()),
+    }
+}
+
 /// Deletes the rows in `days` whose `marks` did not change since they were read. Returns the rows deleted.
 ///
 /// # Errors

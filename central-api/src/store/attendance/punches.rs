@@ -3,13 +3,11 @@
 //! `all_logs` is indexed by `(local_date, pin, local_time)` (ingest appends to it in time order), so the query names
 //! every local date of the range and every PIN: the index is probed once per (date, PIN) pair and reads only the rows
 //! asked for, never a scan of other employees' punches (the statements are shaped so that the planner cannot pick a
-//! scan of the whole date range instead, whatever its statistics say).
+//! scan of the whole date range instead, whatever its statistics say). SQLite's rows are read in
+//! [`super::punches_sqlite`].
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
-use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{NaiveDate, NaiveDateTime};
 use protocol::{DeviceSerial, Direction, Pin, PunchSource, PunchState};
 
@@ -17,17 +15,6 @@ use crate::attendance::engine::AttendancePunch;
 use crate::store::{StoreError, Tx};
 
 use super::parse_approval;
-
-/// One punch as SQLite's per-employee JSON array carries it: (local_time, state, direction, device_serial, source).
-/// The texts borrow from the JSON (none of them needs an escape).
-#[derive(serde::Deserialize)]
-struct SqlitePunch<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    i16,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-);
 
 /// One PIN's punches as PostgreSQL's per-employee arrays carry them: (pin, local_time, state, direction,
 /// device_serial, source), the arrays of one row all as long.
@@ -57,20 +44,12 @@ const PG_PUNCHES: &str = "SELECT e.pin, l.times, l.states, l.directions, l.seria
          WHERE local_date = ANY($1) AND pin = e.pin AND local_time >= $3 AND local_time < $4) AS l \
      WHERE l.times IS NOT NULL";
 
-/// SQLite: one row per PIN carrying its punches as a JSON array (built in SQLite's C code): the driver's cost is per
-/// row, and one row per punch made it most of the load time. The lists drive one index probe per (PIN, date).
-const SQLITE_PUNCHES: &str = "SELECT e.value, (\
-         SELECT json_group_array(json_array(l.local_time, l.state, l.direction, l.device_serial, l.source)) \
-         FROM json_each(?1) AS d CROSS JOIN all_logs AS l \
-         WHERE l.local_date = d.value AND l.pin = e.value AND l.local_time >= ?3 AND l.local_time < ?4) \
-     FROM json_each(?2) AS e";
-
 /// The device punches of `pins` with `from <= local_time < to`, in no particular order. A row whose PIN, serial,
 /// time or source no longer parses (it was validated at ingest) is skipped with a warning rather than failing the
 /// day.
 ///
 /// # Errors
-/// [`StoreError::Database`]; [`StoreError::Invalid`] if SQLite's JSON does not decode.
+/// [`StoreError::Database`], [`StoreError::Sqlite`]; [`StoreError::Invalid`] for a SQLite column of an unexpected type.
 pub async fn load_punches(
     tx: &mut Tx,
     pins: &[String],
@@ -94,28 +73,7 @@ pub async fn load_punches(
                 }
             }
         }
-        Tx::Sqlite(t) => {
-            let dates: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
-            let lists: Vec<(String, String)> = sqlx::query_as(SQLITE_PUNCHES)
-                .bind(json(&dates)?)
-                .bind(json(pins)?)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&mut **t)
-                .await?;
-            for (pin, list) in &lists {
-                let punches: Vec<SqlitePunch<'_>> = serde_json::from_str(list)
-                    .map_err(|e| StoreError::Invalid(format!("punches of {pin:?} as JSON: {e}")))?;
-                let Some(pin) = decoder.pin(pin) else { continue };
-                for SqlitePunch(local_time, state, direction, serial, source) in punches {
-                    let Some(local_time) = sqlite_time(&local_time) else {
-                        tracing::warn!(%pin, %local_time, "skipping an all_logs row whose local time does not parse");
-                        continue;
-                    };
-                    decoder.punch(&pin, local_time, state, &direction, &serial, &source);
-                }
-            }
-        }
+        Tx::Sqlite(t) => super::punches_sqlite::load(t, &dates, pins, from, to, &mut decoder).await?,
     }
     Ok(decoder.punches)
 }
@@ -123,14 +81,14 @@ pub async fn load_punches(
 /// Turns `all_logs` columns into punches, parsing each distinct device serial once (a chunk's punches come from a
 /// few devices).
 #[derive(Default)]
-struct Decoder {
+pub(super) struct Decoder {
     serials: HashMap<String, Option<DeviceSerial>>,
     punches: Vec<AttendancePunch>,
 }
 
 impl Decoder {
     /// The PIN of a row, `None` (with a warning) when it no longer parses.
-    fn pin(&self, text: &str) -> Option<Pin> {
+    pub(super) fn pin(&self, text: &str) -> Option<Pin> {
         text.parse::<Pin>()
             .inspect_err(
                 |e| tracing::warn!(pin = %text, error = %e, "skipping the all_logs rows of a PIN that does not parse"),
@@ -140,7 +98,15 @@ impl Decoder {
 
     /// Adds a punch. A row whose serial or source no longer parses (it was validated at ingest) is skipped with a
     /// warning rather than failing the day.
-    fn punch(&mut self, pin: &Pin, local_time: NaiveDateTime, state: i16, direction: &str, serial: &str, source: &str) {
+    pub(super) fn punch(
+        &mut self,
+        pin: &Pin,
+        local_time: NaiveDateTime,
+        state: i16,
+        direction: &str,
+        serial: &str,
+        source: &str,
+    ) {
         let serial_parsed = match self.serials.get(serial) {
             Some(parsed) => parsed.clone(),
             None => {
@@ -162,22 +128,6 @@ impl Decoder {
             source,
         ));
     }
-}
-
-/// A local time as sqlx stores a `NaiveDateTime` in SQLite (`YYYY-MM-DD HH:MM:SS[.fff]`, or with a `T`).
-fn sqlite_time(text: &str) -> Option<NaiveDateTime> {
-    // `NaiveDateTime::parse_from_str` parses its format string on every call: here each is parsed once.
-    static FORMATS: LazyLock<Vec<Vec<Item<'static>>>> = LazyLock::new(|| {
-        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-            .into_iter()
-            .filter_map(|format| StrftimeItems::new(format).parse().ok())
-            .collect()
-    });
-    FORMATS.iter().find_map(|items| {
-        let mut parsed = Parsed::new();
-        chrono::format::parse(&mut parsed, text, items.iter()).ok()?;
-        parsed.to_naive_datetime_with_offset(0).ok()
-    })
 }
 
 /// Every local date a time in `from..to` can fall on.
@@ -272,7 +222,7 @@ fn source_of(text: &str) -> Option<PunchSource> {
 
 #[cfg(test)]
 mod tests {
-    use super::{local_dates, sqlite_time};
+    use super::local_dates;
     use chrono::NaiveDate;
 
     fn at(day: u32, hour: u32) -> chrono::NaiveDateTime {
@@ -286,12 +236,5 @@ mod tests {
         let dates: Vec<u32> = local_dates(at(29, 20), at(31, 1)).iter().map(chrono::Datelike::day).collect();
         assert_eq!(dates, [29, 30, 31]);
         assert!(local_dates(at(5, 1), at(5, 1)).is_empty());
-    }
-
-    #[test]
-    fn sqlite_times_parse_as_sqlx_writes_them() {
-        assert_eq!(sqlite_time("2026-01-05 01:00:00"), Some(at(5, 1)));
-        assert_eq!(sqlite_time("2026-01-05T01:00:00.000"), Some(at(5, 1)));
-        assert_eq!(sqlite_time("2026-01-05 01:00"), None);
     }
 }
