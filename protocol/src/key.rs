@@ -23,7 +23,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -42,7 +42,10 @@ impl PunchKey {
         hasher.update(b"\n");
         hasher.update(pin.as_str().as_bytes());
         hasher.update(b"\n");
-        hasher.update(local_time.format("%Y-%m-%dT%H:%M:%S").to_string().as_bytes());
+        match wall_clock_digits(local_time) {
+            Some(digits) => hasher.update(digits),
+            None => hasher.update(local_time.format("%Y-%m-%dT%H:%M:%S").to_string().as_bytes()),
+        }
         let digest = hasher.finalize();
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest[..16]);
@@ -63,6 +66,31 @@ impl PunchKey {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+}
+
+/// `local_time` as `YYYY-MM-DDTHH:MM:SS`, the bytes chrono's `%Y-%m-%dT%H:%M:%S` writes, without its format-string
+/// interpreter (which costs more than the hash: central computes a key per punch received). `None` for what the
+/// fast form does not cover (a year outside 0..=9999, a leap second), which goes through chrono.
+fn wall_clock_digits(local_time: NaiveDateTime) -> Option<[u8; 19]> {
+    let year = u32::try_from(local_time.year()).ok().filter(|year| *year <= 9999)?;
+    if local_time.nanosecond() >= 1_000_000_000 {
+        return None;
+    }
+    let mut out = *b"0000-00-00T00:00:00";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            // `value % 10` is below 10, so the digit fits in a byte.
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, local_time.month());
+    put(8, 2, local_time.day());
+    put(11, 2, local_time.hour());
+    put(14, 2, local_time.minute());
+    put(17, 2, local_time.second());
+    Some(out)
 }
 
 impl FromStr for PunchKey {
@@ -112,6 +140,23 @@ mod tests {
         assert_ne!(base, PunchKey::of(&dev, &pin, t(9, 0, 1)));
         let with_millis = t(9, 0, 0) + chrono::Duration::milliseconds(400);
         assert_eq!(base, PunchKey::of(&dev, &pin, with_millis));
+    }
+
+    #[test]
+    fn fast_digits_are_chronos_format() {
+        let chrono_form = |t: NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31).unwrap().and_hms_milli_opt(23, 59, 59, 1_500).unwrap();
+        let far = NaiveDate::from_ymd_opt(12_345, 1, 2).unwrap().and_hms_opt(3, 4, 5).unwrap();
+        let early = NaiveDate::from_ymd_opt(7, 8, 9).unwrap().and_hms_opt(0, 0, 1).unwrap();
+        for time in [t(0, 0, 0), t(23, 59, 59), t(9, 5, 7) + chrono::Duration::milliseconds(999), early] {
+            let digits = wall_clock_digits(time).expect("fast form");
+            assert_eq!(std::str::from_utf8(&digits).unwrap(), chrono_form(time));
+        }
+        assert_eq!(wall_clock_digits(leap), None, "a leap second is chrono's to write (:60)");
+        assert_eq!(wall_clock_digits(far), None);
+        let dev: DeviceSerial = "A1".parse().unwrap();
+        let pin: Pin = "7".parse().unwrap();
+        assert_ne!(PunchKey::of(&dev, &pin, leap), PunchKey::of(&dev, &pin, t(23, 59, 59)));
     }
 
     #[test]

@@ -114,5 +114,39 @@ async fn group_insert_directly(db: &CentralDb) {
     assert_eq!(db.all_logs().await, 3 + 12 * 20 + 5);
     let registered = db.scalar("SELECT count(*) FROM devices WHERE serial = 'DEV-A9' AND site_id = 'A'").await;
     assert_eq!(registered.expect("devices"), 1, "a device first seen in a group is registered at its batch's site");
+    punch_stored_meanwhile_by_another_transaction(db, &store).await;
     store.close().await;
+}
+
+/// A punch another transaction inserts while a group is being stored, committed while the group waits on it: the
+/// group's `COPY` then fails on the unique constraint, and the group commit stores the batch again alone. Either way
+/// (the other transaction may also commit before the group reads) the answer counts it as a duplicate and nothing is
+/// stored twice.
+async fn punch_stored_meanwhile_by_another_transaction(db: &CentralDb, store: &central_api::store::Store) {
+    use central_api::ingest::pg_group::PgGroupCommit;
+    use central_api::store::rows::BatchRows;
+    use central_api::store::Store;
+
+    let Store::Postgres(pool) = store else { panic!("a PostgreSQL store") };
+    let before = db.all_logs().await;
+    let late = batch("gate-a", "A", 3000, punches("A", "DEV-A9", &["105"], day_at(10), 3));
+    let rows = BatchRows::from_batch(&late).expect("rows");
+    let mut other = pool.begin().await.expect("other transaction");
+    sqlx::query(
+        "INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, \
+         work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at) \
+         VALUES ($1, 'A', 'DEV-A9', '105', $2, now(), 0, 1, 0, 'zk-pull', 'BOTH', 'other', 1, 1, 1, now())",
+    )
+    .bind(rows.rows[1].key.as_bytes().as_slice())
+    .bind(rows.rows[1].local_time)
+    .execute(&mut *other)
+    .await
+    .expect("the other transaction's insert");
+    let group = PgGroupCommit::start(store.clone());
+    let stored = tokio::spawn(async move { group.insert(rows).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    other.commit().await.expect("the other transaction commits");
+    let inserted = stored.await.expect("task").expect("stored");
+    assert_eq!((inserted.new, inserted.duplicates), (2, 1));
+    assert_eq!(db.all_logs().await, before + 3);
 }

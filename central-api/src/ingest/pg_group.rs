@@ -4,9 +4,9 @@
 //!
 //! [`WRITERS`] tasks take turns at the queue: each takes the first waiting batch and whatever else is already queued
 //! (up to [`MAX_GROUP_BATCHES`] batches or [`MAX_GROUP_ROWS`] punches) and stores the group while the other
-//! collects the next one. A lone batch is stored at once, as before. Each batch still gets its own answer, and only
-//! after the transaction holding it committed; if the group's transaction fails, every batch of it is stored again
-//! alone ([`Store::insert_batch`], with its retries) and answered with that result.
+//! collects the next one. A lone batch is stored at once, by the same path. Each batch still gets its own answer, and
+//! only after the transaction holding it committed; if the group's transaction fails, every batch of it is stored
+//! again alone ([`Store::insert_batch`], with its retries) and answered with that result.
 
 use std::sync::Arc;
 
@@ -89,7 +89,7 @@ async fn run(store: Store, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
 /// Stores `group` and answers each batch. The sender may have gone (client disconnected); the rows are committed all
 /// the same, and a retry of the batch will count them as duplicates.
 async fn store_group(store: &Store, group: Vec<Job>) {
-    if let (Store::Postgres(pool), true) = (store, group.len() > 1) {
+    if let Store::Postgres(pool) = store {
         let batches: Vec<&BatchRows> = group.iter().map(|job| &job.batch).collect();
         match insert_group_postgres(pool, &batches).await {
             Ok(results) => {

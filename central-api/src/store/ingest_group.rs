@@ -1,49 +1,43 @@
-//! PostgreSQL: several batches stored in one transaction and one insert statement (the group commit of
-//! [`crate::ingest::pg_group`]). Each batch keeps its own answer: its punches are routed by
-//! [`super::device_guard`] as when it is stored alone (in order, so a device two batches name for the first time is
-//! registered at the first one's site), and its new punches are counted by what the statement returned for its agent
-//! and sequence range. The statement is the single-batch one ([`super::ingest`]) with the site, agent and batch
-//! range per row, so the attendance days of the whole group are marked once, in key order. The rows are sorted here,
-//! in the unique index's order, and inserted in array order (no sort in the statement).
+//! PostgreSQL: several batches stored in one transaction (the group commit of [`crate::ingest::pg_group`]). Each
+//! batch keeps its own answer: its punches are routed by [`super::device_guard`] as when it is stored alone (in order,
+//! so a device two batches name for the first time is registered at the first one's site), and its new punches are
+//! counted per batch. The rows of the whole group are sorted here, in the unique index's order; the ones already
+//! stored are found with one read, the new ones written with one binary `COPY` (PostgreSQL's own bulk path: a page of
+//! rows per heap write, no per-row speculative insertion), and the attendance days of the new rows marked once, in
+//! key order, by one more statement (issue 19).
 //!
 //! A punch that two batches of the group both carry is stored once and counted new for the first of them. If the
-//! group's transaction fails, the caller stores each batch alone (then one batch's failure is never reported for
-//! another).
+//! group's transaction fails (a punch another transaction stored meanwhile makes the `COPY` fail on the unique
+//! constraint), the caller stores each batch alone with `INSERT ... ON CONFLICT DO NOTHING` (then one batch's failure
+//! is never reported for another, and nothing is stored twice).
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 
 use super::device_guard;
-use super::ingest::{counts, Inserted, PunchColumns};
+use super::ingest::{counts, Inserted};
+use super::pg_copy::CopyRows;
 use super::quarantine;
 use super::rows::{BatchRows, PunchRow};
 use super::StoreError;
 
-const PG_GROUP_INSERT: &str = r"
-WITH input AS (
-    SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::timestamp[], $5::timestamptz[], $6::int2[],
-                         $7::int2[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[],
-                         $14::text[], $15::text[], $16::int8[], $17::int8[])
-        AS t(punch_key, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
-             agent_seq, raw_state, raw_verify, site_id, agent_id, batch_first_seq, batch_last_seq)
-), inserted AS (
-    INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code,
-                          source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at,
-                          raw_state, raw_verify)
-    SELECT punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, work_code, source, direction,
-           agent_id, agent_seq, batch_first_seq, batch_last_seq, $18, raw_state, raw_verify
-    FROM input
-    ON CONFLICT (device_serial, local_time, pin) DO NOTHING
-    RETURNING agent_id, batch_first_seq, batch_last_seq, pin, local_date
-), dirty AS (
-    INSERT INTO attendance_dirty (employee_id, work_date)
-    SELECT DISTINCT pin, day FROM (SELECT DISTINCT pin, local_date FROM inserted) AS n,
-        LATERAL (VALUES (local_date), (local_date - 1)) AS d(day)
-    ORDER BY 1, 2
-    ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false
-)
-SELECT agent_id, batch_first_seq, batch_last_seq, count(*) FROM inserted GROUP BY 1, 2, 3";
+/// The rows of the group already in `all_logs`, by their 1-based position in the arrays (a read: the unique index
+/// probed once per row).
+const PG_EXISTING: &str = "SELECT k.n FROM UNNEST($1::text[], $2::timestamp[], $3::text[]) WITH ORDINALITY AS \
+     k(device_serial, local_time, pin, n) WHERE EXISTS (SELECT 1 FROM all_logs a \
+     WHERE a.device_serial = k.device_serial AND a.local_time = k.local_time AND a.pin = k.pin)";
+
+/// The columns the binary `COPY` writes, in its order.
+const PG_COPY_TARGET: &str = "all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, verify, \
+     work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at, raw_state, \
+     raw_verify)";
+
+/// Marks the attendance days of the new rows, given in key order. A day already marked is not written, but its row
+/// stays locked until the group commits (see [`super::ingest`]).
+const PG_MARK_DAYS: &str = "INSERT INTO attendance_dirty (employee_id, work_date) \
+     SELECT * FROM UNNEST($1::text[], $2::date[]) ORDER BY 1, 2 \
+     ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false";
 
 /// Stores `batches` in one transaction. The outer error is the transaction's (nothing of the group is stored); the
 /// inner results are per batch, in order.
@@ -63,7 +57,7 @@ pub async fn insert_group_postgres(
     let mut stored: Vec<(usize, &PunchRow)> =
         routed.iter().enumerate().flat_map(|(b, r)| r.stored.iter().map(move |row| (b, row))).collect();
     // The unique index's order (each batch is sorted already; a stable sort keeps the earlier batch first among equal
-    // keys, so it is the one that stores the punch): the statement inserts in array order.
+    // keys, so it is the one that stores the punch): the COPY writes them in this order.
     stored.sort_by(|(_, a), (_, b)| (&a.device, a.local_time, &a.pin).cmp(&(&b.device, b.local_time, &b.pin)));
     let new_by_batch = insert_rows(&mut tx, batches, &stored).await?;
     for (batch, r) in batches.iter().zip(&routed) {
@@ -82,7 +76,14 @@ pub async fn insert_group_postgres(
     Ok(results)
 }
 
-/// The one-statement insert of `rows` (batch index, row); returns the new rows per (agent, first seq, last seq).
+/// Inserts the new ones of `rows` (batch index, row; in the unique index's order) and marks their days; returns the
+/// new rows per (agent, first seq, last seq).
+///
+/// The rows already stored are found first ([`PG_EXISTING`]); of a punch the group carries twice, the first (the
+/// earlier batch's) is kept. The rest go in with a binary `COPY`, which PostgreSQL writes a page of rows at a time
+/// instead of running an `INSERT`'s speculative insertion per row. A punch that another transaction stored meanwhile
+/// makes the `COPY` fail on the unique constraint: then the group's transaction fails and the caller stores its
+/// batches one by one with `INSERT ... ON CONFLICT DO NOTHING`, so nothing is stored twice or counted wrongly.
 async fn insert_rows<'b>(
     tx: &mut sqlx::PgConnection,
     batches: &[&'b BatchRows],
@@ -92,46 +93,83 @@ async fn insert_rows<'b>(
     if rows.is_empty() {
         return Ok(out);
     }
-    let c = PunchColumns::of(rows.iter().map(|&(_, row)| row));
-    let n = rows.len();
-    let mut site_ids = Vec::with_capacity(n);
-    let mut agents = Vec::with_capacity(n);
-    let mut firsts = Vec::with_capacity(n);
-    let mut lasts = Vec::with_capacity(n);
-    for &(b, _) in rows {
-        let batch = batches[b];
-        site_ids.push(batch.site.as_str());
-        agents.push(batch.agent.as_str());
-        firsts.push(batch.first_seq);
-        lasts.push(batch.last_seq);
-    }
-    let counted: Vec<(String, i64, i64, i64)> = sqlx::query_as(PG_GROUP_INSERT)
-        .bind(c.keys)
-        .bind(c.devices)
-        .bind(c.pins)
-        .bind(c.locals)
-        .bind(c.utcs)
-        .bind(c.states)
-        .bind(c.verifies)
-        .bind(c.work_codes)
-        .bind(c.sources)
-        .bind(c.directions)
-        .bind(c.seqs)
-        .bind(c.raw_states)
-        .bind(c.raw_verifies)
-        .bind(site_ids)
-        .bind(agents)
-        .bind(firsts)
-        .bind(lasts)
-        .bind(Utc::now())
-        .fetch_all(&mut *tx)
-        .await?;
-    for (agent, first, last, new) in counted {
-        // Map back to the batch's own strings (the key borrows from the batches, not from the answer).
-        let found = batches.iter().copied().find(|b| b.agent == agent && b.first_seq == first && b.last_seq == last);
-        if let Some(batch) = found {
-            out.insert((batch.agent.as_str(), first, last), u64::try_from(new).unwrap_or_default());
+    let devices: Vec<&str> = rows.iter().map(|(_, row)| row.device.as_str()).collect();
+    let locals: Vec<chrono::NaiveDateTime> = rows.iter().map(|(_, row)| row.local_time).collect();
+    let pins: Vec<&str> = rows.iter().map(|(_, row)| row.pin.as_str()).collect();
+    let existing: Vec<i64> =
+        sqlx::query_scalar(PG_EXISTING).bind(devices).bind(locals).bind(pins).fetch_all(&mut *tx).await?;
+    let mut stored = vec![false; rows.len()];
+    for n in existing {
+        if let Some(flag) = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| stored.get_mut(i)) {
+            *flag = true;
         }
     }
+    let received_at = Utc::now();
+    let mut copy = CopyRows::with_capacity(rows.len() * 220);
+    let mut days: Vec<(&str, NaiveDate)> = Vec::new();
+    let mut previous: Option<&PunchRow> = None;
+    let mut copied = 0u64;
+    for (&(b, row), already) in rows.iter().zip(stored) {
+        let repeat =
+            previous.is_some_and(|p| (&p.device, p.local_time, &p.pin) == (&row.device, row.local_time, &row.pin));
+        previous = Some(row);
+        if already || repeat {
+            continue;
+        }
+        let batch = batches[b];
+        copy_row(&mut copy, batch, row, received_at);
+        copied += 1;
+        *out.entry((batch.agent.as_str(), batch.first_seq, batch.last_seq)).or_insert(0) += 1;
+        days.push((row.pin.as_str(), row.local_time.date()));
+    }
+    if copied == 0 {
+        return Ok(out);
+    }
+    let written = copy.send(&mut *tx, PG_COPY_TARGET).await?;
+    if written != copied {
+        return Err(StoreError::Invalid(format!("COPY stored {written} rows of {copied}")));
+    }
+    mark_days(tx, days).await?;
     Ok(out)
+}
+
+/// One `all_logs` row in [`PG_COPY_TARGET`]'s order.
+fn copy_row(copy: &mut CopyRows, batch: &BatchRows, row: &PunchRow, received_at: chrono::DateTime<Utc>) {
+    copy.row(18);
+    copy.bytea(row.key.as_bytes());
+    copy.text(&batch.site);
+    copy.text(&row.device);
+    copy.text(&row.pin);
+    copy.timestamp(row.local_time);
+    copy.timestamptz(row.utc_time);
+    copy.int2(row.state);
+    copy.int2(row.verify);
+    copy.int8(row.work_code);
+    copy.text(row.source);
+    copy.text(row.direction);
+    copy.text(&batch.agent);
+    copy.int8(row.agent_seq);
+    copy.int8(batch.first_seq);
+    copy.int8(batch.last_seq);
+    copy.timestamptz(received_at);
+    copy.opt_int8(row.raw_state);
+    copy.opt_int8(row.raw_verify);
+}
+
+/// Marks (PIN, date) and (PIN, date - 1) of the new rows' `days`, distinct and in key order.
+async fn mark_days(tx: &mut sqlx::PgConnection, mut days: Vec<(&str, NaiveDate)>) -> Result<(), StoreError> {
+    days.sort_unstable();
+    days.dedup();
+    let mut marks: Vec<(&str, NaiveDate)> = Vec::with_capacity(days.len() * 2);
+    for (pin, day) in days {
+        marks.push((pin, day));
+        if let Some(before) = day.pred_opt() {
+            marks.push((pin, before));
+        }
+    }
+    marks.sort_unstable();
+    marks.dedup();
+    let (pins, dates): (Vec<&str>, Vec<NaiveDate>) = marks.into_iter().unzip();
+    sqlx::query(PG_MARK_DAYS).bind(pins).bind(dates).execute(&mut *tx).await?;
+    Ok(())
 }

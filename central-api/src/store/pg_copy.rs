@@ -5,7 +5,7 @@
 //! The format (PostgreSQL documentation, "COPY", "Binary Format"): a signature, flags and header extension length,
 //! then per row a 16-bit field count and per field a 32-bit length (-1 for NULL) and the value in the type's binary
 //! send form; an end marker of -1. The caller must name the columns in the order it writes them and write values of
-//! exactly the column's type (`text`, `date`, `timestamp`, `timestamptz`, `bool`, `int8`).
+//! exactly the column's type (`text`, `bytea`, `date`, `timestamp`, `timestamptz`, `bool`, `int2`, `int8`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -57,6 +57,21 @@ impl CopyRows {
     pub(crate) fn opt_text(&mut self, value: Option<&str>) {
         match value {
             Some(v) => self.text(v),
+            None => self.null(),
+        }
+    }
+
+    pub(crate) fn bytea(&mut self, value: &[u8]) {
+        self.field(value);
+    }
+
+    pub(crate) fn int2(&mut self, value: i16) {
+        self.field(&value.to_be_bytes());
+    }
+
+    pub(crate) fn opt_int8(&mut self, value: Option<i64>) {
+        match value {
+            Some(v) => self.int8(v),
             None => self.null(),
         }
     }
@@ -129,18 +144,22 @@ mod tests {
     fn values_are_in_the_servers_binary_form() {
         let mut rows = CopyRows::with_capacity(0);
         let header = rows.bytes.len();
-        rows.row(3);
+        rows.row(5);
         rows.date(NaiveDate::from_ymd_opt(2000, 1, 2).expect("date"));
         rows.timestamp(epoch() - chrono::Duration::microseconds(1));
         rows.opt_text(None);
+        rows.int2(-2);
+        rows.bytea(&[7, 8]);
         assert_eq!(header, 19);
         assert_eq!(
             &rows.bytes[header..],
             [
-                &[0, 3][..],
+                &[0, 5][..],
                 &[0, 0, 0, 4, 0, 0, 0, 1],
                 &[0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
                 &[0xff, 0xff, 0xff, 0xff],
+                &[0, 0, 0, 2, 0xff, 0xfe],
+                &[0, 0, 0, 2, 7, 8],
             ]
             .concat()
         );
