@@ -2,10 +2,11 @@
 //!
 //! Through sqlx every statement is a message to the connection's worker thread, every bound value a boxed argument
 //! and every row a decoded copy handed back over a channel; where rows are counted in millions (the ingest writer,
-//! the attendance job's result writes, backup and restore) that costs more than SQLite's own work. [`with_handle`] takes the connection's handle from
-//! sqlx ([`sqlx::sqlite::SqliteConnection::lock_handle`]: its worker makes no call meanwhile) and wraps it in a
-//! [`rusqlite::Connection`] for the length of one closure. Statements run inside whatever transaction (and savepoint)
-//! sqlx opened, and are finalized before the handle goes back.
+//! the attendance job's punch reads and result writes, backup and restore) that costs more than SQLite's own work.
+//! [`with_handle`] takes the connection's handle from sqlx ([`sqlx::sqlite::SqliteConnection::lock_handle`]: its
+//! worker makes no call meanwhile) and wraps it in a [`rusqlite::Connection`] for the length of one closure.
+//! Statements run inside whatever transaction (and savepoint) sqlx opened, and are finalized before the handle goes
+//! back.
 
 use sqlx::SqliteConnection;
 

@@ -108,7 +108,7 @@ fn default_rescan_hours() -> u32 {
 
 /// Rows per read. Each read's rows are held decoded until appended: 2,000 keeps the agent under 50 MB while it reads a
 /// backlog of 1,000,000 rows (`bench sql-backlog`: about 46 MB, against 49–51 MB with 5,000) and still reads about
-/// 280,000 rows/s.
+/// 250,000 rows/s.
 fn default_batch_size() -> u32 {
     2_000
 }

@@ -27,7 +27,8 @@ pub enum Who<'a> {
     Many(&'a [String]),
 }
 
-fn json(ids: &[String]) -> Result<String, StoreError> {
+/// A list of ids (or dates) as the JSON array SQLite's `json_each` reads.
+pub(super) fn json(ids: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(ids).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 

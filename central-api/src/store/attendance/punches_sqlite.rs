@@ -12,7 +12,7 @@ use protocol::Pin;
 use rusqlite::types::ValueRef;
 use sqlx::SqliteConnection;
 
-use super::punches::Decoder;
+use super::punches::{json, Decoder};
 use crate::store::sqlite_raw::with_handle;
 use crate::store::sqlite_text::{parse_local, push_date, push_local};
 use crate::store::StoreError;
@@ -20,10 +20,6 @@ use crate::store::StoreError;
 const PUNCH_ROWS: &str = "SELECT e.value, l.local_time, l.state, l.direction, l.device_serial, l.source \
      FROM json_each(?2) AS e CROSS JOIN json_each(?1) AS d CROSS JOIN all_logs AS l \
      WHERE l.local_date = d.value AND l.pin = e.value AND l.local_time >= ?3 AND l.local_time < ?4";
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
-}
 
 fn text<'r>(value: ValueRef<'r>, column: &str) -> Result<&'r str, StoreError> {
     value.as_str().map_err(|e| StoreError::Invalid(format!("all_logs.{column}: {e}")))
@@ -49,7 +45,7 @@ pub(super) async fn load(
             out
         })
         .collect();
-    let (dates, pins) = (json(&dates)?, json(&pins)?);
+    let (dates, pins) = (json(&dates)?, json(pins)?);
     let (mut from_text, mut to_text) = (String::with_capacity(32), String::with_capacity(32));
     push_local(&mut from_text, from);
     push_local(&mut to_text, to);

@@ -1,8 +1,9 @@
 //! The computed rows: `attendance` (one per employee-day) and `man_days` (ManDays shifts only).
 //!
 //! [`write_days`] replaces every row of the given (employee, date range)s by the engine's rows, so a day that no
-//! longer exists (outside a changed employment) disappears. It is set-based: a binary `COPY` on PostgreSQL ([`crate::store::pg_copy`]); on
-//! SQLite one prepared single-row insert stepped per row through SQLite's C interface ([`super::results_sqlite`]).
+//! longer exists (outside a changed employment) disappears. It is set-based: a binary `COPY` on PostgreSQL
+//! ([`crate::store::pg_copy`]); on SQLite one prepared single-row insert stepped per row through SQLite's C interface
+//! ([`super::results_sqlite`]).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
