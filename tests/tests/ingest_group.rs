@@ -97,7 +97,7 @@ async fn batches_stored_together_keep_their_own_answers(backend: Backend) {
 /// PostgreSQL's group insert called with a group holding a new batch, the same batch again, a batch of known
 /// punches and one naming the other site's device.
 async fn group_insert_directly(db: &CentralDb) {
-    use central_api::store::ingest_group::insert_group_postgres;
+    use central_api::store::ingest_group::{insert_group_postgres, RecentDuplicates};
     use central_api::store::rows::BatchRows;
     use central_api::store::Store;
 
@@ -107,29 +107,56 @@ async fn group_insert_directly(db: &CentralDb) {
     let new = rows(&batch("gate-a", "A", 1000, punches("A", "DEV-A9", &["104"], day_at(7), 5)));
     let known = rows(&batch("gate-a", "A", 1, punches("A", "DEV-A0", &["101", "102", "103"], day_at(6), 20)));
     let foreign = rows(&batch("gate-a", "A", 2000, punches("A", "DEV-B", &["104"], day_at(21), 2)));
-    let results = insert_group_postgres(pool, &[&new, &new, &known, &foreign]).await.expect("group");
+    // The group's first COPY meets the known punches, goes back to its savepoint and copies the new ones only.
+    let recent = RecentDuplicates::default();
+    let results = insert_group_postgres(pool, &[&new, &new, &known, &foreign], &recent).await.expect("group");
     let got: Vec<(u32, u32, u32)> =
         results.into_iter().map(|r| r.map(|i| (i.new, i.duplicates, i.quarantined)).expect("batch stored")).collect();
     assert_eq!(got, [(5, 0, 0), (0, 5, 0), (0, 20, 0), (0, 0, 2)]);
     assert_eq!(db.all_logs().await, 3 + 12 * 20 + 5);
+    assert!(recent.seen(), "a group that met stored punches makes the next one read first");
     let registered = db.scalar("SELECT count(*) FROM devices WHERE serial = 'DEV-A9' AND site_id = 'A'").await;
     assert_eq!(registered.expect("devices"), 1, "a device first seen in a group is registered at its batch's site");
-    punch_stored_meanwhile_by_another_transaction(db, &store).await;
+    // Read first: a group of new punches is copied after a read that finds nothing, which ends the read-first mode.
+    let fresh = rows(&batch("gate-a", "A", 1100, punches("A", "DEV-A9", &["104"], day_at(8), 4)));
+    let results = insert_group_postgres(pool, &[&fresh], &recent).await.expect("group");
+    assert_eq!(
+        results.into_iter().map(|r| r.map(|i| (i.new, i.duplicates)).expect("stored")).collect::<Vec<_>>(),
+        [(4, 0)]
+    );
+    assert!(!recent.seen(), "a read that found nothing stored ends the read-first mode");
+    assert_eq!(db.all_logs().await, 3 + 12 * 20 + 5 + 4);
+    punch_stored_meanwhile_by_another_transaction(db, &store, 3000, false).await;
+    punch_stored_meanwhile_by_another_transaction(db, &store, 4000, true).await;
     store.close().await;
 }
 
-/// A punch another transaction inserts while a group is being stored, committed while the group waits on it: the
-/// group's `COPY` then fails on the unique constraint, and the group commit stores the batch again alone. Either way
-/// (the other transaction may also commit before the group reads) the answer counts it as a duplicate and nothing is
-/// stored twice.
-async fn punch_stored_meanwhile_by_another_transaction(db: &CentralDb, store: &central_api::store::Store) {
+/// A punch another transaction inserts while a group is being stored, committed while the group waits on it. Either
+/// way the answer counts it as a duplicate and nothing is stored twice:
+/// - copy first (`read_first` false): the group's whole-group `COPY` waits on the other transaction, fails on the
+///   unique constraint once it commits, and the group goes back to its savepoint, reads and copies the others;
+/// - read first (a replayed batch went just before, so the group commit reads first): the read does not see the
+///   uncommitted punch, the `COPY` fails on it, and the group commit stores the batch again alone.
+async fn punch_stored_meanwhile_by_another_transaction(
+    db: &CentralDb,
+    store: &central_api::store::Store,
+    seq: u64,
+    read_first: bool,
+) {
     use central_api::ingest::pg_group::PgGroupCommit;
     use central_api::store::rows::BatchRows;
     use central_api::store::Store;
 
     let Store::Postgres(pool) = store else { panic!("a PostgreSQL store") };
+    let group = PgGroupCommit::start(store.clone());
+    if read_first {
+        let replay = batch("gate-a", "A", 1, punches("A", "DEV-A0", &["101", "102", "103"], day_at(6), 20));
+        let replayed = group.insert(BatchRows::from_batch(&replay).expect("rows")).await.expect("replay stored");
+        assert_eq!((replayed.new, replayed.duplicates), (0, 20));
+    }
     let before = db.all_logs().await;
-    let late = batch("gate-a", "A", 3000, punches("A", "DEV-A9", &["105"], day_at(10), 3));
+    let hour = if read_first { 11 } else { 10 };
+    let late = batch("gate-a", "A", seq, punches("A", "DEV-A9", &["105"], day_at(hour), 3));
     let rows = BatchRows::from_batch(&late).expect("rows");
     let mut other = pool.begin().await.expect("other transaction");
     sqlx::query(
@@ -142,7 +169,6 @@ async fn punch_stored_meanwhile_by_another_transaction(db: &CentralDb, store: &c
     .execute(&mut *other)
     .await
     .expect("the other transaction's insert");
-    let group = PgGroupCommit::start(store.clone());
     let stored = tokio::spawn(async move { group.insert(rows).await });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     other.commit().await.expect("the other transaction commits");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::store::ingest::Inserted;
-use crate::store::ingest_group::insert_group_postgres;
+use crate::store::ingest_group::{insert_group_postgres, RecentDuplicates};
 use crate::store::rows::BatchRows;
 use crate::store::{Store, StoreError};
 
@@ -48,8 +48,9 @@ impl PgGroupCommit {
     pub fn start(store: Store) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
+        let recent = Arc::new(RecentDuplicates::default());
         for _ in 0..WRITERS {
-            tokio::spawn(run(store.clone(), queue.clone()));
+            tokio::spawn(run(store.clone(), queue.clone(), recent.clone()));
         }
         Self { jobs }
     }
@@ -79,19 +80,19 @@ async fn next_group(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     Some(group)
 }
 
-async fn run(store: Store, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(store: Store, queue: Arc<Mutex<mpsc::Receiver<Job>>>, recent: Arc<RecentDuplicates>) {
     while let Some(group) = next_group(&queue).await {
-        store_group(&store, group).await;
+        store_group(&store, group, &recent).await;
     }
     tracing::debug!("PostgreSQL group-commit writer stopped");
 }
 
 /// Stores `group` and answers each batch. The sender may have gone (client disconnected); the rows are committed all
 /// the same, and a retry of the batch will count them as duplicates.
-async fn store_group(store: &Store, group: Vec<Job>) {
+async fn store_group(store: &Store, group: Vec<Job>, recent: &RecentDuplicates) {
     if let Store::Postgres(pool) = store {
         let batches: Vec<&BatchRows> = group.iter().map(|job| &job.batch).collect();
-        match insert_group_postgres(pool, &batches).await {
+        match insert_group_postgres(pool, &batches, recent).await {
             Ok(results) => {
                 for (job, result) in group.into_iter().zip(results) {
                     let _ = job.reply.send(result);

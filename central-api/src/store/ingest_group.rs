@@ -1,17 +1,23 @@
 //! PostgreSQL: several batches stored in one transaction (the group commit of [`crate::ingest::pg_group`]). Each
 //! batch keeps its own answer: its punches are routed by [`super::device_guard`] as when it is stored alone (in order,
 //! so a device two batches name for the first time is registered at the first one's site), and its new punches are
-//! counted per batch. The rows of the whole group are sorted here, in the unique index's order; the ones already
-//! stored are found with one read, the new ones written with one binary `COPY` (PostgreSQL's own bulk path: a page of
-//! rows per heap write, no per-row speculative insertion), and the attendance days of the new rows marked once, in
-//! key order, by one more statement (issue 19).
+//! counted per batch. The rows of the whole group are sorted here, in the unique index's order, written with one
+//! binary `COPY` (PostgreSQL's own bulk path: a page of rows per heap write, no per-row speculative insertion), and
+//! the attendance days of the new rows marked once, in key order, by one more statement (issue 19).
+//!
+//! Which rows are new: a group is first copied whole, under a savepoint, the unique constraint checking every row (a
+//! stream of first deliveries then costs no read at all). If a row is already stored the `COPY` fails on the
+//! constraint, the group goes back to the savepoint, the rows already stored are found with one read and only the
+//! others are copied. After such a group the next ones read first, until a read finds nothing stored
+//! ([`RecentDuplicates`]): a replay of old batches pays one failed `COPY`, not one per group.
 //!
 //! A punch that two batches of the group both carry is stored once and counted new for the first of them. If the
-//! group's transaction fails (a punch another transaction stored meanwhile makes the `COPY` fail on the unique
-//! constraint), the caller stores each batch alone with `INSERT ... ON CONFLICT DO NOTHING` (then one batch's failure
-//! is never reported for another, and nothing is stored twice).
+//! group's transaction fails (a punch another transaction stored between the read and the `COPY`), the caller stores
+//! each batch alone with `INSERT ... ON CONFLICT DO NOTHING` (then one batch's failure is never reported for
+//! another, and nothing is stored twice).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{NaiveDate, Utc};
 
@@ -39,6 +45,22 @@ const PG_MARK_DAYS: &str = "INSERT INTO attendance_dirty (employee_id, work_date
      SELECT * FROM UNNEST($1::text[], $2::date[]) ORDER BY 1, 2 \
      ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false";
 
+/// Whether the groups a group commit's writers stored lately met punches already stored; shared by those writers.
+/// While it is set, a group's stored rows are read before the `COPY` instead of after a failed one.
+#[derive(Debug, Default)]
+pub struct RecentDuplicates(AtomicBool);
+
+impl RecentDuplicates {
+    /// Whether the last group stored met punches already stored (then the next group reads before it copies).
+    pub fn seen(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, seen: bool) {
+        self.0.store(seen, Ordering::Relaxed);
+    }
+}
+
 /// Stores `batches` in one transaction. The outer error is the transaction's (nothing of the group is stored); the
 /// inner results are per batch, in order.
 ///
@@ -47,6 +69,7 @@ const PG_MARK_DAYS: &str = "INSERT INTO attendance_dirty (employee_id, work_date
 pub async fn insert_group_postgres(
     pool: &sqlx::PgPool,
     batches: &[&BatchRows],
+    recent: &RecentDuplicates,
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
     let mut tx = pool.begin().await?;
     let mut sites = HashMap::new();
@@ -59,7 +82,7 @@ pub async fn insert_group_postgres(
     // The unique index's order (each batch is sorted already; a stable sort keeps the earlier batch first among equal
     // keys, so it is the one that stores the punch): the COPY writes them in this order.
     stored.sort_by(|(_, a), (_, b)| (&a.device, a.local_time, &a.pin).cmp(&(&b.device, b.local_time, &b.pin)));
-    let new_by_batch = insert_rows(&mut tx, batches, &stored).await?;
+    let new_by_batch = insert_rows(&mut tx, batches, &stored, recent).await?;
     for (batch, r) in batches.iter().zip(&routed) {
         quarantine::insert_held_postgres(&mut tx, batch, &r.held).await?;
     }
@@ -79,20 +102,39 @@ pub async fn insert_group_postgres(
 /// Inserts the new ones of `rows` (batch index, row; in the unique index's order) and marks their days; returns the
 /// new rows per (agent, first seq, last seq).
 ///
-/// The rows already stored are found first ([`PG_EXISTING`]); of a punch the group carries twice, the first (the
-/// earlier batch's) is kept. The rest go in with a binary `COPY`, which PostgreSQL writes a page of rows at a time
-/// instead of running an `INSERT`'s speculative insertion per row. A punch that another transaction stored meanwhile
-/// makes the `COPY` fail on the unique constraint: then the group's transaction fails and the caller stores its
-/// batches one by one with `INSERT ... ON CONFLICT DO NOTHING`, so nothing is stored twice or counted wrongly.
+/// Unless `recent` says duplicates were met lately, every row is copied at once under a savepoint; a row already
+/// stored makes that `COPY` fail on the unique constraint, and then (or straight away when `recent` is set) the rows
+/// already stored are found first ([`PG_EXISTING`]) and only the others copied. Of a punch the group carries twice,
+/// the first (the earlier batch's) is kept. A punch that another transaction stores between the read and the second
+/// `COPY` makes it fail: then the group's transaction fails and the caller stores its batches one by one with
+/// `INSERT ... ON CONFLICT DO NOTHING`, so nothing is stored twice or counted wrongly.
 async fn insert_rows<'b>(
     tx: &mut sqlx::PgConnection,
     batches: &[&'b BatchRows],
     rows: &[(usize, &PunchRow)],
+    recent: &RecentDuplicates,
 ) -> Result<HashMap<(&'b str, i64, i64), u64>, StoreError> {
-    let mut out = HashMap::new();
     if rows.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
+    if !recent.seen() {
+        sqlx::query("SAVEPOINT copy_whole_group").execute(&mut *tx).await?;
+        match copy_new(tx, batches, rows, &vec![false; rows.len()]).await {
+            Ok(out) => return Ok(out),
+            Err(e) if e.unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT copy_whole_group").execute(&mut *tx).await?;
+                recent.set(true);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let stored = already_stored(tx, rows).await?;
+    recent.set(stored.iter().any(|s| *s));
+    copy_new(tx, batches, rows, &stored).await
+}
+
+/// Which of `rows` are in `all_logs` already (one read: the unique index probed once per row).
+async fn already_stored(tx: &mut sqlx::PgConnection, rows: &[(usize, &PunchRow)]) -> Result<Vec<bool>, StoreError> {
     let devices: Vec<&str> = rows.iter().map(|(_, row)| row.device.as_str()).collect();
     let locals: Vec<chrono::NaiveDateTime> = rows.iter().map(|(_, row)| row.local_time).collect();
     let pins: Vec<&str> = rows.iter().map(|(_, row)| row.pin.as_str()).collect();
@@ -104,12 +146,24 @@ async fn insert_rows<'b>(
             *flag = true;
         }
     }
+    Ok(stored)
+}
+
+/// Copies the rows of `rows` not flagged in `stored` (nor repeating the row before) and marks their days; returns the
+/// copied rows per (agent, first seq, last seq).
+async fn copy_new<'b>(
+    tx: &mut sqlx::PgConnection,
+    batches: &[&'b BatchRows],
+    rows: &[(usize, &PunchRow)],
+    stored: &[bool],
+) -> Result<HashMap<(&'b str, i64, i64), u64>, StoreError> {
+    let mut out = HashMap::new();
     let received_at = Utc::now();
     let mut copy = CopyRows::with_capacity(rows.len() * 220);
     let mut days: Vec<(&str, NaiveDate)> = Vec::new();
     let mut previous: Option<&PunchRow> = None;
     let mut copied = 0u64;
-    for (&(b, row), already) in rows.iter().zip(stored) {
+    for (&(b, row), &already) in rows.iter().zip(stored) {
         let repeat =
             previous.is_some_and(|p| (&p.device, p.local_time, &p.pin) == (&row.device, row.local_time, &row.pin));
         previous = Some(row);
