@@ -57,6 +57,8 @@ struct Inner {
     stored: HashSet<PunchKey>,
     deliveries: u64,
     statuses: Vec<AgentStatus>,
+    /// Requests to paths it does not serve ("METHOD /path"), answered 404 as a central without them would.
+    unknown: Vec<String>,
 }
 
 struct Shared {
@@ -105,6 +107,7 @@ impl FakeCentral {
         let router = Router::new()
             .route("/api/v1/ingest", post(ingest))
             .route("/api/v1/status", post(status))
+            .fallback(unknown)
             .layer(axum::extract::DefaultBodyLimit::max(protocol::limits::MAX_ENVELOPE_BYTES))
             .with_state(shared.clone());
         let stop = CancellationToken::new();
@@ -125,6 +128,11 @@ impl FakeCentral {
 
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// The requests to paths it does not serve, as "METHOD /path", in order.
+    pub fn unknown_requests(&self) -> Vec<String> {
+        self.lock().unknown.clone()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -240,4 +248,10 @@ async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         }
         Err(e) => json_error(StatusCode::BAD_REQUEST, "bad_status", &e.to_string()),
     }
+}
+
+/// Any path it does not serve: recorded, then 404 with a plain body (as an older central, or any web server, answers).
+async fn unknown(State(shared): State<Arc<Shared>>, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    shared.inner.lock().unwrap_or_else(|p| p.into_inner()).unknown.push(format!("{method} {}", uri.path()));
+    (StatusCode::NOT_FOUND, "not found").into_response()
 }

@@ -1,5 +1,6 @@
-//! The real `edge-agent` binary: `run` serves /healthz and /metrics, sends status, drains a buffer it finds, stops
-//! cleanly on SIGTERM; `status` and `check-config` print for a person.
+//! The real `edge-agent` binary: `run` serves /healthz and /metrics, sends status, drains a buffer it finds, leaves a
+//! central without the agent inbox alone for minutes, stops cleanly on SIGTERM; `status` and `check-config` print
+//! for a person.
 
 use std::process::Command;
 use std::time::Duration;
@@ -83,6 +84,18 @@ async fn run_drains_its_buffer_reports_status_serves_metrics_and_stops_on_sigter
     assert!(printed.starts_with("edge-agent bench-agent (site bench-site)"), "{printed}");
     assert!(printed.contains("0 punches waiting") && printed.contains("3000 punches in"), "{printed}");
     assert!(printed.contains("BENCH-01") && printed.contains("UNREACHABLE"), "{printed}");
+
+    // The fake central is like an older release without the agent inbox: its 404 makes the agent wait minutes before
+    // asking again, not back off from one second.
+    let inbox_polls = || central.unknown_requests().iter().filter(|r| r.starts_with("GET /api/v1/agent/inbox")).count();
+    wait_until("an inbox poll", Duration::from_secs(20), || inbox_polls() > 0).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        inbox_polls(),
+        1,
+        "a central without the inbox is asked again after minutes: {:?}",
+        central.unknown_requests()
+    );
 
     let pid = agent.pid().expect("pid");
     let term = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill -TERM");

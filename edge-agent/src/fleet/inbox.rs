@@ -54,7 +54,7 @@ pub async fn run(
                 }
                 None
             }
-            Err(ForwardError::Refused { status: 404, .. }) => {
+            Err(e) if endpoint_missing(&e) => {
                 tracing::info!("central has no agent inbox (an older release); asking again in 5 minutes");
                 Some(Duration::from_secs(300))
             }
@@ -72,4 +72,9 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Whether `e` says central has no inbox: an older release answers 404 (as a plain failure, or with a JSON body).
+fn endpoint_missing(e: &ForwardError) -> bool {
+    matches!(e, ForwardError::Refused { status: 404, .. } | ForwardError::Server { status: 404, .. })
 }
