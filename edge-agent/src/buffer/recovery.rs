@@ -213,6 +213,22 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
 
+    /// Waits until no sled instance holds the store's lock. A dropped `Db` lets go of it only when its background
+    /// thread ends, a moment later (on a loaded machine, after the next open had already been refused as locked).
+    fn wait_until_unlocked(path: &Path) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let file = std::fs::File::open(path.join("db")).expect("the store's db file");
+            match file.try_lock() {
+                Ok(()) => return,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("the store is still locked after 10 s: {e:?}"),
+            }
+        }
+    }
+
     #[test]
     fn an_unfinished_snapshot_left_by_a_full_disk_does_not_make_the_store_unreadable() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -223,6 +239,7 @@ mod tests {
             db.insert(b"k", b"punches").expect("insert");
             db.flush().expect("flush");
         }
+        wait_until_unlocked(&path);
         // What a snapshot write cut short by ENOSPC leaves: a few bytes under the unfinished name.
         std::fs::write(path.join("snap.00000000FFFFFFFF.generating"), [0u8; 7]).expect("write");
         let bare = sled::Config::new().path(&path).open();
@@ -230,6 +247,7 @@ mod tests {
             bare.is_err(),
             "sled alone refuses the store with the unfinished snapshot (if not, drop this workaround)"
         );
+        wait_until_unlocked(&path);
         let db = reopen(&path, 1 << 20).expect("our reopen removes it and opens");
         assert_eq!(db.get(b"k").expect("get").as_deref(), Some(&b"punches"[..]));
         assert!(!path.join("snap.00000000FFFFFFFF.generating").exists());
