@@ -149,34 +149,9 @@ pub async fn put_back(tx: &mut Tx, days: &[DirtyDay]) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// Takes the employee's lock for the rest of the transaction: `wait` blocks until it is free, otherwise returns
-/// whether it was free. Always true on SQLite (one writer).
-///
-/// # Errors
-/// [`StoreError::Database`].
-pub async fn lock_employee(tx: &mut Tx, employee_id: &str, wait: bool) -> Result<bool, StoreError> {
-    match tx {
-        Tx::Postgres(t) => {
-            if wait {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7001))")
-                    .bind(employee_id)
-                    .execute(&mut **t)
-                    .await?;
-                Ok(true)
-            } else {
-                let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7001))")
-                    .bind(employee_id)
-                    .fetch_one(&mut **t)
-                    .await?;
-                Ok(got)
-            }
-        }
-        Tx::Sqlite(_) => Ok(true),
-    }
-}
-
-/// Takes, for the rest of the transaction, the locks of those of `ids` no other transaction holds (as
-/// [`lock_employee`] without `wait`, in one statement) and returns their ids. All of them on SQLite (one writer).
+/// Takes, for the rest of the transaction, the locks of those of `ids` no other transaction holds (the same locks
+/// as [`lock_employees`], without waiting, in one statement) and returns their ids. All of them on SQLite (one
+/// writer).
 ///
 /// # Errors
 /// [`StoreError::Database`].
