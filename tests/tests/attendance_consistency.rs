@@ -1,12 +1,13 @@
 //! The job layer's consistency properties against a real database: recomputing incrementally (the worker, after
 //! each batch of punches and each holiday change) leaves exactly the rows a full reprocess writes, on both
-//! backends; and on PostgreSQL several workers draining the queue at once, while punches keep arriving, never
-//! release the same mark twice and end with the right rows.
+//! backends; on PostgreSQL several workers draining the queue at once, while punches keep arriving, never release
+//! the same mark twice and end with the right rows; and on SQLite a bulk job's chunks computed ahead write what one
+//! transaction would, and are computed again when punches arrive meanwhile.
 
 use std::collections::HashSet;
 
 use central_api::attendance::engine::{Holiday, HolidayKind, SandwichSetting};
-use central_api::attendance::jobs::bulk::{reprocess, Target};
+use central_api::attendance::jobs::bulk::{reprocess, reprocess_with, Control, Target};
 use central_api::attendance::jobs::worker;
 use central_api::store::attendance::dirty::DirtyDay;
 use central_api::store::Store;
@@ -175,6 +176,90 @@ async fn several_workers_on_postgres_never_release_a_mark_twice() {
         assert_eq!(a, b, "rows written by concurrent workers differ from a full reprocess");
     }
     println!("released per worker: {per_worker:?}");
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// Employees' rows over the range, with no punches, then punches for all of them, as the SQLite ahead tests start.
+async fn sqlite_with_punches(employees: usize, seed: u64) -> (CentralDb, Store, Vec<String>, u64) {
+    let db = CentralDb::new(Backend::Sqlite).await;
+    let store = store_of(&db, 4).await.unwrap();
+    let ids = setup(&store, employees, SandwichSetting::WeekOffs).await;
+    // The setup's own marks (today's days) go first: the punches' are then the only ones.
+    worker::drain(&store, 100).await.unwrap();
+    assert_eq!(store.dirty_days().await.unwrap(), 0);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let punches = random_punches(&mut rng, &ids);
+    let seq = punches.len() as u64 + 1;
+    ingest(&store, SITE, 1, punches).await.unwrap();
+    (db, store, ids, seq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_chunks_computed_ahead_write_what_one_transaction_writes() {
+    let (db, store, ids, _) = sqlite_with_punches(30, 5).await;
+    // A day either side: the night shift's punches of the first morning mark the day before.
+    let (from, to) = (first() - Duration::days(1), last() + Duration::days(1));
+    let ctl = Control { chunk: 4, ..Control::default() };
+    let outcome = reprocess_with(&store, &Target::All, from, to, Utc::now(), None, &ctl).await.unwrap();
+    let chunks = ids.len().div_ceil(4);
+    assert_eq!(outcome.employees, ids.len());
+    assert_eq!(outcome.days, ids.len() * 12);
+    assert_eq!(outcome.computed_ahead, chunks - 1, "with nothing else writing, every chunk after the first is ahead");
+    assert_eq!(store.dirty_days().await.unwrap(), 0, "the range's marks are released");
+    let ahead = snapshot(&store, from, to).await.unwrap();
+
+    let whole = Control { chunk: ids.len(), ..Control::default() };
+    let outcome = reprocess_with(&store, &Target::All, from, to, Utc::now(), None, &whole).await.unwrap();
+    assert_eq!(outcome.computed_ahead, 0);
+    let one = snapshot(&store, from, to).await.unwrap();
+    assert_eq!(ahead.len(), ids.len() * 12);
+    assert_eq!(ahead, one, "rows computed ahead differ from one transaction's");
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn punches_arriving_during_a_sqlite_bulk_job_are_not_lost_to_rows_computed_ahead() {
+    let (db, store, ids, mut seq) = sqlite_with_punches(40, 9).await;
+    let mut rng = StdRng::seed_from_u64(10);
+    let mut late = random_punches(&mut rng, &ids);
+    // Shuffled, so that the batches arriving meanwhile touch employees of every chunk, those not yet written too.
+    for i in (1..late.len()).rev() {
+        late.swap(i, rng.random_range(0..=i));
+    }
+    let ctl = Control { chunk: 2, ..Control::default() };
+    let chunks = ids.len().div_ceil(2);
+    let job = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            reprocess_with(&store, &Target::All, first(), last(), Utc::now(), None, &ctl).await.expect("job")
+        })
+    };
+    // Small batches, one after the other, until the job ends: each commits between two of its chunks.
+    let mut batches = late.chunks(3);
+    let mut during = 0;
+    while !job.is_finished() {
+        let Some(batch) = batches.next() else { break };
+        ingest(&store, SITE, seq, batch.to_vec()).await.unwrap();
+        seq += batch.len() as u64;
+        during += 1;
+    }
+    let outcome = job.await.unwrap();
+    // (The rest are not sent: they would mark again, and so mend, days whose marks a stale chunk had dropped.)
+    println!("{during} batches while the job ran; {} of {chunks} chunks written ahead", outcome.computed_ahead);
+    assert!(during >= 3, "only {during} batches arrived while the job ran");
+    assert!(outcome.computed_ahead < chunks - 1, "no chunk computed ahead was found stale while punches arrived");
+    // What the job's chunks did not see stays marked for the worker.
+    worker::drain(&store, 50).await.unwrap();
+    assert_eq!(store.dirty_days().await.unwrap(), 0);
+    let incremental = snapshot(&store, first(), last()).await.unwrap();
+    reprocess(&store, &Target::All, first(), last(), Utc::now(), None).await.unwrap();
+    let full = snapshot(&store, first(), last()).await.unwrap();
+    assert_eq!(incremental.len(), ids.len() * 10);
+    for (a, b) in incremental.iter().zip(&full) {
+        assert_eq!(a, b, "a row written during ingest differs from a full reprocess");
+    }
     store.close().await;
     db.cleanup().await;
 }

@@ -11,12 +11,13 @@
 //!   Days without a single punch get their A row this way: that is how absentees are marked.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{recompute, site_now, Finish, JobError, Outcome, Plan, Recomputed};
+use super::{recompute, site_now, Computed, Finish, JobError, Outcome, Plan, Recomputed};
 use crate::attendance::engine;
 use crate::jobs::Progress;
 use crate::store::attendance::dirty;
@@ -29,7 +30,7 @@ pub const CHUNK: usize = 500;
 
 /// Transactions a bulk job runs at once on PostgreSQL (without a pause): one computes while the other waits for the
 /// database. Their employees are disjoint, and each holds its employees' locks, so they never wait on each other.
-/// SQLite has one writer: one at a time.
+/// SQLite has one writer: one at a time, the next chunk computed ahead on a reader ([`super::ahead`]).
 pub const PARALLEL_CHUNKS: usize = 2;
 
 /// How a bulk job runs: employees per transaction, the pause between two transactions (a throttle that leaves the
@@ -51,7 +52,7 @@ impl Default for Control {
 impl Control {
     /// Between two transactions: waits the pause (after the first), then fails with [`JobError::Stopped`] when the
     /// job was told to stop.
-    async fn between_chunks(&self, first: bool) -> Result<(), JobError> {
+    pub(super) async fn between_chunks(&self, first: bool) -> Result<(), JobError> {
         if !first && !self.pause.is_zero() {
             tokio::time::sleep(self.pause).await;
         }
@@ -134,21 +135,30 @@ pub async fn reprocess_with(
     let ids = ids_of(store, target).await?;
     ctl.progress.add_total(ids.len() as u64);
     let days: BTreeSet<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
-    let plan = move |_ctx: &engine::EmployeeContext<'_>, _now| days.clone();
-    let plan = &plan;
-    run_chunks(store, &ids, ctl, |chunk| with_retries(move || run_chunk(store, chunk, from, to, at, plan, finish)))
-        .await
+    let plan = Arc::new(move |_ctx: &engine::EmployeeContext<'_>, _now| days.clone());
+    run_chunks(store, &ids, ctl, &ChunkJob { from, to, at, plan, finish }).await
 }
 
-/// Runs `job` on every chunk of `ids` ([`Control::chunk`] employees), [`PARALLEL_CHUNKS`] at once on PostgreSQL
-/// when the job has no pause, one after the other otherwise. Stops at the first error (transactions still running
-/// are rolled back; the chunks already committed stay) or when told to. The outcome's times are summed over the
-/// chunks, so with chunks running at once they add up to more than the job took.
-async fn run_chunks<'a, F, Fut>(store: &Store, ids: &'a [String], ctl: &Control, job: F) -> Result<Outcome, JobError>
-where
-    F: Fn(&'a [String]) -> Fut,
-    Fut: std::future::Future<Output = Result<Outcome, JobError>> + 'a,
-{
+/// What every chunk of a bulk job computes: for each of its employees, the days `plan` chooses (as of `at`), within
+/// `from..=to` whose dirty rows are released; `finish` transforms the rows before they are written.
+#[derive(Clone)]
+pub(super) struct ChunkJob {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub at: DateTime<Utc>,
+    pub plan: Arc<Plan<'static>>,
+    pub finish: Option<Finish>,
+}
+
+/// Runs `job` on every chunk of `ids` ([`Control::chunk`] employees): without a pause, [`PARALLEL_CHUNKS`] at once
+/// on PostgreSQL and one chunk computed ahead on SQLite ([`super::ahead`]); with one, one after the other. Stops at
+/// the first error (transactions still running are rolled back; the chunks already committed stay) or when told
+/// to. The outcome's times are summed over the chunks, so with chunks running at once they add up to more than the
+/// job took.
+async fn run_chunks(store: &Store, ids: &[String], ctl: &Control, job: &ChunkJob) -> Result<Outcome, JobError> {
+    if let (Store::Sqlite(sqlite), true) = (store, ctl.pause.is_zero()) {
+        return super::ahead::run_chunks(store, sqlite, ids, ctl, job).await;
+    }
     let parallel = if matches!(store, Store::Postgres(_)) && ctl.pause.is_zero() { PARALLEL_CHUNKS } else { 1 };
     let mut chunks = ids.chunks(ctl.chunk.max(1)).enumerate();
     let mut running = FuturesUnordered::new();
@@ -157,7 +167,7 @@ where
         while running.len() < parallel {
             let Some((n, chunk)) = chunks.next() else { break };
             ctl.between_chunks(n == 0).await?;
-            let done = job(chunk);
+            let done = with_retries(move || run_chunk(store, chunk, job));
             running.push(async move { (chunk.len(), done.await) });
         }
         let Some((len, result)) = running.next().await else { break };
@@ -233,15 +243,11 @@ pub async fn close_day_with(
         }
         let ids = ids_of(store, &Target::Site(site_id.clone())).await?;
         ctl.progress.add_total(ids.len() as u64);
-        let plan = move |ctx: &engine::EmployeeContext<'_>, _now| {
+        let plan = Arc::new(move |ctx: &engine::EmployeeContext<'_>, _now| {
             engine::affected_by_dates(ctx, engine::days_closing_between(ctx, after, until))
-        };
-        let plan = &plan;
+        });
         let (from, to) = (after.date() - Duration::days(2), until.date());
-        total += run_chunks(store, &ids, ctl, |chunk| {
-            with_retries(move || run_chunk(store, chunk, from, to, at, plan, None))
-        })
-        .await?;
+        total += run_chunks(store, &ids, ctl, &ChunkJob { from, to, at, plan, finish: None }).await?;
         let mut tx = store.begin().await?;
         dirty::set_job_mark(&mut tx, CLOSE_DAY, site_id, until).await?;
         tx.commit().await?;
@@ -250,38 +256,52 @@ pub async fn close_day_with(
 }
 
 /// One transaction: lock the chunk's employees, read their dirty rows in `from..=to`, recompute, release.
-async fn run_chunk(
-    store: &Store,
+pub(super) async fn run_chunk(store: &Store, chunk: &[String], job: &ChunkJob) -> Result<Outcome, JobError> {
+    let mut tx = store.begin().await?;
+    let outcome = fill_chunk(&mut tx, chunk, job, None).await?;
+    let started = Instant::now();
+    tx.commit().await?;
+    Ok(Outcome { commit_time: started.elapsed(), ..outcome })
+}
+
+/// A chunk's work inside its transaction `tx`, up to the commit: lock its employees, read their dirty rows in
+/// `from..=to`, recompute their days (or write `computed`, rows computed ahead from a snapshot that nothing but this
+/// job's own chunks has written to since), release the dirty rows.
+pub(super) async fn fill_chunk(
+    tx: &mut Tx,
     chunk: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-    at: DateTime<Utc>,
-    plan: &Plan<'_>,
-    finish: Option<Finish>,
+    job: &ChunkJob,
+    computed: Option<Computed>,
 ) -> Result<Outcome, JobError> {
     let started = Instant::now();
-    let mut tx = store.begin().await?;
-    dirty::lock_employees(&mut tx, chunk).await?;
-    let reference = load_reference(&mut tx).await?;
+    dirty::lock_employees(tx, chunk).await?;
     let sqlite = matches!(tx, Tx::Sqlite(_));
     // PostgreSQL: read (and lock) before the punches are loaded: a punch committed later marks its day again, so its
     // row is not released. SQLite: nothing else writes until this transaction ends (see `release_ranges_sqlite`).
     // (PostgreSQL takes them out of the queue at once: the delete holds their locks as `FOR UPDATE` would, and
     // those whose days were not written go back below.)
-    let marked = if sqlite { Vec::new() } else { dirty::take_within(&mut tx, chunk, from, to).await? };
+    let marked = if sqlite { Vec::new() } else { dirty::take_within(tx, chunk, job.from, job.to).await? };
     let mut queue_time = started.elapsed();
-    let done = recompute(&mut tx, &reference, chunk, at, plan, finish).await?;
+    let done = match computed {
+        Some(computed) => computed.write(tx).await?,
+        None => {
+            let started = Instant::now();
+            let reference = load_reference(tx).await?;
+            let reference_time = started.elapsed();
+            let mut done = recompute(tx, &reference, chunk, job.at, &*job.plan, job.finish).await?;
+            done.outcome.load_time += reference_time;
+            done
+        }
+    };
     let started = Instant::now();
     if sqlite {
-        dirty::release_ranges_sqlite(&mut tx, &released_ranges(&done, from, to)).await?;
+        dirty::release_ranges_sqlite(tx, &released_ranges(&done, job.from, job.to)).await?;
     } else {
         let kept: Vec<_> = marked.into_iter().filter(|d| !done.covers(d)).collect();
-        dirty::put_back(&mut tx, &kept).await?;
+        dirty::put_back(tx, &kept).await?;
     }
     queue_time += started.elapsed();
-    let started = Instant::now();
-    tx.commit().await?;
-    Ok(Outcome { queue_time, commit_time: started.elapsed(), ..done.outcome })
+    Ok(Outcome { queue_time, ..done.outcome })
 }
 
 /// The (employee, first, last) day ranges within `from..=to` whose dirty rows [`Recomputed::covers`].
@@ -298,7 +318,7 @@ fn released_ranges(done: &Recomputed, from: NaiveDate, to: NaiveDate) -> Vec<(St
     out
 }
 
-async fn with_retries<F, Fut>(mut attempt: F) -> Result<Outcome, JobError>
+pub(super) async fn with_retries<F, Fut>(mut attempt: F) -> Result<Outcome, JobError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Outcome, JobError>>,

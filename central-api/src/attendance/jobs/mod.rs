@@ -7,7 +7,8 @@
 //!   keeps only the punches of their own span), computes the days with [`engine::compute_range`], and replaces those
 //!   days' rows.
 //! - [`worker`]: the incremental worker that drains `attendance_dirty`.
-//! - [`bulk`]: close the day (absentees), apply or revert the sandwich rule, reprocess a range; all idempotent.
+//! - [`bulk`]: close the day (absentees), apply or revert the sandwich rule, reprocess a range; all idempotent. On
+//!   SQLite each chunk's successor is computed ahead on a reader while it writes (`ahead`).
 //! - [`schedule`]: the loops `serve` runs (worker, periodic close-day, daily sandwich job).
 //!
 //! Invariants: a dirty row is deleted only in the transaction that wrote the days it marked, and only when it was
@@ -15,6 +16,7 @@
 //! writes an employee's rows holds that employee's advisory lock, so replicas never compute the same employee at the
 //! same time.
 
+mod ahead;
 pub mod bulk;
 pub mod schedule;
 pub mod worker;
@@ -69,6 +71,8 @@ pub struct Outcome {
     pub queue_time: std::time::Duration,
     /// Time spent committing.
     pub commit_time: std::time::Duration,
+    /// Transactions that wrote rows computed ahead, beside the transaction before them (SQLite bulk jobs).
+    pub computed_ahead: usize,
 }
 
 impl std::ops::AddAssign for Outcome {
@@ -81,6 +85,7 @@ impl std::ops::AddAssign for Outcome {
         self.write_time += other.write_time;
         self.queue_time += other.queue_time;
         self.commit_time += other.commit_time;
+        self.computed_ahead += other.computed_ahead;
     }
 }
 
@@ -187,13 +192,55 @@ pub async fn recompute(
     plan: &Plan<'_>,
     finish: Option<Finish>,
 ) -> Result<Recomputed, JobError> {
+    compute(tx, reference, ids, at, plan, finish).await?.write(tx).await
+}
+
+/// The rows [`compute`] made for a batch of employees, not written yet.
+#[derive(Debug, Default)]
+pub struct Computed {
+    /// What writing them will have done: `written` holds the ranges below; the outcome has no write time yet.
+    pub done: Recomputed,
+    ranges: Vec<DayRange>,
+    days: Vec<AttendanceDay>,
+}
+
+impl Computed {
+    /// Replaces the rows of the computed ranges with the computed days, in `tx`.
+    ///
+    /// # Errors
+    /// [`JobError::Store`] when the database fails.
+    pub async fn write(self, tx: &mut Tx) -> Result<Recomputed, JobError> {
+        let Self { mut done, ranges, days } = self;
+        if ranges.is_empty() && days.is_empty() {
+            return Ok(done);
+        }
+        let started = std::time::Instant::now();
+        write_days(tx, &ranges, &days).await?;
+        done.outcome.write_time = started.elapsed();
+        Ok(done)
+    }
+}
+
+/// The first half of [`recompute`]: loads the inputs of `ids` in `tx` (any transaction, a reader's snapshot too)
+/// and computes the days `plan` chooses, without writing anything.
+///
+/// # Errors
+/// [`JobError::Store`] when the database fails.
+pub async fn compute(
+    tx: &mut Tx,
+    reference: &Reference,
+    ids: &[String],
+    at: DateTime<Utc>,
+    plan: &Plan<'_>,
+    finish: Option<Finish>,
+) -> Result<Computed, JobError> {
     let load_started = std::time::Instant::now();
     // Employees that cannot be computed yet (no site or shift, inactive) keep their marks: the worker's claim skips
     // them, and they are computed once configured.
     let (employees, _not_configured) = load_employees(tx, reference, Employees::Ids(ids)).await?;
     let mut result = Recomputed::default();
     if employees.is_empty() {
-        return Ok(result);
+        return Ok(Computed::default());
     }
     // First pass: each employee's days, and the span of punches and leave the batch needs.
     struct Planned<'e> {
@@ -234,7 +281,7 @@ pub async fn recompute(
         }
     }
     let Some((lo, hi)) = spans.values().flatten().copied().reduce(|(a, b), (c, d)| (a.min(c), b.max(d))) else {
-        return Ok(result);
+        return Ok(Computed { done: result, ..Computed::default() });
     };
     let planned_ids: Vec<String> = planned.iter().map(|p| p.employee.employee_id.as_str().to_owned()).collect();
     // One query per group of overlapping spans (a claim mixing the month's first and last days then does not load
@@ -313,14 +360,11 @@ pub async fn recompute(
     outcome.engine_time = started.elapsed();
     outcome.load_time = load_time;
     outcome.days = days.len();
-    let write_started = std::time::Instant::now();
-    write_days(tx, &ranges, &days).await?;
-    outcome.write_time = write_started.elapsed();
     result.outcome = outcome;
-    for range in ranges {
-        result.written.entry(range.employee_id).or_default().push((range.from, range.to));
+    for range in &ranges {
+        result.written.entry(range.employee_id.clone()).or_default().push((range.from, range.to));
     }
-    Ok(result)
+    Ok(Computed { done: result, ranges, days })
 }
 
 #[cfg(test)]

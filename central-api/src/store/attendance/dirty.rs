@@ -218,7 +218,10 @@ pub async fn release(tx: &mut Tx, days: &[DirtyDay]) -> Result<Vec<DirtyDay>, St
 /// (before its inputs are loaded) and its commit (this process has one writer connection, and in WAL mode a write
 /// from a snapshot that another process's commit made stale fails with `SQLITE_BUSY_SNAPSHOT`, a transient error
 /// the job retries), so no row can be marked or re-marked in between, and deleting the rows of the written days is
-/// exactly deleting the rows read before loading whose `marks` did not change. (PostgreSQL keeps the
+/// exactly deleting the rows read before loading whose `marks` did not change. (A chunk computed ahead loaded its
+/// inputs from a reader's snapshot instead: it writes them only when the writer's stamp shows that nothing but the
+/// chunk before, whose employees are others, committed since that snapshot; see `attendance::jobs::ahead`.)
+/// (PostgreSQL keeps the
 /// read-and-compare, whose row locks order the job against concurrent ingest.) Returns how many rows went.
 ///
 /// # Errors

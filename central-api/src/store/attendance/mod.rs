@@ -15,6 +15,7 @@ pub mod employees;
 pub mod inputs;
 pub mod masters;
 pub mod punches;
+mod punches_pg;
 mod punches_sqlite;
 pub mod reads;
 pub mod requests;

@@ -4,7 +4,7 @@
 //! every local date of the range and every PIN: the index is probed once per (date, PIN) pair and reads only the rows
 //! asked for, never a scan of other employees' punches (the statements are shaped so that the planner cannot pick a
 //! scan of the whole date range instead, whatever its statistics say). SQLite's rows are read in
-//! [`super::punches_sqlite`].
+//! [`super::punches_sqlite`], PostgreSQL's in [`super::punches_pg`].
 
 use std::collections::HashMap;
 
@@ -15,10 +15,6 @@ use crate::attendance::engine::AttendancePunch;
 use crate::store::{StoreError, Tx};
 
 use super::parse_approval;
-
-/// One PIN's punches as PostgreSQL's per-employee arrays carry them: (pin, local_time, state, direction,
-/// device_serial, source), the arrays of one row all as long.
-type PgPunches = (String, Vec<NaiveDateTime>, Vec<i16>, Vec<String>, Vec<String>, Vec<String>);
 
 /// Whose manual logs to load.
 #[derive(Debug, Clone, Copy)]
@@ -37,8 +33,8 @@ pub(super) fn json(ids: &[String]) -> Result<String, StoreError> {
 /// AND pin = ANY(..)` was planned, on a fresh table without statistics or one holding little more than the range
 /// asked for, as a scan of every punch of the date range filtered by PIN (or a sequential scan): ten times slower
 /// for a chunk of 500 employees. One row per PIN carrying its punches as arrays: the driver's cost is per row, and
-/// one row per punch made it most of the load time.
-const PG_PUNCHES: &str = "SELECT e.pin, l.times, l.states, l.directions, l.serials, l.sources \
+/// one row per punch made it most of the load time. The arrays are read in [`super::punches_pg`].
+pub(super) const PG_PUNCHES: &str = "SELECT e.pin, l.times, l.states, l.directions, l.serials, l.sources \
      FROM UNNEST($2::text[]) AS e(pin) CROSS JOIN LATERAL (\
          SELECT array_agg(local_time) AS times, array_agg(state) AS states, array_agg(direction) AS directions, \
                 array_agg(device_serial) AS serials, array_agg(source) AS sources FROM all_logs \
@@ -63,17 +59,7 @@ pub async fn load_punches(
     }
     let mut decoder = Decoder::default();
     match tx {
-        Tx::Postgres(t) => {
-            let lists: Vec<PgPunches> =
-                sqlx::query_as(PG_PUNCHES).bind(&dates).bind(pins).bind(from).bind(to).fetch_all(&mut **t).await?;
-            for (pin, times, states, directions, serials, sources) in &lists {
-                let Some(pin) = decoder.pin(pin) else { continue };
-                let columns = times.iter().zip(states).zip(directions).zip(serials).zip(sources);
-                for ((((local_time, state), direction), serial), source) in columns {
-                    decoder.punch(&pin, *local_time, *state, direction, serial, source);
-                }
-            }
-        }
+        Tx::Postgres(t) => super::punches_pg::load(t, &dates, pins, from, to, &mut decoder).await?,
         Tx::Sqlite(t) => super::punches_sqlite::load(t, &dates, pins, from, to, &mut decoder).await?,
     }
     Ok(decoder.punches)
