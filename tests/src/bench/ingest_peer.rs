@@ -39,6 +39,27 @@ pub struct Peer {
     pub seconds: f64,
 }
 
+/// Writes back what earlier phases left in the write-ahead log (PostgreSQL: `CHECKPOINT`; SQLite: a truncating WAL
+/// checkpoint), so that each timed phase starts from the same state and none pays for the one before.
+///
+/// # Errors
+/// When the database refuses.
+pub async fn settle(db: &CentralDb) -> anyhow::Result<()> {
+    match db.backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            sqlx::query("CHECKPOINT").execute(&mut conn).await.context("CHECKPOINT")?;
+            conn.close().await?;
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.context("WAL checkpoint")?;
+            conn.close().await?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `batches`' rows into a fresh scratch table like `all_logs` and times it; the table is dropped after.
 ///
 /// # Errors
