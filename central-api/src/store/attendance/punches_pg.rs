@@ -14,6 +14,11 @@ use sqlx::{PgConnection, Row, ValueRef};
 use super::punches::{Decoder, PG_PUNCHES};
 use crate::store::StoreError;
 
+/// PostgreSQL's type oids (`pg_type.dat`) of the arrays' elements.
+const TEXT: i32 = 25;
+const INT2: i32 = 21;
+const TIMESTAMP: i32 = 1114;
+
 /// One column of a row as a one-dimensional binary array.
 struct Elements<'r> {
     column: &'static str,
@@ -40,7 +45,8 @@ fn int4(bytes: &mut &[u8], column: &str) -> Result<i32, StoreError> {
 }
 
 impl<'r> Elements<'r> {
-    fn of(row: &'r PgRow, index: usize, column: &'static str) -> Result<Self, StoreError> {
+    /// Column `index` of `row`, an array of elements of type `element` (an oid); SQL NULL reads as empty.
+    fn of(row: &'r PgRow, index: usize, column: &'static str, element: i32) -> Result<Self, StoreError> {
         let value = row.try_get_raw(index)?;
         if value.is_null() {
             return Ok(Self { column, rest: &[], left: 0 });
@@ -48,10 +54,18 @@ impl<'r> Elements<'r> {
         if value.format() != PgValueFormat::Binary {
             return Err(invalid(column, "array not in binary form"));
         }
-        let mut bytes = value.as_bytes().map_err(|e| invalid(column, &e.to_string()))?;
+        Self::parse(value.as_bytes().map_err(|e| invalid(column, &e.to_string()))?, column, element)
+    }
+
+    /// Reads an array's header: its elements must be of type `element`, so that a column whose type changed is an
+    /// error rather than misread.
+    fn parse(mut bytes: &'r [u8], column: &'static str, element: i32) -> Result<Self, StoreError> {
         let dimensions = int4(&mut bytes, column)?;
         let _has_nulls = int4(&mut bytes, column)?;
-        let _element_type = int4(&mut bytes, column)?;
+        let element_type = int4(&mut bytes, column)?;
+        if element_type != element {
+            return Err(invalid(column, &format!("array of type oid {element_type}, not {element}")));
+        }
         let left = match dimensions {
             0 => 0,
             1 => {
@@ -127,11 +141,11 @@ pub(super) async fn load(
     while let Some(row) = rows.try_next().await? {
         let pin_text: &str = row.try_get(0)?;
         let Some(pin) = decoder.pin(pin_text) else { continue };
-        let mut times = Elements::of(&row, 1, "local_time")?;
-        let mut states = Elements::of(&row, 2, "state")?;
-        let mut directions = Elements::of(&row, 3, "direction")?;
-        let mut serials = Elements::of(&row, 4, "device_serial")?;
-        let mut sources = Elements::of(&row, 5, "source")?;
+        let mut times = Elements::of(&row, 1, "local_time", TIMESTAMP)?;
+        let mut states = Elements::of(&row, 2, "state", INT2)?;
+        let mut directions = Elements::of(&row, 3, "direction", TEXT)?;
+        let mut serials = Elements::of(&row, 4, "device_serial", TEXT)?;
+        let mut sources = Elements::of(&row, 5, "source", TEXT)?;
         while let Some(local_time) = times.next_timestamp()? {
             let (Some(state), Some(direction), Some(serial), Some(source)) =
                 (states.next_int2()?, directions.next_text()?, serials.next_text()?, sources.next_text()?)
@@ -148,9 +162,9 @@ pub(super) async fn load(
 mod tests {
     use super::*;
 
-    fn array(elements: &[Option<&[u8]>]) -> Vec<u8> {
+    fn array(element: i32, elements: &[Option<&[u8]>]) -> Vec<u8> {
         let mut out = Vec::new();
-        for v in [1i32, 0, 25, i32::try_from(elements.len()).expect("short"), 1] {
+        for v in [1i32, 0, element, i32::try_from(elements.len()).expect("short"), 1] {
             out.extend_from_slice(&v.to_be_bytes());
         }
         for e in elements {
@@ -165,34 +179,37 @@ mod tests {
         out
     }
 
-    fn elements(bytes: &[u8]) -> Elements<'_> {
-        let mut rest = bytes;
-        let _ = take(&mut rest, 12, "t");
-        let left = usize::try_from(int4(&mut rest, "t").expect("len")).expect("len");
-        let _ = take(&mut rest, 4, "t");
-        Elements { column: "t", rest, left }
+    fn elements(bytes: &[u8], element: i32) -> Elements<'_> {
+        Elements::parse(bytes, "t", element).expect("header")
     }
 
     #[test]
     fn elements_are_read_in_place_and_a_short_or_odd_array_is_an_error_not_a_panic() {
-        let bytes = array(&[Some(b"IN"), Some(b"OUT"), None]);
-        let mut texts = elements(&bytes);
+        let bytes = array(TEXT, &[Some(b"IN"), Some(b"OUT"), None]);
+        let mut texts = elements(&bytes, TEXT);
         assert_eq!(texts.next_text().expect("first"), Some("IN"));
         assert_eq!(texts.next_text().expect("second"), Some("OUT"));
         assert!(texts.next_text().is_err(), "a NULL text is refused");
         assert_eq!(texts.next_text().expect("end"), None);
 
         let micros = 86_400_000_000i64 + 1;
-        let bytes = array(&[Some(&micros.to_be_bytes()), Some(&7i16.to_be_bytes())]);
-        let mut times = elements(&bytes);
+        let bytes = array(TIMESTAMP, &[Some(&micros.to_be_bytes()), Some(&7i16.to_be_bytes())]);
+        let mut times = elements(&bytes, TIMESTAMP);
         let expected = NaiveDate::from_ymd_opt(2000, 1, 2).and_then(|d| d.and_hms_micro_opt(0, 0, 0, 1));
         assert_eq!(times.next_timestamp().expect("time"), expected);
         assert!(times.next_timestamp().is_err(), "two bytes are not a timestamp");
 
-        let bytes = array(&[Some(b"ABCDEF")]);
-        assert_eq!(elements(&bytes).next_text().expect("whole"), Some("ABCDEF"));
+        let bytes = array(TEXT, &[Some(b"ABCDEF")]);
+        assert_eq!(elements(&bytes, TEXT).next_text().expect("whole"), Some("ABCDEF"));
         for end in 20..bytes.len() {
-            assert!(elements(&bytes[..end]).next_text().is_err(), "an array cut at byte {end} is refused");
+            assert!(elements(&bytes[..end], TEXT).next_text().is_err(), "an array cut at byte {end} is refused");
         }
+        for end in 0..20 {
+            assert!(Elements::parse(&bytes[..end], "t", TEXT).is_err(), "a header cut at byte {end} is refused");
+        }
+        assert!(Elements::parse(&bytes, "t", INT2).is_err(), "an array of another type is refused");
+        let mut two = bytes.clone();
+        two[3] = 2;
+        assert!(Elements::parse(&two, "t", TEXT).is_err(), "a two-dimensional array is refused");
     }
 }
