@@ -263,3 +263,70 @@ async fn punches_arriving_during_a_sqlite_bulk_job_are_not_lost_to_rows_computed
     store.close().await;
     db.cleanup().await;
 }
+
+/// The marks of `employee` on `day` in the dirty queue, read on a connection of its own.
+async fn marks_of(db: &CentralDb, employee: &str, day: NaiveDate) -> i64 {
+    let sql = format!("SELECT count(*) FROM attendance_dirty WHERE employee_id = '{employee}' AND work_date = '{day}'");
+    db.scalar(&sql).await.unwrap()
+}
+
+/// SQLite's ingest writer remembers the dirty rows it committed and does not write them again while nothing else
+/// has written. A day whose mark was consumed meanwhile, by the attendance worker in this process or by another
+/// process, must be marked again by its next punch, and computed again with it.
+async fn a_day_consumed_and_punched_again_is_marked_again(backend: Backend) {
+    let db = CentralDb::new(backend).await;
+    let store = store_of(&db, 4).await.unwrap();
+    let ids = setup(&store, 1, SandwichSetting::Off).await;
+    let id = ids[0].as_str();
+    worker::drain(&store, 100).await.unwrap();
+    let day = date(3, 3);
+    let at = |h: u32, m: u32| day.and_hms_opt(h, m, 0).unwrap_or_default();
+    let out_time = || async {
+        let rows = store.attendance(Some(id), day, day).await.unwrap();
+        rows.first().and_then(|r| r.out_time)
+    };
+
+    ingest(&store, SITE, 1, vec![punch(SITE, id, at(9, 0), PunchState::CheckIn)]).await.unwrap();
+    ingest(&store, SITE, 2, vec![punch(SITE, id, at(17, 0), PunchState::CheckOut)]).await.unwrap();
+    assert_eq!(marks_of(&db, id, day).await, 1);
+    worker::drain(&store, 100).await.unwrap();
+    assert_eq!(marks_of(&db, id, day).await, 0, "the worker consumed the day");
+    assert_eq!(out_time().await, Some(at(17, 0)));
+
+    // Consumed by the worker (through this process's writer): the next punch marks the day again.
+    ingest(&store, SITE, 3, vec![punch(SITE, id, at(17, 30), PunchState::CheckOut)]).await.unwrap();
+    assert_eq!(marks_of(&db, id, day).await, 1, "a punch after the worker's round marks its day again");
+    worker::drain(&store, 100).await.unwrap();
+    assert_eq!(out_time().await, Some(at(17, 30)), "the day is computed again with its new punch");
+
+    // Marked, then consumed by another process (its own connection): the next punch marks the day again.
+    ingest(&store, SITE, 4, vec![punch(SITE, id, at(17, 40), PunchState::CheckOut)]).await.unwrap();
+    assert_eq!(marks_of(&db, id, day).await, 1);
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+            sqlx::query("DELETE FROM attendance_dirty").execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+            sqlx::query("DELETE FROM attendance_dirty").execute(&mut conn).await.unwrap();
+        }
+    }
+    assert_eq!(marks_of(&db, id, day).await, 0);
+    ingest(&store, SITE, 5, vec![punch(SITE, id, at(17, 50), PunchState::CheckOut)]).await.unwrap();
+    assert_eq!(marks_of(&db, id, day).await, 1, "a punch after another process cleared the day marks it again");
+    worker::drain(&store, 100).await.unwrap();
+    assert_eq!(out_time().await, Some(at(17, 50)));
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_consumed_and_punched_again_is_marked_again_sqlite() {
+    a_day_consumed_and_punched_again_is_marked_again(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_consumed_and_punched_again_is_marked_again_postgres() {
+    a_day_consumed_and_punched_again_is_marked_again(Backend::Postgres).await;
+}

@@ -1,23 +1,31 @@
 //! SQLite group commit: batches that arrive while the writer is busy are stored together in one transaction.
 //!
-//! SQLite has one writer and, with `synchronous = FULL`, every commit waits for the disk. One transaction per batch
-//! therefore caps ingest at the disk's sync rate whatever the batch size. Here a single task owns the writer: it takes
-//! the first waiting batch and whatever else is already queued (up to [`MAX_GROUP_BATCHES`] batches or
-//! [`MAX_GROUP_ROWS`] punches), stores each under its own savepoint, marks the attendance days of every new punch
-//! once, and commits once. Each batch still gets its own answer:
+//! SQLite has one writer and, with `synchronous = FULL`, every commit waits for the disk; each commit also writes
+//! again every index page the transaction touched. One transaction per batch therefore caps ingest at the disk's
+//! sync rate whatever the batch size. Here a single task owns the writer. It opens a transaction for the first
+//! waiting batch and, after each batch it stored, takes whatever else has been queued meanwhile (up to
+//! [`MAX_GROUP_BATCHES`] batches or [`MAX_GROUP_ROWS`] punches); then it marks the attendance days of every new punch
+//! once and commits once. Each batch still gets its own answer:
 //!
-//! - a batch whose statements fail is rolled back to its savepoint and answered with its error; the others commit;
-//! - if the group transaction itself fails (commit, dirty marking), every batch of the group is stored again alone,
-//!   in its own transaction, and answered with that result, so one batch's failure is never reported for another.
+//! - if anything in the group transaction fails (a batch's statements, the dirty marking, the commit), the whole
+//!   transaction is rolled back and every batch of the group is stored again alone, in its own transaction, and
+//!   answered with that result, so one batch's failure is never reported for another;
+//! - no batch is answered before the transaction holding it committed.
 //!
-//! No batch is answered before the transaction holding it committed.
+//! The task also remembers the dirty rows it committed ([`MarkedDays`]): a day it marked is not marked again while
+//! nothing else has written to the database since, which [`WriterStamp`] tells. That holds the punches of a busy
+//! day to one dirty-row statement per employee-day rather than one per batch.
 
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::ingest::{insert_sqlite_rows, Inserted};
-use super::ingest_sqlite::{mark_days, NewDays};
+use super::ingest_sqlite::{day_marks, mark_days, NewDays};
 use super::rows::BatchRows;
+use super::sqlite_raw::{writer_stamp, WriterStamp};
 use super::StoreError;
 
 /// At most this many batches share one transaction.
@@ -26,6 +34,8 @@ pub const MAX_GROUP_BATCHES: usize = 32;
 pub const MAX_GROUP_ROWS: usize = 32_000;
 /// Batches waiting for the writer; senders wait when it is full.
 const QUEUE: usize = 64;
+/// [`MarkedDays`] forgets everything past this many days (and starts again).
+const MAX_REMEMBERED_MARKS: usize = 500_000;
 
 struct Job {
     batch: BatchRows,
@@ -57,76 +67,135 @@ impl GroupCommit {
     }
 }
 
-async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.recv().await {
-        let mut rows = first.batch.len();
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_BATCHES && rows < MAX_GROUP_ROWS {
-            let Ok(job) = queue.try_recv() else { break };
-            rows += job.batch.len();
-            group.push(job);
+/// The dirty rows (employee, day) this task committed, valid while the writer's [`WriterStamp`] is the one it read
+/// just before that commit: then nothing (the attendance worker, a bulk job, another process) has written since, so
+/// none of them has been consumed.
+#[derive(Default)]
+struct MarkedDays {
+    days: HashMap<NaiveDate, HashSet<String>>,
+    count: usize,
+    stamp: Option<WriterStamp>,
+}
+
+impl MarkedDays {
+    /// Called first in a group's transaction: forgets everything if anything was written since the last commit.
+    async fn check(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        let now = writer_stamp(conn).await?;
+        if self.stamp != Some(now) {
+            self.forget();
         }
-        let batches: Vec<&BatchRows> = group.iter().map(|job| &job.batch).collect();
-        let results = match store_group(&writer, &batches).await {
-            Ok(results) => results,
+        self.stamp = None;
+        Ok(())
+    }
+
+    fn forget(&mut self) {
+        self.days.clear();
+        self.count = 0;
+    }
+
+    fn contains(&self, pin: &str, day: NaiveDate) -> bool {
+        self.days.get(&day).is_some_and(|pins| pins.contains(pin))
+    }
+
+    /// After the commit of `marks`, with the stamp read just before it.
+    fn committed(&mut self, marks: Vec<(&str, NaiveDate)>, stamp: WriterStamp) {
+        if self.count + marks.len() > MAX_REMEMBERED_MARKS {
+            self.forget();
+        }
+        for (pin, day) in marks {
+            if self.days.entry(day).or_default().insert(pin.to_owned()) {
+                self.count += 1;
+            }
+        }
+        self.stamp = Some(stamp);
+    }
+}
+
+async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    let mut marked = MarkedDays::default();
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        match store_group(&writer, &mut group, Some(&mut queue), &mut marked).await {
+            Ok(results) => {
+                for (job, result) in group.into_iter().zip(results) {
+                    // The sender may have gone (client disconnected); the rows are committed all the same, and a
+                    // retry of the batch will count them as duplicates.
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
             Err(e) if group.len() > 1 => {
                 tracing::warn!(error = %e, batches = group.len(), "group transaction failed; storing its batches one by one");
-                let mut results = Vec::with_capacity(group.len());
-                for batch in &batches {
-                    results.push(store_group(&writer, &[batch]).await.and_then(single));
+                for job in group {
+                    let mut one = vec![job];
+                    let result = store_group(&writer, &mut one, None, &mut marked).await.and_then(single);
+                    if let Some(job) = one.pop() {
+                        let _ = job.reply.send(result);
+                    }
                 }
-                results
             }
-            Err(e) => vec![Err(e)],
-        };
-        for (job, result) in group.into_iter().zip(results) {
-            // The sender may have gone (client disconnected); the rows are committed all the same, and a retry of
-            // the batch will count them as duplicates.
-            let _ = job.reply.send(result);
+            Err(e) => {
+                if let Some(job) = group.pop() {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
         }
     }
     tracing::debug!("SQLite writer task stopped");
 }
 
-fn single(mut results: Vec<Result<Inserted, StoreError>>) -> Result<Inserted, StoreError> {
-    results.pop().unwrap_or(Err(StoreError::WriterStopped))
+fn single(mut results: Vec<Inserted>) -> Result<Inserted, StoreError> {
+    results.pop().ok_or(StoreError::WriterStopped)
 }
 
-/// One transaction for `batches`: each under a savepoint, the dirty days of every new punch marked once, one commit.
-/// The outer error is the transaction's; the inner results are per batch.
+/// One transaction for `group`, which grows from `queue` (when given) while it is being stored: every batch, the
+/// dirty days of every new punch, one commit. Returns each batch's counts, in order; on an error nothing of the group
+/// is stored.
 async fn store_group(
     writer: &SqlitePool,
-    batches: &[&BatchRows],
-) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    group: &mut Vec<Job>,
+    mut queue: Option<&mut mpsc::Receiver<Job>>,
+    marked: &mut MarkedDays,
+) -> Result<Vec<Inserted>, StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    marked.check(&mut tx).await?;
     let mut days = NewDays::new();
-    let mut results = Vec::with_capacity(batches.len());
-    for batch in batches {
-        results.push(store_one(&mut tx, batch, &mut days).await?);
+    let mut results = Vec::with_capacity(group.len());
+    let mut next = 0;
+    loop {
+        if let Some(queue) = queue.as_deref_mut() {
+            top_up(group, queue);
+        }
+        let Some(job) = group.get(next) else { break };
+        results.push(store_one(&mut tx, &job.batch, &mut days).await?);
+        next += 1;
     }
-    mark_days(&mut tx, &days).await?;
+    let marks: Vec<(&str, NaiveDate)> =
+        day_marks(&days).into_iter().filter(|(pin, day)| !marked.contains(pin, *day)).collect();
+    mark_days(&mut tx, &marks).await?;
+    let stamp = writer_stamp(&mut tx).await?;
     tx.commit().await?;
+    marked.committed(marks, stamp);
     Ok(results)
 }
 
-/// Stores one batch under a savepoint and adds the days of its new punches to `days` once it is kept. The outer error
-/// means the transaction is unusable; the inner is the batch's.
+/// Adds to `group` the batches queued meanwhile, while it holds fewer than [`MAX_GROUP_BATCHES`] batches and
+/// [`MAX_GROUP_ROWS`] punches.
+fn top_up(group: &mut Vec<Job>, queue: &mut mpsc::Receiver<Job>) {
+    let mut held: usize = group.iter().map(|job| job.batch.len()).sum();
+    while group.len() < MAX_GROUP_BATCHES && held < MAX_GROUP_ROWS {
+        let Ok(job) = queue.try_recv() else { break };
+        held += job.batch.len();
+        group.push(job);
+    }
+}
+
+/// Stores one batch in the group's transaction and adds the days of its new punches to `days`.
 async fn store_one(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &BatchRows,
     days: &mut NewDays,
-) -> Result<Result<Inserted, StoreError>, StoreError> {
-    sqlx::query("SAVEPOINT batch").execute(&mut **tx).await?;
-    match insert_sqlite_rows(tx, batch).await {
-        Ok((inserted, new_days)) => {
-            sqlx::query("RELEASE batch").execute(&mut **tx).await?;
-            days.extend(new_days);
-            Ok(Ok(inserted))
-        }
-        Err(e) => {
-            sqlx::query("ROLLBACK TO batch").execute(&mut **tx).await?;
-            sqlx::query("RELEASE batch").execute(&mut **tx).await?;
-            Ok(Err(e))
-        }
-    }
+) -> Result<Inserted, StoreError> {
+    let (inserted, new_days) = insert_sqlite_rows(tx, batch).await?;
+    days.extend(new_days);
+    Ok(inserted)
 }

@@ -11,8 +11,9 @@
 //!   claimed it first makes the batch wait and then re-mark the day.
 //! - SQLite: one prepared single-row `INSERT ... ON CONFLICT DO NOTHING` stepped per row at C speed
 //!   ([`super::ingest_sqlite`]); the days of the rows that were new are marked once per transaction. Batches that
-//!   arrive together share a transaction ([`super::group_commit`]), each under its own savepoint. SQLite has one
-//!   writer, so the worker that consumes dirty rows never runs beside an uncommitted batch.
+//!   arrive together share a transaction ([`super::group_commit`]; if it fails, each is stored again alone), and a
+//!   day that writer marked and nothing consumed since is not marked again. SQLite has one writer, so the worker that
+//!   consumes dirty rows never runs beside an uncommitted batch.
 //!
 //! A punch already in `all_logs` (from an earlier delivery, another path, or earlier in the same batch) is counted as
 //! a duplicate. Either the whole batch commits or nothing of it does.

@@ -4,7 +4,7 @@
 //! Through sqlx every statement is a message to the connection's worker thread and every bound value a boxed
 //! argument; at ingest rates that costs more than SQLite's insert itself. Here the writer connection's handle is
 //! wrapped by rusqlite ([`super::sqlite_raw::with_handle`]), which prepares one single-row statement and steps it
-//! per row, inside the transaction (and savepoint) sqlx opened.
+//! per row, inside the transaction sqlx opened.
 //!
 //! A row's step tells whether it was new (`ON CONFLICT DO NOTHING` changes nothing for a duplicate), so the days to
 //! mark come from the rows actually inserted, without reading `all_logs` back: each new punch marks its (PIN, local
@@ -83,22 +83,27 @@ pub(super) async fn insert_rows(
     .await
 }
 
-/// Marks (PIN, date) and (PIN, date - 1) of every entry of `days`, in key order; a day already marked stays as it is.
-pub(super) async fn mark_days(conn: &mut SqliteConnection, days: &NewDays) -> Result<(), StoreError> {
-    let mut marks: BTreeSet<(&str, NaiveDate)> = BTreeSet::new();
+/// The dirty rows `days` call for: (PIN, date) and (PIN, date - 1) of every entry, in key order.
+pub(super) fn day_marks(days: &NewDays) -> BTreeSet<(&str, NaiveDate)> {
+    let mut marks = BTreeSet::new();
     for (pin, day) in days {
         marks.insert((pin.as_str(), *day));
         if let Some(before) = day.pred_opt() {
             marks.insert((pin.as_str(), before));
         }
     }
+    marks
+}
+
+/// Inserts the dirty rows `marks` (in the order given); a day already marked stays as it is.
+pub(super) async fn mark_days(conn: &mut SqliteConnection, marks: &[(&str, NaiveDate)]) -> Result<(), StoreError> {
     if marks.is_empty() {
         return Ok(());
     }
     with_handle(conn, |db| {
         let mut mark = db.prepare_cached(MARK_DAY)?;
         let mut date = String::with_capacity(10);
-        for (pin, day) in &marks {
+        for (pin, day) in marks {
             date.clear();
             push_date(&mut date, *day);
             mark.execute(rusqlite::params![pin, date])?;
