@@ -17,6 +17,7 @@ use protocol::{AgentStatus, BatchAck, PunchBatch};
 use crate::auth::AuthenticatedAgent;
 use crate::metrics::{IngestPath, Metrics};
 use crate::store::rows::BatchRows;
+use crate::store::writer_stats::WriterStats;
 use crate::store::{Store, StoreError};
 
 /// Why a batch or status was not stored.
@@ -40,11 +41,18 @@ pub struct Ingest {
     cross_site: cross_site::CrossSiteAlarm,
     /// PostgreSQL: the group commit, started on first use (SQLite has its own in the store).
     pg_group: std::sync::OnceLock<pg_group::PgGroupCommit>,
+    /// What the group commit's writers did (SQLite: the store's writer task's counters).
+    writer_stats: Arc<WriterStats>,
 }
 
 impl Ingest {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> Self {
-        Self { store, metrics, cross_site: cross_site::CrossSiteAlarm::default(), pg_group: std::sync::OnceLock::new() }
+        let writer_stats = match &store {
+            Store::Sqlite(s) => s.group_commit.stats().clone(),
+            Store::Postgres(_) => Arc::new(WriterStats::default()),
+        };
+        let cross_site = cross_site::CrossSiteAlarm::default();
+        Self { store, metrics, cross_site, pg_group: std::sync::OnceLock::new(), writer_stats }
     }
 
     /// Stores a batch sent by `sender` and returns the `Stored` acknowledgement, after the commit.
@@ -75,7 +83,10 @@ impl Ingest {
         let rows = BatchRows::from_batch(batch).map_err(|e| IngestError::Invalid(e.to_string()))?;
         let inserted = match &self.store {
             Store::Postgres(_) => {
-                self.pg_group.get_or_init(|| pg_group::PgGroupCommit::start(self.store.clone())).insert(rows).await?
+                self.pg_group
+                    .get_or_init(|| pg_group::PgGroupCommit::start(self.store.clone(), self.writer_stats.clone()))
+                    .insert(rows)
+                    .await?
             }
             Store::Sqlite(_) => self.store.insert_batch(rows).await?,
         };
@@ -123,6 +134,13 @@ impl Ingest {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The Prometheus text of the ingest counters and of the group commit's writers.
+    pub fn render_metrics(&self) -> String {
+        let mut out = self.metrics.render();
+        self.writer_stats.render(&mut out);
+        out
     }
 }
 

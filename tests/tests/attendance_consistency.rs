@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 
-use central_api::attendance::engine::{Holiday, HolidayKind, SandwichSetting};
+use central_api::attendance::engine::{Holiday, HolidayKind, SandwichSetting, Shift};
 use central_api::attendance::jobs::bulk::{reprocess, reprocess_with, Control, Target};
 use central_api::attendance::jobs::worker;
 use central_api::store::attendance::dirty::DirtyDay;
 use central_api::store::Store;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, NaiveTime, Utc};
 use proptest::prelude::*;
 use protocol::{Punch, PunchState};
 use rand::rngs::StdRng;
@@ -44,10 +44,17 @@ fn random_punches(rng: &mut StdRng, employees: &[String]) -> Vec<Punch> {
     out
 }
 
+/// A shift that starts at midnight: its check-in (before midnight) belongs to the next date.
+const MIDNIGHT: &str = "MID";
+
 async fn setup(store: &Store, employees: usize, sandwich: SandwichSetting) -> Vec<String> {
     setup_site(store, SITE).await.unwrap();
     store.set_site_sandwich(SITE, sandwich, Utc::now().date_naive()).await.unwrap();
-    let shifts = ["GEN", "NIGHT", "MD"];
+    if !store.shifts().await.unwrap().iter().any(|s| s.shift.code == MIDNIGHT) {
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        store.create_shift("Midnight", &Shift::new(MIDNIGHT, hm(0, 0), hm(8, 0))).await.unwrap();
+    }
+    let shifts = ["GEN", "NIGHT", "MD", MIDNIGHT];
     let mut ids = Vec::new();
     for n in 0..employees {
         let id = format!("{}", 5000 + n);
@@ -286,9 +293,16 @@ async fn a_day_consumed_and_punched_again_is_marked_again(backend: Backend) {
         rows.first().and_then(|r| r.out_time)
     };
 
+    let skipped = || match &store {
+        Store::Sqlite(s) => s.group_commit.stats().marks_skipped(),
+        Store::Postgres(_) => 0,
+    };
     ingest(&store, SITE, 1, vec![punch(SITE, id, at(9, 0), PunchState::CheckIn)]).await.unwrap();
     ingest(&store, SITE, 2, vec![punch(SITE, id, at(17, 0), PunchState::CheckOut)]).await.unwrap();
     assert_eq!(marks_of(&db, id, day).await, 1);
+    if backend == Backend::Sqlite {
+        assert_eq!(skipped(), 2, "the second punch's day and the day before were marked by the first, unconsumed");
+    }
     worker::drain(&store, 100).await.unwrap();
     assert_eq!(marks_of(&db, id, day).await, 0, "the worker consumed the day");
     assert_eq!(out_time().await, Some(at(17, 0)));
@@ -329,4 +343,32 @@ async fn a_day_consumed_and_punched_again_is_marked_again_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_consumed_and_punched_again_is_marked_again_postgres() {
     a_day_consumed_and_punched_again_is_marked_again(Backend::Postgres).await;
+}
+
+/// A midnight shift's check-in before midnight belongs to the next date: that day shows it as soon as the worker
+/// has run, not only once the check-out arrives.
+async fn a_check_in_before_a_midnight_shift_updates_the_next_day(backend: Backend) {
+    let db = CentralDb::new(backend).await;
+    let store = store_of(&db, 4).await.unwrap();
+    let ids = setup(&store, 4, SandwichSetting::Off).await;
+    let id = ids[3].as_str();
+    worker::drain(&store, 100).await.unwrap();
+    let day = date(3, 4);
+    let check_in = date(3, 3).and_hms_opt(23, 50, 0).unwrap_or_default();
+    ingest(&store, SITE, 1, vec![punch(SITE, id, check_in, PunchState::CheckIn)]).await.unwrap();
+    worker::drain(&store, 100).await.unwrap();
+    let row = store.attendance(Some(id), day, day).await.unwrap().into_iter().next();
+    assert_eq!(row.and_then(|r| r.in_time), Some(check_in), "day {day} of a midnight shift holds its check-in");
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_in_before_a_midnight_shift_updates_the_next_day_sqlite() {
+    a_check_in_before_a_midnight_shift_updates_the_next_day(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_in_before_a_midnight_shift_updates_the_next_day_postgres() {
+    a_check_in_before_a_midnight_shift_updates_the_next_day(Backend::Postgres).await;
 }

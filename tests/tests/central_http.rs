@@ -84,7 +84,8 @@ async fn batches_are_stored_exactly_once(backend: Backend) {
     };
     assert_eq!(db.scalar(sql).await.unwrap(), 1, "the first punch is stored with every field");
 
-    // Every new punch marks (pin, local date) and (pin, date - 1): two pins on one date -> four dirty rows.
+    // Every new punch marks (pin, local date) and (pin, date - 1) (and date + 1 from noon on; these are morning
+    // punches): two pins on one date -> four dirty rows.
     assert_eq!(db.scalar("SELECT count(*) FROM attendance_dirty").await.unwrap(), 4);
     assert_eq!(
         db.scalar("SELECT count(*) FROM attendance_dirty WHERE employee_id = '1002' AND work_date IN ('2026-03-01', '2026-03-02')")
@@ -156,9 +157,9 @@ async fn overlapping_batches_sent_at_once_are_counted_exactly(backend: Backend) 
     assert_eq!(new as usize, all.len(), "each distinct punch is new exactly once");
     assert_eq!(duplicates as usize, BATCHES * SIZE - all.len());
     assert_eq!(db.all_logs().await, all.len() as i64);
-    // 2,050 minutes from 08:00 on 03-02 reach 18:09 on 03-03: dates 03-02 and 03-03, each marking itself and the
-    // day before, for 5 PINs.
-    assert_eq!(db.scalar("SELECT count(*) FROM attendance_dirty").await.unwrap(), 3 * 5);
+    // 2,050 minutes from 08:00 on 03-02 reach 18:09 on 03-03: dates 03-02 and 03-03, each marking itself, the day
+    // before and (punches from noon on) the day after, for 5 PINs: 03-01 to 03-04.
+    assert_eq!(db.scalar("SELECT count(*) FROM attendance_dirty").await.unwrap(), 4 * 5);
     drop(central);
     db.cleanup().await;
 }

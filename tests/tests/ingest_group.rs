@@ -77,7 +77,10 @@ async fn batches_stored_together_keep_their_own_answers(backend: Backend) {
         .scalar("SELECT count(*) FROM attendance_dirty WHERE employee_id IN ('101', '102', '103')")
         .await
         .expect("dirty");
-    assert_eq!(dirty, 6, "the days of A's PINs (2026-03-02 and the day before) are marked");
+    assert_eq!(
+        dirty, 9,
+        "the days of A's PINs (2026-03-02, the day before, and the day after: punches until 17:00) are marked"
+    );
 
     // Everything again, at once: nothing added, every punch a duplicate (the held ones held again).
     let again = post_all(&central, &token_a, &sent).await;
@@ -86,6 +89,16 @@ async fn batches_stored_together_keep_their_own_answers(backend: Backend) {
     }
     assert_eq!(again[13], (0, 0, 4));
     assert_eq!(db.all_logs().await, 3 + 12 * 20);
+
+    // The writers' own figures: every batch went through a group transaction (on PostgreSQL a group that fails is
+    // stored again batch by batch, outside the count), and a group holds one batch or more.
+    let http = client(None);
+    let grouped = central.metric(&http, "central_ingest_group_batches_total").await.expect("metric");
+    let groups = central.metric(&http, "central_ingest_groups_total").await.expect("metric");
+    if backend == Backend::Sqlite {
+        assert_eq!(grouped, 1 + 14 + 14, "SQLite stores every batch in a group");
+    }
+    assert!(grouped <= 29 && groups >= 1 && groups <= grouped, "{groups} groups of {grouped} batches");
     drop(central);
 
     if backend == Backend::Postgres {
@@ -99,6 +112,7 @@ async fn batches_stored_together_keep_their_own_answers(backend: Backend) {
 async fn group_insert_directly(db: &CentralDb) {
     use central_api::store::ingest_group::{insert_group_postgres, RecentDuplicates};
     use central_api::store::rows::BatchRows;
+    use central_api::store::writer_stats::WriterStats;
     use central_api::store::Store;
 
     let store = system_tests::attendance::store_of(db, 2).await.expect("store");
@@ -109,17 +123,19 @@ async fn group_insert_directly(db: &CentralDb) {
     let foreign = rows(&batch("gate-a", "A", 2000, punches("A", "DEV-B", &["104"], day_at(21), 2)));
     // The group's first COPY meets the known punches, goes back to its savepoint and copies the new ones only.
     let recent = RecentDuplicates::default();
-    let results = insert_group_postgres(pool, &[&new, &new, &known, &foreign], &recent).await.expect("group");
+    let stats = WriterStats::default();
+    let results = insert_group_postgres(pool, &[&new, &new, &known, &foreign], &recent, &stats).await.expect("group");
     let got: Vec<(u32, u32, u32)> =
         results.into_iter().map(|r| r.map(|i| (i.new, i.duplicates, i.quarantined)).expect("batch stored")).collect();
     assert_eq!(got, [(5, 0, 0), (0, 5, 0), (0, 20, 0), (0, 0, 2)]);
+    assert_eq!(stats.groups(), 1, "the group is counted once");
     assert_eq!(db.all_logs().await, 3 + 12 * 20 + 5);
     assert!(recent.seen(), "a group that met stored punches makes the next one read first");
     let registered = db.scalar("SELECT count(*) FROM devices WHERE serial = 'DEV-A9' AND site_id = 'A'").await;
     assert_eq!(registered.expect("devices"), 1, "a device first seen in a group is registered at its batch's site");
     // Read first: a group of new punches is copied after a read that finds nothing, which ends the read-first mode.
     let fresh = rows(&batch("gate-a", "A", 1100, punches("A", "DEV-A9", &["104"], day_at(8), 4)));
-    let results = insert_group_postgres(pool, &[&fresh], &recent).await.expect("group");
+    let results = insert_group_postgres(pool, &[&fresh], &recent, &stats).await.expect("group");
     assert_eq!(
         results.into_iter().map(|r| r.map(|i| (i.new, i.duplicates)).expect("stored")).collect::<Vec<_>>(),
         [(4, 0)]
@@ -148,7 +164,7 @@ async fn punch_stored_meanwhile_by_another_transaction(
     use central_api::store::Store;
 
     let Store::Postgres(pool) = store else { panic!("a PostgreSQL store") };
-    let group = PgGroupCommit::start(store.clone());
+    let group = PgGroupCommit::start(store.clone(), std::sync::Arc::default());
     if read_first {
         let replay = batch("gate-a", "A", 1, punches("A", "DEV-A0", &["101", "102", "103"], day_at(6), 20));
         let replayed = group.insert(BatchRows::from_batch(&replay).expect("rows")).await.expect("replay stored");

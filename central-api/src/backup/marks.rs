@@ -1,7 +1,8 @@
 //! Marking the attendance a restore affects for recomputation, in the restore's transaction.
 //!
-//! - A restored punch marks (PIN, its local date) and the day before, as ingest does; a manual log its day and the
-//!   day before; a leave its days (at most [`MAX_MARK_DAYS`](crate::store::attendance::MAX_MARK_DAYS)).
+//! - A restored punch or manual log marks, as ingest does, every day it may belong to
+//!   ([`days_a_punch_may_belong_to`](crate::attendance::engine::days_a_punch_may_belong_to)); a leave its days (at
+//!   most [`MAX_MARK_DAYS`](crate::store::attendance::MAX_MARK_DAYS)).
 //! - A changed employee, shift, week-off rule or site re-marks the computed days (`attendance` rows) of the
 //!   employees it concerns; a holiday the computed rows on its date at its site (every site when it has none).
 //!

@@ -539,8 +539,8 @@ fn note_effects(effects: &mut Effects, def: &KindDef, r: &Record, added: bool) {
         Some(Val::Text(s)) => Some(s.clone()),
         _ => None,
     };
-    let local_day = |name: &str| match def.col(name).and_then(|i| r.vals.get(i)) {
-        Some(Val::Local(t)) => Some(t.date()),
+    let local_time = |name: &str| match def.col(name).and_then(|i| r.vals.get(i)) {
+        Some(Val::Local(t)) => Some(*t),
         _ => None,
     };
     let day = |name: &str| match def.col(name).and_then(|i| r.vals.get(i)) {
@@ -550,11 +550,11 @@ fn note_effects(effects: &mut Effects, def: &KindDef, r: &Record, added: bool) {
     match r.kind {
         Kind::Punch | Kind::ManualLog => {
             let who = if r.kind == Kind::Punch { text("pin") } else { text("employee_id") };
-            if let (Some(who), Some(d)) = (who, local_day("local_time")) {
-                if let Some(before) = d.pred_opt() {
-                    effects.pairs.push((who.clone(), before));
+            if let (Some(who), Some(t)) = (who, local_time("local_time")) {
+                let (first, last) = crate::attendance::engine::days_a_punch_may_belong_to(t);
+                for d in first.iter_days().take_while(|d| *d <= last) {
+                    effects.pairs.push((who.clone(), d));
                 }
-                effects.pairs.push((who, d));
             }
         }
         Kind::Leave => {

@@ -97,5 +97,5 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.ingest.metrics().render())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.ingest.render_metrics())
 }

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use crate::store::ingest::Inserted;
 use crate::store::ingest_group::{insert_group_postgres, RecentDuplicates};
 use crate::store::rows::BatchRows;
+use crate::store::writer_stats::WriterStats;
 use crate::store::{Store, StoreError};
 
 /// Groups stored at once (each on its own connection).
@@ -44,13 +45,14 @@ impl std::fmt::Debug for Job {
 }
 
 impl PgGroupCommit {
-    /// Starts the writer tasks on `store` (a PostgreSQL store). Must be called inside a tokio runtime.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer tasks on `store` (a PostgreSQL store), counting their groups in `stats`. Must be called
+    /// inside a tokio runtime.
+    pub fn start(store: Store, stats: Arc<WriterStats>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
         let recent = Arc::new(RecentDuplicates::default());
         for _ in 0..WRITERS {
-            tokio::spawn(run(store.clone(), queue.clone(), recent.clone()));
+            tokio::spawn(run(store.clone(), queue.clone(), recent.clone(), stats.clone()));
         }
         Self { jobs }
     }
@@ -80,19 +82,24 @@ async fn next_group(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     Some(group)
 }
 
-async fn run(store: Store, queue: Arc<Mutex<mpsc::Receiver<Job>>>, recent: Arc<RecentDuplicates>) {
+async fn run(
+    store: Store,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    recent: Arc<RecentDuplicates>,
+    stats: Arc<WriterStats>,
+) {
     while let Some(group) = next_group(&queue).await {
-        store_group(&store, group, &recent).await;
+        store_group(&store, group, &recent, &stats).await;
     }
     tracing::debug!("PostgreSQL group-commit writer stopped");
 }
 
 /// Stores `group` and answers each batch. The sender may have gone (client disconnected); the rows are committed all
 /// the same, and a retry of the batch will count them as duplicates.
-async fn store_group(store: &Store, group: Vec<Job>, recent: &RecentDuplicates) {
+async fn store_group(store: &Store, group: Vec<Job>, recent: &RecentDuplicates, stats: &WriterStats) {
     if let Store::Postgres(pool) = store {
         let batches: Vec<&BatchRows> = group.iter().map(|job| &job.batch).collect();
-        match insert_group_postgres(pool, &batches, recent).await {
+        match insert_group_postgres(pool, &batches, recent, stats).await {
             Ok(results) => {
                 for (job, result) in group.into_iter().zip(results) {
                     let _ = job.reply.send(result);

@@ -17,6 +17,8 @@
 //! day to one dirty-row statement per employee-day rather than one per batch.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -26,6 +28,7 @@ use super::ingest::{insert_sqlite_rows, Inserted};
 use super::ingest_sqlite::{day_marks, mark_days, NewDays};
 use super::rows::BatchRows;
 use super::sqlite_raw::{writer_stamp, WriterStamp};
+use super::writer_stats::{GroupFigures, WriterStats};
 use super::StoreError;
 
 /// At most this many batches share one transaction.
@@ -46,14 +49,21 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct GroupCommit {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
 }
 
 impl GroupCommit {
     /// Starts the writer task on `writer` (the single-connection pool). Must be called inside a tokio runtime.
     pub fn start(writer: SqlitePool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, queue));
-        Self { jobs }
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(writer, queue, stats.clone()));
+        Self { jobs, stats }
+    }
+
+    /// What the writer task did so far.
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
     }
 
     /// Stores `batch` in the next group transaction and returns its counts once that transaction committed.
@@ -111,11 +121,13 @@ impl MarkedDays {
     }
 }
 
-async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
     let mut marked = MarkedDays::default();
+    let marked = &mut marked;
+    let stats = stats.as_ref();
     while let Some(first) = queue.recv().await {
         let mut group = vec![first];
-        match store_group(&writer, &mut group, Some(&mut queue), &mut marked).await {
+        match store_group(&writer, &mut group, Some(&mut queue), marked, stats).await {
             Ok(results) => {
                 for (job, result) in group.into_iter().zip(results) {
                     // The sender may have gone (client disconnected); the rows are committed all the same, and a
@@ -127,7 +139,7 @@ async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>) {
                 tracing::warn!(error = %e, batches = group.len(), "group transaction failed; storing its batches one by one");
                 for job in group {
                     let mut one = vec![job];
-                    let result = store_group(&writer, &mut one, None, &mut marked).await.and_then(single);
+                    let result = store_group(&writer, &mut one, None, marked, stats).await.and_then(single);
                     if let Some(job) = one.pop() {
                         let _ = job.reply.send(result);
                     }
@@ -155,7 +167,9 @@ async fn store_group(
     group: &mut Vec<Job>,
     mut queue: Option<&mut mpsc::Receiver<Job>>,
     marked: &mut MarkedDays,
+    stats: &WriterStats,
 ) -> Result<Vec<Inserted>, StoreError> {
+    let started = Instant::now();
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     marked.check(&mut tx).await?;
     let mut days = NewDays::new();
@@ -169,11 +183,22 @@ async fn store_group(
         results.push(store_one(&mut tx, &job.batch, &mut days).await?);
         next += 1;
     }
+    let all_marks = day_marks(&days);
+    let considered = all_marks.len();
     let marks: Vec<(&str, NaiveDate)> =
-        day_marks(&days).into_iter().filter(|(pin, day)| !marked.contains(pin, *day)).collect();
+        all_marks.into_iter().filter(|(pin, day)| !marked.contains(pin, *day)).collect();
     mark_days(&mut tx, &marks).await?;
     let stamp = writer_stamp(&mut tx).await?;
+    let committing = Instant::now();
     tx.commit().await?;
+    let figures = GroupFigures {
+        batches: group.len(),
+        busy: started.elapsed(),
+        commit: committing.elapsed(),
+        marks_written: marks.len(),
+        marks_skipped: considered - marks.len(),
+    };
+    stats.committed(figures);
     marked.committed(marks, stamp);
     Ok(results)
 }

@@ -4,7 +4,8 @@
 //! - PostgreSQL: one transaction and a single statement per batch. `UNNEST` turns column arrays into rows, already
 //!   in the unique index's order ([`super::rows`] sorts them; the statement inserts in array order, sorting nothing),
 //!   `INSERT ... ON CONFLICT DO NOTHING RETURNING` stores the new ones, and a second data-modifying CTE marks their
-//!   attendance days dirty: the distinct (PIN, local date) of the new rows first, then each date and the day before.
+//!   attendance days dirty: the distinct (PIN, local date, afternoon or not) of the new rows first, then every day
+//!   such a punch may belong to ([`crate::attendance::engine::days_a_punch_may_belong_to`], here in SQL).
 //!   One round trip per batch whatever its size. The dirty rows are upserted with `DO UPDATE ... WHERE false`:
 //!   nothing is written for a day already marked, but the row stays locked until the batch commits, so an attendance
 //!   worker claiming days with `SKIP LOCKED` never takes a day whose new punches it cannot see yet, and one that
@@ -58,11 +59,12 @@ WITH input AS (
            $13, agent_seq, $14, $15, $16, raw_state, raw_verify
     FROM input
     ON CONFLICT (device_serial, local_time, pin) DO NOTHING
-    RETURNING pin, local_date
+    RETURNING pin, local_date, local_time::time >= '12:00' AS afternoon
 ), dirty AS (
     INSERT INTO attendance_dirty (employee_id, work_date)
-    SELECT DISTINCT pin, day FROM (SELECT DISTINCT pin, local_date FROM inserted) AS n,
-        LATERAL (VALUES (local_date), (local_date - 1)) AS d(day)
+    SELECT DISTINCT pin, day FROM (SELECT DISTINCT pin, local_date, afternoon FROM inserted) AS n,
+        LATERAL (VALUES (local_date - 1), (local_date), (CASE WHEN afternoon THEN local_date + 1 END)) AS d(day)
+    WHERE day IS NOT NULL
     ORDER BY 1, 2
     ON CONFLICT (employee_id, work_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false
 )
@@ -205,11 +207,11 @@ async fn insert_postgres_rows(
 
 /// Inserts one batch's rows inside `tx` (the caller owns the transaction and marks the days): those of devices
 /// registered at the batch's site (or nowhere) into `all_logs`, the others into the quarantine. Returns the counts and
-/// the distinct (PIN, local date) of the punches that were new.
+/// the (PIN, local time) of the punches that were new (distinct by PIN, date and half of the day).
 pub(super) async fn insert_sqlite_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: &BatchRows,
-) -> Result<(Inserted, Vec<(String, chrono::NaiveDate)>), StoreError> {
+) -> Result<(Inserted, Vec<(String, chrono::NaiveDateTime)>), StoreError> {
     let mut routed = device_guard::route_sqlite(tx, batch).await?;
     let stored = std::mem::take(&mut routed.stored);
     let mut received_at = String::with_capacity(32);

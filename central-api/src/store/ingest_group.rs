@@ -18,14 +18,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, NaiveTime, Timelike, Utc};
+
+use crate::attendance::engine::days_a_punch_may_belong_to;
 
 use super::device_guard;
 use super::ingest::{counts, Inserted};
 use super::pg_copy::CopyRows;
 use super::quarantine;
 use super::rows::{BatchRows, PunchRow};
+use super::writer_stats::{GroupFigures, WriterStats};
 use super::StoreError;
 
 /// The rows of the group already in `all_logs`, by their 1-based position in the arrays (a read: the unique index
@@ -70,7 +74,9 @@ pub async fn insert_group_postgres(
     pool: &sqlx::PgPool,
     batches: &[&BatchRows],
     recent: &RecentDuplicates,
+    stats: &WriterStats,
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let started = Instant::now();
     let mut tx = pool.begin().await?;
     let mut sites = HashMap::new();
     let mut routed = Vec::with_capacity(batches.len());
@@ -82,11 +88,19 @@ pub async fn insert_group_postgres(
     // The unique index's order (each batch is sorted already; a stable sort keeps the earlier batch first among equal
     // keys, so it is the one that stores the punch): the COPY writes them in this order.
     stored.sort_by(|(_, a), (_, b)| (&a.device, a.local_time, &a.pin).cmp(&(&b.device, b.local_time, &b.pin)));
-    let new_by_batch = insert_rows(&mut tx, batches, &stored, recent).await?;
+    let (new_by_batch, marks) = insert_rows(&mut tx, batches, &stored, recent).await?;
     for (batch, r) in batches.iter().zip(&routed) {
         quarantine::insert_held_postgres(&mut tx, batch, &r.held).await?;
     }
+    let committing = Instant::now();
     tx.commit().await?;
+    stats.committed(GroupFigures {
+        batches: batches.len(),
+        busy: started.elapsed(),
+        commit: committing.elapsed(),
+        marks_written: marks,
+        marks_skipped: 0,
+    });
     let mut results = Vec::with_capacity(batches.len());
     let mut claimed: HashMap<(&str, i64, i64), bool> = HashMap::new();
     for (batch, mut r) in batches.iter().zip(routed) {
@@ -100,7 +114,7 @@ pub async fn insert_group_postgres(
 }
 
 /// Inserts the new ones of `rows` (batch index, row; in the unique index's order) and marks their days; returns the
-/// new rows per (agent, first seq, last seq).
+/// new rows per (agent, first seq, last seq), and how many dirty rows were marked.
 ///
 /// Unless `recent` says duplicates were met lately, every row is copied at once under a savepoint; a row already
 /// stored makes that `COPY` fail on the unique constraint, and then (or straight away when `recent` is set) the rows
@@ -113,9 +127,9 @@ async fn insert_rows<'b>(
     batches: &[&'b BatchRows],
     rows: &[(usize, &PunchRow)],
     recent: &RecentDuplicates,
-) -> Result<HashMap<(&'b str, i64, i64), u64>, StoreError> {
+) -> Result<(HashMap<(&'b str, i64, i64), u64>, usize), StoreError> {
     if rows.is_empty() {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), 0));
     }
     if !recent.seen() {
         sqlx::query("SAVEPOINT copy_whole_group").execute(&mut *tx).await?;
@@ -150,17 +164,17 @@ async fn already_stored(tx: &mut sqlx::PgConnection, rows: &[(usize, &PunchRow)]
 }
 
 /// Copies the rows of `rows` not flagged in `stored` (nor repeating the row before) and marks their days; returns the
-/// copied rows per (agent, first seq, last seq).
+/// copied rows per (agent, first seq, last seq), and how many dirty rows were marked.
 async fn copy_new<'b>(
     tx: &mut sqlx::PgConnection,
     batches: &[&'b BatchRows],
     rows: &[(usize, &PunchRow)],
     stored: &[bool],
-) -> Result<HashMap<(&'b str, i64, i64), u64>, StoreError> {
+) -> Result<(HashMap<(&'b str, i64, i64), u64>, usize), StoreError> {
     let mut out = HashMap::new();
     let received_at = Utc::now();
     let mut copy = CopyRows::with_capacity(rows.len() * 220);
-    let mut days: Vec<(&str, NaiveDate)> = Vec::new();
+    let mut days: Vec<(&str, NaiveDate, bool)> = Vec::new();
     let mut previous: Option<&PunchRow> = None;
     let mut copied = 0u64;
     for (&(b, row), &already) in rows.iter().zip(stored) {
@@ -174,17 +188,17 @@ async fn copy_new<'b>(
         copy_row(&mut copy, batch, row, received_at);
         copied += 1;
         *out.entry((batch.agent.as_str(), batch.first_seq, batch.last_seq)).or_insert(0) += 1;
-        days.push((row.pin.as_str(), row.local_time.date()));
+        days.push((row.pin.as_str(), row.local_time.date(), row.local_time.hour() >= 12));
     }
     if copied == 0 {
-        return Ok(out);
+        return Ok((out, 0));
     }
     let written = copy.send(&mut *tx, PG_COPY_TARGET).await?;
     if written != copied {
         return Err(StoreError::Invalid(format!("COPY stored {written} rows of {copied}")));
     }
-    mark_days(tx, days).await?;
-    Ok(out)
+    let marks = mark_days(tx, days).await?;
+    Ok((out, marks))
 }
 
 /// One `all_logs` row in [`PG_COPY_TARGET`]'s order.
@@ -210,20 +224,21 @@ fn copy_row(copy: &mut CopyRows, batch: &BatchRows, row: &PunchRow, received_at:
     copy.opt_int8(row.raw_verify);
 }
 
-/// Marks (PIN, date) and (PIN, date - 1) of the new rows' `days`, distinct and in key order.
-async fn mark_days(tx: &mut sqlx::PgConnection, mut days: Vec<(&str, NaiveDate)>) -> Result<(), StoreError> {
+/// Marks every day the new rows' punches may belong to (`days`: PIN, local date, whether at noon or later; see
+/// [`days_a_punch_may_belong_to`]), distinct and in key order; returns how many.
+async fn mark_days(tx: &mut sqlx::PgConnection, mut days: Vec<(&str, NaiveDate, bool)>) -> Result<usize, StoreError> {
     days.sort_unstable();
     days.dedup();
-    let mut marks: Vec<(&str, NaiveDate)> = Vec::with_capacity(days.len() * 2);
-    for (pin, day) in days {
-        marks.push((pin, day));
-        if let Some(before) = day.pred_opt() {
-            marks.push((pin, before));
-        }
+    let mut marks: Vec<(&str, NaiveDate)> = Vec::with_capacity(days.len() * 3);
+    for (pin, date, afternoon) in days {
+        let noon = NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN);
+        let (first, last) = days_a_punch_may_belong_to(date.and_time(if afternoon { noon } else { NaiveTime::MIN }));
+        marks.extend(first.iter_days().take_while(|d| *d <= last).map(|d| (pin, d)));
     }
     marks.sort_unstable();
     marks.dedup();
+    let count = marks.len();
     let (pins, dates): (Vec<&str>, Vec<NaiveDate>) = marks.into_iter().unzip();
     sqlx::query(PG_MARK_DAYS).bind(pins).bind(dates).execute(&mut *tx).await?;
-    Ok(())
+    Ok(count)
 }

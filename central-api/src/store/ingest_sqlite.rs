@@ -7,21 +7,25 @@
 //! per row, inside the transaction sqlx opened.
 //!
 //! A row's step tells whether it was new (`ON CONFLICT DO NOTHING` changes nothing for a duplicate), so the days to
-//! mark come from the rows actually inserted, without reading `all_logs` back: each new punch marks its (PIN, local
-//! date) and (PIN, local date - 1), once per transaction, in key order.
+//! mark come from the rows actually inserted, without reading `all_logs` back: each new punch marks the days it may
+//! belong to ([`days_a_punch_may_belong_to`]: the day before its local date to that date, and the next date for an
+//! afternoon or evening punch), once per transaction, in key order.
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::SqliteConnection;
+
+use crate::attendance::engine::days_a_punch_may_belong_to;
 
 use super::rows::{BatchRows, PunchRow};
 use super::sqlite_raw::with_handle;
 use super::sqlite_text::{push_date, push_local, push_utc};
 use super::StoreError;
 
-/// (PIN, local date) of the punches a transaction inserted, distinct.
-pub(super) type NewDays = BTreeSet<(String, NaiveDate)>;
+/// (PIN, local time) of the punches a transaction inserted, distinct by PIN, local date and half of the day (which
+/// is all that decides the days they may belong to).
+pub(super) type NewDays = BTreeSet<(String, NaiveDateTime)>;
 
 const INSERT_ROW: &str = "INSERT INTO all_logs (punch_key, site_id, device_serial, pin, local_time, utc_time, state, \
      verify, work_code, source, direction, agent_id, agent_seq, batch_first_seq, batch_last_seq, received_at, raw_state, \
@@ -31,21 +35,21 @@ const INSERT_ROW: &str = "INSERT INTO all_logs (punch_key, site_id, device_seria
 const MARK_DAY: &str = "INSERT INTO attendance_dirty (employee_id, work_date) VALUES (?1, ?2) \
      ON CONFLICT (employee_id, work_date) DO NOTHING";
 
-/// Inserts `rows` (of `batch`) into `all_logs` with `received_at`; returns how many were new and their distinct
-/// (PIN, local date).
+/// Inserts `rows` (of `batch`) into `all_logs` with `received_at`; returns how many were new and their (PIN, local
+/// time), distinct by PIN, local date and half of the day.
 pub(super) async fn insert_rows(
     conn: &mut SqliteConnection,
     batch: &BatchRows,
     rows: &[PunchRow],
     received_at: &str,
-) -> Result<(u64, Vec<(String, NaiveDate)>), StoreError> {
+) -> Result<(u64, Vec<(String, NaiveDateTime)>), StoreError> {
     if rows.is_empty() {
         return Ok((0, Vec::new()));
     }
     with_handle(conn, |db| {
         let mut insert = db.prepare_cached(INSERT_ROW)?;
         let (mut local, mut utc) = (String::with_capacity(20), String::with_capacity(26));
-        let mut new_days: Vec<(&str, NaiveDate)> = Vec::new();
+        let mut new_days: Vec<(&str, NaiveDateTime)> = Vec::new();
         for row in rows {
             local.clear();
             push_local(&mut local, row.local_time);
@@ -72,7 +76,7 @@ pub(super) async fn insert_rows(
                 row.raw_verify,
             ])?;
             if changed > 0 {
-                new_days.push((row.pin.as_str(), row.local_time.date()));
+                new_days.push((row.pin.as_str(), half_day(row.local_time)));
             }
         }
         let new = u64::try_from(new_days.len()).unwrap_or(u64::MAX);
@@ -83,13 +87,24 @@ pub(super) async fn insert_rows(
     .await
 }
 
-/// The dirty rows `days` call for: (PIN, date) and (PIN, date - 1) of every entry, in key order.
+/// `t` at the start of its half of the day (midnight or noon): punches that agree on it may belong to the same days.
+fn half_day(t: NaiveDateTime) -> NaiveDateTime {
+    let date = t.date();
+    let noon = date.and_hms_opt(12, 0, 0).unwrap_or(t);
+    if t >= noon {
+        noon
+    } else {
+        date.and_hms_opt(0, 0, 0).unwrap_or(t)
+    }
+}
+
+/// The dirty rows `days` call for: every day each entry's punch may belong to, distinct, in key order.
 pub(super) fn day_marks(days: &NewDays) -> BTreeSet<(&str, NaiveDate)> {
     let mut marks = BTreeSet::new();
-    for (pin, day) in days {
-        marks.insert((pin.as_str(), *day));
-        if let Some(before) = day.pred_opt() {
-            marks.insert((pin.as_str(), before));
+    for (pin, t) in days {
+        let (first, last) = days_a_punch_may_belong_to(*t);
+        for day in first.iter_days().take_while(|d| *d <= last) {
+            marks.insert((pin.as_str(), day));
         }
     }
     marks

@@ -30,6 +30,7 @@ pub mod rows;
 pub(crate) mod sqlite_raw;
 pub mod sqlite_text;
 pub mod status;
+pub mod writer_stats;
 
 use std::str::FromStr;
 use std::time::Duration;

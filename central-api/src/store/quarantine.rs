@@ -13,6 +13,7 @@ use super::attendance::{mark_days, Scope};
 use super::device_guard::Held;
 use super::rows::BatchRows;
 use super::{on_reader, Store, StoreError, Tx};
+use crate::attendance::engine::days_a_punch_may_belong_to;
 
 /// A quarantined punch as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -211,7 +212,7 @@ async fn decide(tx: &mut Tx, ids: &[i64], status: &str, who: &str, at: DateTime<
 }
 
 /// Releases the held punches among `ids` into AllLogs, under their device's current site, in `tx`: new punches
-/// mark their days (and the day before) for recomputation; the rows are marked released by `who`.
+/// mark the days they may belong to for recomputation; the rows are marked released by `who`.
 ///
 /// # Errors
 /// [`StoreError::Database`]; [`StoreError::Invalid`] when a row's time cannot be read back.
@@ -225,12 +226,13 @@ pub async fn release(tx: &mut Tx, ids: &[i64], who: &str) -> Result<Released, St
         }
     };
     let decided = decide(tx, ids, "released", who, now).await?;
-    let mut days: Vec<(String, NaiveDate)> = inserted.iter().map(|(pin, t)| (pin.clone(), t.date())).collect();
+    let mut days: Vec<(String, (NaiveDate, NaiveDate))> =
+        inserted.iter().map(|(pin, t)| (pin.clone(), days_a_punch_may_belong_to(*t))).collect();
     days.sort();
     days.dedup();
-    for (pin, day) in &days {
+    for (pin, (first, last)) in &days {
         let pins = [pin.clone()];
-        mark_days(tx, &Scope::Employees(&pins), day.pred_opt().unwrap_or(*day), *day).await?;
+        mark_days(tx, &Scope::Employees(&pins), *first, *last).await?;
     }
     let new = inserted.len() as u64;
     Ok(Released { new, duplicates: decided.saturating_sub(new) })

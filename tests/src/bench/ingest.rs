@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Starts central-api (the release binary next to `bench`), creates a site and an agent, encodes every batch up front
-//! (bincode), posts them with `--concurrency` requests in flight, and prints punches per second. Then it posts every
+//! (bincode), posts them with `--concurrency` requests in flight, and prints punches per second, with central-api's
+//! own figures of its ingest writers over that pass (`/metrics`: group transactions, batches per group, time in
+//! them and in commits, dirty rows written and skipped). Then it posts every
 //! batch again and prints how many rows the replay added (it must be 0). Targets from issue 3: 100,000 punches/s into
 //! PostgreSQL and 50,000/s into SQLite on the 2-core reference machine.
 //!
@@ -86,12 +88,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     ingest_peer::settle(&db).await?;
     println!("load average before the first pass: {}", ingest_peer::load_average());
+    let writer_before = WriterFigures::read(&central).await?;
     let first = send_all(&central, &token, &bodies, args.concurrency).await?;
     let rate = args.punches as f64 / first.seconds;
     println!(
         "first pass: {} punches in {:.2} s = {:.0} punches/s ({} new, {} duplicates)",
         args.punches, first.seconds, rate, first.new, first.duplicates
     );
+    WriterFigures::read(&central).await?.since(&writer_before).print(first.seconds);
     let rows_after_first = db.all_logs().await;
 
     let replay = send_all(&central, &token, &bodies, args.concurrency).await?;
@@ -173,6 +177,62 @@ fn make_batches(total: usize, size: usize) -> anyhow::Result<Vec<PunchBatch>> {
         seq += n;
     }
     Ok(bodies)
+}
+
+/// central-api's own figures of its ingest writers (`/metrics`: `central_ingest_*`).
+#[derive(Debug, Default)]
+struct WriterFigures {
+    groups: f64,
+    batches: f64,
+    busy: f64,
+    commit: f64,
+    written: f64,
+    skipped: f64,
+}
+
+impl WriterFigures {
+    async fn read(central: &Central) -> anyhow::Result<Self> {
+        let text = reqwest::get(format!("{}/metrics", central.url)).await?.error_for_status()?.text().await?;
+        let value = |series: &str| -> anyhow::Result<f64> {
+            text.lines()
+                .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+                .with_context(|| format!("no {series} in central-api's /metrics"))
+        };
+        Ok(Self {
+            groups: value("central_ingest_groups_total ")?,
+            batches: value("central_ingest_group_batches_total ")?,
+            busy: value("central_ingest_writer_busy_seconds_total ")?,
+            commit: value("central_ingest_commit_seconds_total ")?,
+            written: value("central_ingest_dirty_marks_total{outcome=\"written\"} ")?,
+            skipped: value("central_ingest_dirty_marks_total{outcome=\"skipped\"} ")?,
+        })
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            groups: self.groups - before.groups,
+            batches: self.batches - before.batches,
+            busy: self.busy - before.busy,
+            commit: self.commit - before.commit,
+            written: self.written - before.written,
+            skipped: self.skipped - before.skipped,
+        }
+    }
+
+    fn print(&self, seconds: f64) {
+        println!(
+            "  central's writers: {:.0} group transactions of {:.1} batches on average; in them {:.2} s (summed over \
+             writers, of the pass's {seconds:.2} s), of which commits {:.2} s ({:.2} ms each); dirty rows written \
+             {:.0}, skipped as marked already {:.0}",
+            self.groups,
+            self.batches / self.groups.max(1.0),
+            self.busy,
+            self.commit,
+            1000.0 * self.commit / self.groups.max(1.0),
+            self.written,
+            self.skipped
+        );
+    }
 }
 
 struct Pass {

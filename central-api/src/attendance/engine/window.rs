@@ -109,6 +109,22 @@ impl ShiftClock {
     }
 }
 
+/// The attendance dates a punch at local time `t` may belong to, whatever the employee's shift: from the day before
+/// `t`'s date to that date, and also the next date when `t` is at noon or later.
+///
+/// Why: a day's 24-hour segment starts half a day before its shift's midpoint (see the module's design note), and
+/// a shift's midpoint lies between its start (from midnight) and a full day after it, so a segment starts between
+/// noon of the day before and midnight ending the day; hence a punch's day is never before the day before its
+/// date, and after its date only when the punch is in the afternoon or evening (a shift starting at midnight: the
+/// check-in at 23:50 belongs to the next date). Callers that mark attendance days dirty for a punch without looking
+/// up the employee's shift mark this range.
+pub fn days_a_punch_may_belong_to(t: NaiveDateTime) -> (NaiveDate, NaiveDate) {
+    let date = t.date();
+    let first = date.pred_opt().unwrap_or(date);
+    let last = if t.hour() >= 12 { date.succ_opt().unwrap_or(date) } else { date };
+    (first, last)
+}
+
 fn secs_of(t: NaiveTime) -> i64 {
     i64::from(t.num_seconds_from_midnight())
 }
@@ -119,6 +135,36 @@ mod tests {
 
     fn at(day: u32, h: u32, m: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 11, day).and_then(|d| d.and_hms_opt(h, m, 0)).expect("valid time")
+    }
+
+    /// Every shift start (each quarter hour) and length (each half hour up to a full day), every punch time (each
+    /// five minutes of a day): the day whose segment holds the punch is within [`days_a_punch_may_belong_to`].
+    #[test]
+    fn a_punch_belongs_to_a_day_within_the_range_marked_for_it() {
+        for start in (0..24 * 60).step_by(15) {
+            for length in (30..24 * 60).step_by(30) {
+                let start_time = NaiveTime::MIN + Duration::minutes(start);
+                let end_time = start_time + Duration::minutes(length);
+                let shift = Shift::new("S", start_time, end_time);
+                assert_eq!(shift.length(), Duration::minutes(length));
+                let clock = ShiftClock::new(&shift);
+                for minute in (0..24 * 60).step_by(5) {
+                    let t = at(10, 0, 0) + Duration::minutes(minute);
+                    let (first, last) = days_a_punch_may_belong_to(t);
+                    let day = clock.segment_day(t);
+                    assert!(first <= day && day <= last, "shift {start_time}+{length} min, punch {t}: day {day}");
+                }
+            }
+        }
+        // The range is tight: a midnight shift's evening punch belongs to the next date, a night shift's morning
+        // punch to the one before.
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("valid time");
+        let midnight = ShiftClock::new(&Shift::new("M", NaiveTime::MIN, hm(8, 0)));
+        assert_eq!(midnight.segment_day(at(10, 23, 50)), date(11));
+        assert_eq!(days_a_punch_may_belong_to(at(10, 23, 50)), (date(9), date(11)));
+        assert_eq!(days_a_punch_may_belong_to(at(10, 11, 59)), (date(9), date(10)));
+        let night = ShiftClock::new(&Shift::new("N", hm(22, 0), hm(6, 0)));
+        assert_eq!(night.segment_day(at(10, 6, 5)), date(9));
     }
 
     fn date(day: u32) -> NaiveDate {

@@ -2,12 +2,12 @@
 //! touches for recomputation, in the same transaction; a pending manual log is marked too, because the engine names
 //! it in the day's explanation.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use protocol::PunchState;
 use serde::Serialize;
 
 use super::{approval_name, mark_days, parse_approval, Scope};
-use crate::attendance::engine::Approval;
+use crate::attendance::engine::{days_a_punch_may_belong_to, Approval};
 use crate::store::{on_reader, on_tx, Store, StoreError};
 
 /// A manual log to record (pending until decided).
@@ -70,7 +70,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records a pending manual log and marks its day (and the day before, for night shifts). Returns its id.
+    /// Records a pending manual log and marks the days it may belong to (see [`days_a_punch_may_belong_to`]). Returns
+    /// its id.
     ///
     /// A manual log is keyed by (employee, local time, state). Asking again for one that was rejected makes it pending
     /// again with the new reason (same id); asking for one that is pending or approved is refused.
@@ -110,8 +111,8 @@ impl Store {
             });
         };
         let ids = [log.employee_id.clone()];
-        let day = log.local_time.date();
-        mark_days(&mut tx, &Scope::Employees(&ids), day - Duration::days(1), day).await?;
+        let (first, last) = days_a_punch_may_belong_to(log.local_time);
+        mark_days(&mut tx, &Scope::Employees(&ids), first, last).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -134,7 +135,8 @@ impl Store {
         };
         record_decision(&mut tx, RequestKind::ManualLog, id, &current, approval, by).await?;
         let ids = [employee];
-        mark_days(&mut tx, &Scope::Employees(&ids), at.date() - Duration::days(1), at.date()).await?;
+        let (first, last) = days_a_punch_may_belong_to(at);
+        mark_days(&mut tx, &Scope::Employees(&ids), first, last).await?;
         tx.commit().await
     }
 
