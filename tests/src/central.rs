@@ -277,10 +277,18 @@ impl Central {
     /// When the endpoint fails or has no such series.
     pub async fn metric(&self, client: &reqwest::Client, series: &str) -> anyhow::Result<u64> {
         let text = client.get(format!("{}/metrics", self.url)).send().await?.error_for_status()?.text().await?;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-            .with_context(|| format!("no {series} in /metrics:\n{text}"))
+        metric_in(&text, series)
     }
+}
+
+/// The value of the line of a `/metrics` text that starts with `series`, as `T`.
+///
+/// # Errors
+/// When no line starts with it or its value does not parse.
+pub fn metric_in<T: std::str::FromStr>(text: &str, series: &str) -> anyhow::Result<T> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .with_context(|| format!("no {series} in /metrics:\n{text}"))
 }
 
 /// `n` punches on `device` at `site`, PINs cycling through `pins`, one minute apart from `start` (local time in

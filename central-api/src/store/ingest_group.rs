@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveTime, Timelike, Utc};
+use chrono::{NaiveDate, NaiveDateTime, Utc};
 
-use crate::attendance::engine::days_a_punch_may_belong_to;
+use crate::attendance::engine::{days_a_punch_may_belong_to, half_day_start};
 
 use super::device_guard;
 use super::ingest::{counts, Inserted};
@@ -174,7 +174,7 @@ async fn copy_new<'b>(
     let mut out = HashMap::new();
     let received_at = Utc::now();
     let mut copy = CopyRows::with_capacity(rows.len() * 220);
-    let mut days: Vec<(&str, NaiveDate, bool)> = Vec::new();
+    let mut days: Vec<(&str, NaiveDateTime)> = Vec::new();
     let mut previous: Option<&PunchRow> = None;
     let mut copied = 0u64;
     for (&(b, row), &already) in rows.iter().zip(stored) {
@@ -188,7 +188,7 @@ async fn copy_new<'b>(
         copy_row(&mut copy, batch, row, received_at);
         copied += 1;
         *out.entry((batch.agent.as_str(), batch.first_seq, batch.last_seq)).or_insert(0) += 1;
-        days.push((row.pin.as_str(), row.local_time.date(), row.local_time.hour() >= 12));
+        days.push((row.pin.as_str(), half_day_start(row.local_time)));
     }
     if copied == 0 {
         return Ok((out, 0));
@@ -224,15 +224,14 @@ fn copy_row(copy: &mut CopyRows, batch: &BatchRows, row: &PunchRow, received_at:
     copy.opt_int8(row.raw_verify);
 }
 
-/// Marks every day the new rows' punches may belong to (`days`: PIN, local date, whether at noon or later; see
+/// Marks every day the new rows' punches may belong to (`days`: PIN and [`half_day_start`] of each; see
 /// [`days_a_punch_may_belong_to`]), distinct and in key order; returns how many.
-async fn mark_days(tx: &mut sqlx::PgConnection, mut days: Vec<(&str, NaiveDate, bool)>) -> Result<usize, StoreError> {
+async fn mark_days(tx: &mut sqlx::PgConnection, mut days: Vec<(&str, NaiveDateTime)>) -> Result<usize, StoreError> {
     days.sort_unstable();
     days.dedup();
     let mut marks: Vec<(&str, NaiveDate)> = Vec::with_capacity(days.len() * 3);
-    for (pin, date, afternoon) in days {
-        let noon = NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN);
-        let (first, last) = days_a_punch_may_belong_to(date.and_time(if afternoon { noon } else { NaiveTime::MIN }));
+    for (pin, t) in days {
+        let (first, last) = days_a_punch_may_belong_to(t);
         marks.extend(first.iter_days().take_while(|d| *d <= last).map(|d| (pin, d)));
     }
     marks.sort_unstable();

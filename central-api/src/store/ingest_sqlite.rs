@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::SqliteConnection;
 
-use crate::attendance::engine::days_a_punch_may_belong_to;
+use crate::attendance::engine::{days_a_punch_may_belong_to, half_day_start};
 
 use super::rows::{BatchRows, PunchRow};
 use super::sqlite_raw::with_handle;
@@ -76,7 +76,7 @@ pub(super) async fn insert_rows(
                 row.raw_verify,
             ])?;
             if changed > 0 {
-                new_days.push((row.pin.as_str(), half_day(row.local_time)));
+                new_days.push((row.pin.as_str(), half_day_start(row.local_time)));
             }
         }
         let new = u64::try_from(new_days.len()).unwrap_or(u64::MAX);
@@ -85,17 +85,6 @@ pub(super) async fn insert_rows(
         Ok((new, new_days.into_iter().map(|(pin, day)| (pin.to_owned(), day)).collect()))
     })
     .await
-}
-
-/// `t` at the start of its half of the day (midnight or noon): punches that agree on it may belong to the same days.
-fn half_day(t: NaiveDateTime) -> NaiveDateTime {
-    let date = t.date();
-    let noon = date.and_hms_opt(12, 0, 0).unwrap_or(t);
-    if t >= noon {
-        noon
-    } else {
-        date.and_hms_opt(0, 0, 0).unwrap_or(t)
-    }
 }
 
 /// The dirty rows `days` call for: every day each entry's punch may belong to, distinct, in key order.

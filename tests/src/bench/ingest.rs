@@ -28,7 +28,7 @@ use protocol::{AckOutcome, BatchAck, Direction, Encoding, Punch, PunchBatch, Pun
 
 use super::ingest_peer;
 use super::Bench;
-use crate::central::{batch, Backend, Central, CentralDb};
+use crate::central::{batch, metric_in, Backend, Central, CentralDb};
 
 /// How many times the peer runs; its median is the reference.
 const PEER_RUNS: usize = 3;
@@ -193,11 +193,7 @@ struct WriterFigures {
 impl WriterFigures {
     async fn read(central: &Central) -> anyhow::Result<Self> {
         let text = reqwest::get(format!("{}/metrics", central.url)).await?.error_for_status()?.text().await?;
-        let value = |series: &str| -> anyhow::Result<f64> {
-            text.lines()
-                .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-                .with_context(|| format!("no {series} in central-api's /metrics"))
-        };
+        let value = |series: &str| metric_in::<f64>(&text, series);
         Ok(Self {
             groups: value("central_ingest_groups_total ")?,
             batches: value("central_ingest_group_batches_total ")?,

@@ -44,4 +44,4 @@ pub use sandwich::{apply as apply_sandwich, revert as revert_sandwich, Sandwich,
 pub use shift::{PairingMode, Shift, ShiftError, SinglePunchPolicy, MAX_DEBOUNCE, MAX_WINDOW};
 pub use status::{DayStatus, UnknownStatus};
 pub use week_off::{NthWeekday, Occurrence, WeekOffRule};
-pub use window::{days_a_punch_may_belong_to, DayWindow};
+pub use window::{days_a_punch_may_belong_to, half_day_start, DayWindow};

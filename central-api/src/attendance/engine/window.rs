@@ -125,6 +125,13 @@ pub fn days_a_punch_may_belong_to(t: NaiveDateTime) -> (NaiveDate, NaiveDate) {
     (first, last)
 }
 
+/// `t` at the start of its half of the day (midnight or noon): punches that agree on it may belong to the same days
+/// ([`days_a_punch_may_belong_to`]), so callers marking many punches keep one entry per PIN and half-day.
+pub fn half_day_start(t: NaiveDateTime) -> NaiveDateTime {
+    let hour = if t.hour() >= 12 { 12 } else { 0 };
+    t.date().and_hms_opt(hour, 0, 0).unwrap_or(t)
+}
+
 fn secs_of(t: NaiveTime) -> i64 {
     i64::from(t.num_seconds_from_midnight())
 }
@@ -163,6 +170,8 @@ mod tests {
         assert_eq!(midnight.segment_day(at(10, 23, 50)), date(11));
         assert_eq!(days_a_punch_may_belong_to(at(10, 23, 50)), (date(9), date(11)));
         assert_eq!(days_a_punch_may_belong_to(at(10, 11, 59)), (date(9), date(10)));
+        assert_eq!(half_day_start(at(10, 23, 50)), at(10, 12, 0));
+        assert_eq!(half_day_start(at(10, 11, 59)), at(10, 0, 0));
         let night = ShiftClock::new(&Shift::new("N", hm(22, 0), hm(6, 0)));
         assert_eq!(night.segment_day(at(10, 6, 5)), date(9));
     }
